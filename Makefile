@@ -1,0 +1,46 @@
+# The README's two commands are `make demo` and `make test`; .ci/run runs `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: all venv lint unit test e2e demo bench controlplane clean
+
+all: test
+
+# A virtual environment with the pinned requirements, rebuilt when they change.
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# etcd, kube-apiserver and kube-controller-manager, built once from the Go module proxy
+# and cached under ~/.cache/image-mapper (a fresh clone on the same machine reuses them).
+controlplane:
+	tests/controlplane/build.sh
+
+lint: venv
+	$(BIN)/ruff check hooks tests benchmarks
+	$(BIN)/mypy
+
+unit: venv
+	$(BIN)/pytest -m "not e2e"
+
+e2e: venv controlplane
+	$(BIN)/pytest -m e2e
+
+test: venv controlplane lint
+	$(BIN)/pytest
+
+demo: venv controlplane
+	$(BIN)/python -m tests.e2e.demo
+
+bench: venv
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,91 @@
+"""Reading ImageMaps from YAML files and folders, for the commands of SPEC 6."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hooks.cli import CommandError
+
+GROUP = "mapper.imagerelocation.pivotal.io"
+API_VERSION = f"{GROUP}/v1alpha1"
+KIND = "ImageMap"
+YAML_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def _files(path_text: str) -> list[Path]:
+    path = Path(path_text)
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in YAML_SUFFIXES)
+    if path.is_file():
+        return [path]
+    raise CommandError(f"{path_text}: no such file or folder")
+
+
+def _documents(path: Path) -> list[tuple[str, object]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise CommandError(f"{path}: cannot read: {error}") from None
+    try:
+        documents = list(yaml.safe_load_all(text))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise CommandError(f"{path}: invalid YAML{where}: {problem}") from None
+    found: list[tuple[str, object]] = []
+    for number, document in enumerate(documents, start=1):
+        where = f"{path}, document {number}"
+        if isinstance(document, dict) and document.get("kind") == "List":
+            items = document.get("items")
+            if not isinstance(items, list):
+                raise CommandError(f"{where}: a List must have a list of items")
+            found.extend((f"{where}, item {i}", item) for i, item in enumerate(items, start=1))
+        elif document is not None:
+            found.append((where, document))
+    return found
+
+
+def _check_imagemap(where: str, document: dict[str, Any]) -> str:
+    api_version = document.get("apiVersion")
+    if api_version != API_VERSION:
+        raise CommandError(f"{where}: an ImageMap must have apiVersion {API_VERSION}, "
+                           f"not {api_version!r}")
+    metadata = document.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    if not isinstance(name, str) or not name:
+        raise CommandError(f"{where}: ImageMap has no metadata.name")
+    if not isinstance(document.get("spec"), dict):
+        raise CommandError(f"{where}: ImageMap {name!r} has no spec (expected spec.map)")
+    return name
+
+
+def load_imagemaps(paths: Sequence[str]) -> list[dict[str, Any]]:
+    """Every ImageMap in the given files and folders; other kinds are skipped.
+
+    Raises CommandError (one line) for unreadable files, invalid YAML, malformed ImageMap
+    documents, a name given twice, or no ImageMap at all.
+    """
+    imagemaps: list[dict[str, Any]] = []
+    origin: dict[str, str] = {}
+    for path_text in paths:
+        for path in _files(path_text):
+            for where, document in _documents(path):
+                if not isinstance(document, dict):
+                    raise CommandError(f"{where}: expected a Kubernetes object, "
+                                       f"got {type(document).__name__}")
+                if document.get("kind") != KIND:
+                    continue
+                name = _check_imagemap(where, document)
+                if name in origin:
+                    raise CommandError(f"{where}: ImageMap {name!r} is also defined in "
+                                       f"{origin[name]}")
+                origin[name] = where
+                imagemaps.append(document)
+    if not imagemaps:
+        raise CommandError(f"no ImageMap ({API_VERSION}) found in {', '.join(paths)}")
+    return imagemaps

@@ -1,0 +1,177 @@
+"""Maplets and the compiled mapping of one namespace (SPEC 2.1–2.3).
+
+A `Mapping` answers "what does this pod image become?" with hash lookups on normalized keys:
+the image forms by exact key, the repository by name, prefixes by walking the repository's
+path segments from the longest. Its cost does not grow with the number of maplets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import ClassVar
+
+from hooks.reference import (
+    Reference,
+    ReferenceError,
+    parse_normalized,
+    parse_normalized_cached,
+    parse_prefix,
+    repository_ancestors,
+)
+
+
+class Form(StrEnum):
+    IMAGE = "image"
+    REPOSITORY = "repository"
+    PREFIX = "prefix"
+
+
+class MapletError(ValueError):
+    """A maplet that cannot be used; the message names the entry and what would be valid."""
+
+
+@dataclass(frozen=True, slots=True)
+class Maplet:
+    source: str
+    """`from`, exactly as written."""
+    target: str
+    """`to`, exactly as written."""
+    form: Form
+    key: str
+    """The normalized `from`: an image reference, a repository, or a prefix ending in `/`."""
+    target_key: str
+    """The normalized `to`, of the same kind as `key`."""
+    image_map: str = ""
+    """The ImageMap it came from."""
+
+    @property
+    def is_identity(self) -> bool:
+        """Maps onto itself: pins an image against broader maplets, never changes one."""
+        return self.key == self.target_key
+
+    def describe(self) -> str:
+        return f"{self.source!r} -> {self.target!r}"
+
+
+def image_key(reference: Reference) -> str:
+    """The key an image maplet is stored under: normalized, `:latest` when bare."""
+    return str(reference.with_tag_if_bare())
+
+
+def image_lookup_keys(reference: Reference) -> tuple[str, ...]:
+    """Image keys a pod reference matches, best first (SPEC 2.2): full, `@digest`, `:tag`."""
+    name = reference.name
+    if reference.digest is not None:
+        if reference.tag is not None:
+            return (str(reference), f"{name}@{reference.digest}", f"{name}:{reference.tag}")
+        return (f"{name}@{reference.digest}",)
+    return (f"{name}:{reference.tag or 'latest'}",)
+
+
+def compile_maplet(source: object, target: object, image_map: str = "") -> Maplet:
+    """Decide a maplet's form from `from` and check that `to` fits it (SPEC 2.1)."""
+    if not isinstance(source, str) or not source:
+        raise MapletError("'from' must be a non-empty string")
+    if not isinstance(target, str) or not target:
+        raise MapletError(f"'to' of {source!r} must be a non-empty string")
+    try:
+        if source.endswith("/"):
+            if not target.endswith("/"):
+                raise MapletError(
+                    f"{source!r} is a prefix, so 'to' must be a prefix ending in '/', "
+                    f"not {target!r}"
+                )
+            return Maplet(source, target, Form.PREFIX, parse_prefix(source),
+                          parse_prefix(target), image_map)
+        reference = parse_normalized(source)
+        if reference.tag is None and reference.digest is None:
+            target_reference = parse_normalized(target)
+            if target_reference.tag is not None or target_reference.digest is not None:
+                raise MapletError(
+                    f"{source!r} is a repository, so 'to' must be a repository without tag "
+                    f"or digest, not {target!r}"
+                )
+            return Maplet(source, target, Form.REPOSITORY, reference.name,
+                          target_reference.name, image_map)
+        if target.endswith("/"):
+            raise MapletError(f"{source!r} is an image, so 'to' must be an image, not a prefix")
+        return Maplet(source, target, Form.IMAGE, image_key(reference),
+                      image_key(parse_normalized(target)), image_map)
+    except ReferenceError as error:
+        raise MapletError(str(error)) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    image: str
+    """The pod's image, as written."""
+    result: str
+    """What it becomes."""
+    maplet: Maplet
+
+
+class Mapping:
+    """The merged maplets of a namespace; build with `Mapping.build` or `MappingBuilder`."""
+
+    EMPTY: ClassVar[Mapping]
+    __slots__ = ("_images", "_prefixes", "_repositories")
+
+    def __init__(
+        self,
+        images: dict[str, Maplet],
+        repositories: dict[str, Maplet],
+        prefixes: dict[str, Maplet],
+    ) -> None:
+        self._images = images
+        self._repositories = repositories
+        self._prefixes = prefixes
+
+    @classmethod
+    def build(cls, maplets: Iterable[Maplet]) -> Mapping:
+        """Index maplets; the first of two with the same form and key wins."""
+        tables: dict[Form, dict[str, Maplet]] = {form: {} for form in Form}
+        for maplet in maplets:
+            tables[maplet.form].setdefault(maplet.key, maplet)
+        return cls(tables[Form.IMAGE], tables[Form.REPOSITORY], tables[Form.PREFIX])
+
+    def __len__(self) -> int:
+        return len(self._images) + len(self._repositories) + len(self._prefixes)
+
+    def __bool__(self) -> bool:
+        return bool(self._images or self._repositories or self._prefixes)
+
+    def maplets(self) -> list[Maplet]:
+        return [*self._images.values(), *self._repositories.values(), *self._prefixes.values()]
+
+    def lookup(self, image: str) -> Match | None:
+        """What `image` becomes; None when nothing matches or it is not a valid reference."""
+        try:
+            reference = parse_normalized_cached(image)
+        except ReferenceError:
+            return None
+        return self.lookup_reference(image, reference)
+
+    def lookup_reference(self, image: str, reference: Reference) -> Match | None:
+        # Image beats repository beats prefix; the longest prefix wins (SPEC 2.3).
+        if self._images:
+            for key in image_lookup_keys(reference):
+                maplet = self._images.get(key)
+                if maplet is not None:
+                    return Match(image, maplet.target, maplet)
+        name = reference.name
+        if self._repositories:
+            maplet = self._repositories.get(name)
+            if maplet is not None:
+                return Match(image, maplet.target + reference.suffix, maplet)
+        if self._prefixes:
+            for prefix in repository_ancestors(name):
+                maplet = self._prefixes.get(prefix)
+                if maplet is not None:
+                    rest = name[len(prefix) :]
+                    return Match(image, maplet.target + rest + reference.suffix, maplet)
+        return None
+
+
+Mapping.EMPTY = Mapping({}, {}, {})
