@@ -42,8 +42,12 @@ class Conflict:
     """Their `to`, as written."""
 
     def to_status(self) -> dict[str, str]:
-        return {"from": self.source, "to": self.target, "imageMap": self.image_map,
-                "theirTo": self.their_target}
+        return {
+            "from": self.source,
+            "to": self.target,
+            "imageMap": self.image_map,
+            "theirTo": self.their_target,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +95,9 @@ def _pattern(form: Form, key: str) -> _Pattern:
     if form is Form.IMAGE:
         reference = parse_normalized(key)
         ancestors = tuple(repository_ancestors(reference.name))
-        return _Pattern(form, key, reference.name, image_lookup_keys(reference), ancestors,
-                        ancestors)
+        return _Pattern(
+            form, key, reference.name, image_lookup_keys(reference), ancestors, ancestors
+        )
     if form is Form.REPOSITORY:
         ancestors = tuple(repository_ancestors(key))
         return _Pattern(form, key, key, (), ancestors, ancestors)
@@ -220,8 +225,10 @@ def _compile(name: str, entries: tuple[tuple[object, object], ...]) -> _Compiled
                 continue
             seen.add((min(a, b), max(a, b)))
             if a == b:
-                problems.append(f"{_entry_name(a, ours)}: its results would be mapped again by "
-                                "its own 'from' (the mapping must be idempotent)")
+                problems.append(
+                    f"{_entry_name(a, ours)}: its results would be mapped again by "
+                    "its own 'from' (the mapping must be idempotent)"
+                )
             else:
                 problems.append(f"{_entry_name(a, ours)} {why} {_entry_name(b, theirs)}")
     return _Compiled(compiled.maplets, sources, targets, tuple(problems))
@@ -295,8 +302,11 @@ def _order_key(imagemap: MappingABC[str, Any], *, current_generation: bool) -> t
     since = ready_since(imagemap, current_generation=current_generation)
     created = _get(imagemap, "metadata", "creationTimestamp")
     name = _get(imagemap, "metadata", "name")
-    return (since or _NOT_YET, created if isinstance(created, str) else _NOT_YET,
-            name if isinstance(name, str) else "")
+    return (
+        since or _NOT_YET,
+        created if isinstance(created, str) else _NOT_YET,
+        name if isinstance(name, str) else "",
+    )
 
 
 def _in_order(
@@ -307,8 +317,9 @@ def _in_order(
         name = _get(imagemap, "metadata", "name")
         if isinstance(name, str) and name:
             by_name[name] = imagemap  # the last copy of a name wins: callers put the freshest last
-    return sorted(by_name.values(),
-                  key=lambda m: _order_key(m, current_generation=current_generation))
+    return sorted(
+        by_name.values(), key=lambda m: _order_key(m, current_generation=current_generation)
+    )
 
 
 def _plural(count: int, word: str) -> str:
@@ -333,11 +344,15 @@ def _conflict_verdict(
             continue
         seen.add((id(ours), id(theirs)))
         conflicts.append(Conflict(ours.key, ours.target, theirs.image_map, theirs.target))
-        lines.append(f"{_entry_name(position[id(ours)], ours)} {why} "
-                     f"{theirs.describe()} of ImageMap {theirs.image_map!r}")
+        lines.append(
+            f"{_entry_name(position[id(ours)], ours)} {why} "
+            f"{theirs.describe()} of ImageMap {theirs.image_map!r}"
+        )
     others = sorted({c.image_map for c in conflicts})
-    message = (f"conflicts with ImageMap{'s' if len(others) > 1 else ''} "
-               f"{', '.join(repr(o) for o in others)} already in force: {_listed(lines)}")
+    message = (
+        f"conflicts with ImageMap{'s' if len(others) > 1 else ''} "
+        f"{', '.join(repr(o) for o in others)} already in force: {_listed(lines)}"
+    )
     return Verdict(name, "Conflict", message, tuple(conflicts))
 
 
@@ -355,7 +370,8 @@ def decide(imagemaps: Iterable[MappingABC[str, Any]]) -> Decision:
         if compiled.problems:
             problems = list(compiled.problems)
             verdicts[name] = Verdict(
-                name, "InvalidSpec",
+                name,
+                "InvalidSpec",
                 f"{len(problems)} invalid {'entry' if len(problems) == 1 else 'entries'}: "
                 f"{_listed(problems)}",
             )
@@ -366,7 +382,8 @@ def decide(imagemaps: Iterable[MappingABC[str, Any]]) -> Decision:
             continue
         namespace.add(compiled)
         verdicts[name] = Verdict(
-            name, "Accepted",
+            name,
+            "Accepted",
             f"{_plural(len(compiled.maplets), 'maplet')} in force",
             maplets=compiled.maplets,
         )

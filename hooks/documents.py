@@ -53,8 +53,9 @@ def _documents(path: Path) -> list[tuple[str, object]]:
 def _check_imagemap(where: str, document: dict[str, Any]) -> str:
     api_version = document.get("apiVersion")
     if api_version != API_VERSION:
-        raise CommandError(f"{where}: an ImageMap must have apiVersion {API_VERSION}, "
-                           f"not {api_version!r}")
+        raise CommandError(
+            f"{where}: an ImageMap must have apiVersion {API_VERSION}, not {api_version!r}"
+        )
     metadata = document.get("metadata")
     name = metadata.get("name") if isinstance(metadata, dict) else None
     if not isinstance(name, str) or not name:
@@ -76,14 +77,16 @@ def load_imagemaps(paths: Sequence[str]) -> list[dict[str, Any]]:
         for path in _files(path_text):
             for where, document in _documents(path):
                 if not isinstance(document, dict):
-                    raise CommandError(f"{where}: expected a Kubernetes object, "
-                                       f"got {type(document).__name__}")
+                    raise CommandError(
+                        f"{where}: expected a Kubernetes object, got {type(document).__name__}"
+                    )
                 if document.get("kind") != KIND:
                     continue
                 name = _check_imagemap(where, document)
                 if name in origin:
-                    raise CommandError(f"{where}: ImageMap {name!r} is also defined in "
-                                       f"{origin[name]}")
+                    raise CommandError(
+                        f"{where}: ImageMap {name!r} is also defined in {origin[name]}"
+                    )
                 origin[name] = where
                 imagemaps.append(document)
     if not imagemaps:

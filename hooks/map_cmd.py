@@ -13,10 +13,21 @@ from hooks.reference import ReferenceError, parse_normalized
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-f", "--filename", action="append", required=True, metavar="PATH",
-                        help="ImageMap YAML file or folder (repeatable)")
-    parser.add_argument("-o", "--output", choices=("text", "json"), default="text",
-                        help="output format (default: text)")
+    parser.add_argument(
+        "-f",
+        "--filename",
+        action="append",
+        required=True,
+        metavar="PATH",
+        help="ImageMap YAML file or folder (repeatable)",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        choices=("text", "json"),
+        default="text",
+        help="output format (default: text)",
+    )
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="image references to map")
 
 
@@ -30,10 +41,17 @@ def run(args: argparse.Namespace) -> int:
     images = []
     for image in args.images:
         match = decision.mapping.lookup(image)
-        images.append({"image": image, "result": match.result if match else image,
-                       "imageMap": match.maplet.image_map if match else None})
-    imagemaps = [{"name": v.name, "ready": v.ready, "reason": v.reason, "message": v.message}
-                 for v in decision.verdicts.values()]
+        images.append(
+            {
+                "image": image,
+                "result": match.result if match else image,
+                "imageMap": match.maplet.image_map if match else None,
+            }
+        )
+    imagemaps = [
+        {"name": v.name, "ready": v.ready, "reason": v.reason, "message": v.message}
+        for v in decision.verdicts.values()
+    ]
     if args.output == "json":
         json.dump({"images": images, "imageMaps": imagemaps}, sys.stdout, indent=2)
         sys.stdout.write("\n")

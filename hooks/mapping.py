@@ -83,8 +83,9 @@ def compile_maplet(source: object, target: object, image_map: str = "") -> Maple
                     f"{source!r} is a prefix, so 'to' must be a prefix ending in '/', "
                     f"not {target!r}"
                 )
-            return Maplet(source, target, Form.PREFIX, parse_prefix(source),
-                          parse_prefix(target), image_map)
+            return Maplet(
+                source, target, Form.PREFIX, parse_prefix(source), parse_prefix(target), image_map
+            )
         reference = parse_normalized(source)
         if reference.tag is None and reference.digest is None:
             target_reference = parse_normalized(target)
@@ -93,12 +94,19 @@ def compile_maplet(source: object, target: object, image_map: str = "") -> Maple
                     f"{source!r} is a repository, so 'to' must be a repository without tag "
                     f"or digest, not {target!r}"
                 )
-            return Maplet(source, target, Form.REPOSITORY, reference.name,
-                          target_reference.name, image_map)
+            return Maplet(
+                source, target, Form.REPOSITORY, reference.name, target_reference.name, image_map
+            )
         if target.endswith("/"):
             raise MapletError(f"{source!r} is an image, so 'to' must be an image, not a prefix")
-        return Maplet(source, target, Form.IMAGE, image_key(reference),
-                      image_key(parse_normalized(target)), image_map)
+        return Maplet(
+            source,
+            target,
+            Form.IMAGE,
+            image_key(reference),
+            image_key(parse_normalized(target)),
+            image_map,
+        )
     except ReferenceError as error:
         raise MapletError(str(error)) from None
 
@@ -154,6 +162,13 @@ class Mapping:
         return self.lookup_reference(image, reference)
 
     def lookup_reference(self, image: str, reference: Reference) -> Match | None:
+        match = self._find(image, reference)
+        if match is not None and match.maplet.is_identity:
+            # A maplet onto itself pins the image: the pod keeps it exactly as written.
+            return Match(image, image, match.maplet)
+        return match
+
+    def _find(self, image: str, reference: Reference) -> Match | None:
         # Image beats repository beats prefix; the longest prefix wins (SPEC 2.3).
         if self._images:
             for key in image_lookup_keys(reference):

@@ -22,10 +22,13 @@ OFFICIAL_REPO_PREFIX = "library/"
 LOCALHOST = "localhost"
 
 NAME_TOTAL_LENGTH_MAX = 255
-"""Longest repository name (domain and path) that distribution/reference accepts."""
+"""Longest repository path (the name without its domain) that distribution/reference accepts.
+
+Upstream's RepositoryNameTotalLengthMax: Parse checks it against the path, not domain + path.
+"""
 
 MAX_INPUT_LENGTH = 4096
-"""No valid reference is longer: name 255, tag 128, digest algorithm and hex well below."""
+"""No real reference is longer: path 255, tag 128, a host name (DNS: 253), digest well below."""
 
 # --- regexp.go -------------------------------------------------------------------------
 _ALPHANUMERIC = r"[a-z0-9]+"
@@ -116,11 +119,17 @@ def validate_digest(digest: str) -> None:
     if expected is None:
         if ANCHORED_DIGEST_RE.fullmatch(digest) is None:
             raise _fail(digest, "invalid digest format")
-        raise _fail(digest, f"unsupported digest algorithm {algorithm!r} "
-                    f"(supported: {', '.join(DIGEST_HEX_LENGTHS)})")
+        raise _fail(
+            digest,
+            f"unsupported digest algorithm {algorithm!r} "
+            f"(supported: {', '.join(DIGEST_HEX_LENGTHS)})",
+        )
     if len(encoded) != expected:
-        raise _fail(digest, f"invalid checksum digest length: {algorithm} needs {expected} "
-                    f"hex characters, got {len(encoded)}")
+        raise _fail(
+            digest,
+            f"invalid checksum digest length: {algorithm} needs {expected} "
+            f"hex characters, got {len(encoded)}",
+        )
     if _HEX_LOWER_RE.fullmatch(encoded) is None:
         raise _fail(digest, "invalid checksum digest format: hex must be lowercase [a-f0-9]")
 
@@ -137,11 +146,11 @@ def parse(s: str) -> Reference:
             raise _fail(s, "repository name must be lowercase")
         raise _fail(s, "invalid reference format")
     name, tag, digest = match.group(1), match.group(2), match.group(3)
-    if len(name) > NAME_TOTAL_LENGTH_MAX:
-        raise _fail(s, f"repository name must not be more than {NAME_TOTAL_LENGTH_MAX} characters")
     name_match = ANCHORED_NAME_RE.fullmatch(name)
     assert name_match is not None  # the name matched inside REFERENCE_RE already
     domain, path = name_match.group(1) or "", name_match.group(2)
+    if len(path) > NAME_TOTAL_LENGTH_MAX:
+        raise _fail(s, f"repository name must not be more than {NAME_TOTAL_LENGTH_MAX} characters")
     if digest is not None:
         validate_digest(digest)
     return Reference(domain, path, tag, digest)
@@ -178,7 +187,11 @@ def parse_normalized(s: str) -> Reference:
     remote_name = remainder.partition(":")[0]
     if remote_name.lower() != remote_name:
         raise _fail(s, f"repository name ({remote_name}) must be lowercase")
-    reference = parse(f"{domain}/{remainder}")
+    try:
+        reference = parse(f"{domain}/{remainder}")
+    except ReferenceError as error:
+        # Name the input as the user wrote it, not its normalized form.
+        raise _fail(s, str(error).partition("': ")[2]) from None
     if not reference.domain:
         raise _fail(s, "reference has no name")
     return reference
@@ -210,10 +223,13 @@ def parse_any(s: str) -> Reference | str:
     """normalize.go ParseAnyReference: a 64-hex identifier is a digest; otherwise a name."""
     if ANCHORED_IDENTIFIER_RE.fullmatch(s) is not None:
         return "sha256:" + s
-    if ANCHORED_DIGEST_RE.fullmatch(s) is not None:
+    try:
         validate_digest(s)
-        return s
-    return parse_normalized(s)
+    except ReferenceError:
+        # Upstream tries digest.Parse and falls back to a name on any error: `sha256:` + 32 hex
+        # is the tag of `docker.io/library/sha256`.
+        return parse_normalized(s)
+    return s
 
 
 def validate_tag(tag: str) -> None:

@@ -1,0 +1,120 @@
+"""`image-mapper map` as a user runs it: a real subprocess, real files (SPEC 6)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "samples" / "bootcamp-imagemap.yaml"
+BOOTCAMP = "gcr.io/google-samples/kubernetes-bootcamp:v1"
+
+
+def image_mapper(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hooks", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+        timeout=60,
+    )
+
+
+def test_sample_json() -> None:
+    done = image_mapper("map", "-f", str(SAMPLE), "-o", "json", BOOTCAMP, "nginx")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {
+        "images": [
+            {
+                "image": BOOTCAMP,
+                "result": "registry.example.com/kubernetes-bootcamp:v1",
+                "imageMap": "bootcamp-sample",
+            },
+            {"image": "nginx", "result": "nginx", "imageMap": None},
+        ],
+        "imageMaps": [
+            {
+                "name": "bootcamp-sample",
+                "ready": True,
+                "reason": "Accepted",
+                "message": "1 maplet in force",
+            }
+        ],
+    }
+
+
+def test_text_output_explains_conflicts(tmp_path: Path) -> None:
+    (tmp_path / "maps.yaml").write_text(
+        SAMPLE.read_text()
+        + """---
+apiVersion: mapper.imagerelocation.pivotal.io/v1alpha1
+kind: ImageMap
+metadata: {name: later-map}
+spec:
+  map:
+    - {from: "gcr.io/google-samples/kubernetes-bootcamp:v1", to: "other.example.com/b:v1"}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: not-an-imagemap}
+"""
+    )
+    done = image_mapper("map", "-f", str(tmp_path), BOOTCAMP)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == (
+        f"{BOOTCAMP} -> registry.example.com/kubernetes-bootcamp:v1  (ImageMap bootcamp-sample)"
+    )
+    assert any(
+        line.startswith("ImageMap later-map: Conflict:") and "'bootcamp-sample'" in line
+        for line in lines
+    )
+
+
+BAD = [
+    pytest.param("a: [\n", "invalid YAML (line 2", id="bad-yaml"),
+    pytest.param(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n", "no ImageMap", id="no-imagemap"
+    ),
+    pytest.param(
+        "apiVersion: example.com/v1\nkind: ImageMap\nmetadata: {name: x}\nspec: {}\n",
+        "apiVersion",
+        id="wrong-group",
+    ),
+    pytest.param(
+        "apiVersion: mapper.imagerelocation.pivotal.io/v1alpha1\nkind: ImageMap\nspec: {map: []}\n",
+        "metadata.name",
+        id="no-name",
+    ),
+    pytest.param("- 1\n- 2\n", "expected a Kubernetes object", id="not-an-object"),
+]
+
+
+@pytest.mark.parametrize(("content", "says"), BAD)
+def test_bad_documents_are_one_line_errors(tmp_path: Path, content: str, says: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(content)
+    done = image_mapper("map", "-f", str(path), BOOTCAMP)
+    assert done.returncode != 0
+    assert done.stdout == ""
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert says in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_bad_image_argument() -> None:
+    done = image_mapper("map", "-f", str(SAMPLE), "Nginx:1")
+    assert done.returncode == 1
+    assert "'Nginx:1'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_missing_file() -> None:
+    done = image_mapper("map", "-f", "/nonexistent.yaml", BOOTCAMP)
+    assert done.returncode == 1
+    assert "/nonexistent.yaml: no such file" in done.stderr
