@@ -15,6 +15,8 @@ path segments of one repository, so a namespace of 10,000 maplets is judged in m
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
@@ -356,8 +358,52 @@ def _conflict_verdict(
     return Verdict(name, "Conflict", message, tuple(conflicts))
 
 
+_Fingerprint = tuple[tuple[object, ...], ...]
+_DECISIONS: OrderedDict[_Fingerprint, Decision] = OrderedDict()
+_DECISIONS_LOCK = threading.Lock()
+DECISION_CACHE_SIZE = 64
+
+
+def _fingerprint(imagemaps: list[MappingABC[str, Any]]) -> _Fingerprint | None:
+    """What the API server says identifies each object's content: uid and resourceVersion.
+
+    Metacontroller syncs every ImageMap of a namespace with the same related objects, so the
+    walk over 1,000 ImageMaps is done once, not 1,000 times. Objects without a
+    resourceVersion (files, fixtures) are never cached.
+    """
+    parts = []
+    for imagemap in imagemaps:
+        metadata = imagemap.get("metadata")
+        if not isinstance(metadata, dict):
+            return None
+        version = metadata.get("resourceVersion")
+        uid = metadata.get("uid")
+        if not isinstance(version, str) or not version or not isinstance(uid, str):
+            return None
+        parts.append((metadata.get("name"), uid, version))
+    return tuple(parts)
+
+
 def decide(imagemaps: Iterable[MappingABC[str, Any]]) -> Decision:
     """Accept, in the order of SPEC 2.4, each valid ImageMap consistent with those before it."""
+    given = list(imagemaps)
+    fingerprint = _fingerprint(given)
+    if fingerprint is not None:
+        with _DECISIONS_LOCK:
+            cached = _DECISIONS.get(fingerprint)
+            if cached is not None:
+                _DECISIONS.move_to_end(fingerprint)
+                return cached
+    decision = _decide(given)
+    if fingerprint is not None:
+        with _DECISIONS_LOCK:
+            _DECISIONS[fingerprint] = decision
+            while len(_DECISIONS) > DECISION_CACHE_SIZE:
+                _DECISIONS.popitem(last=False)
+    return decision
+
+
+def _decide(imagemaps: list[MappingABC[str, Any]]) -> Decision:
     namespace = _Namespace()
     verdicts: dict[str, Verdict] = {}
     for imagemap in _in_order(imagemaps, current_generation=True):

@@ -213,3 +213,17 @@ def test_compile_deployed_uses_status_and_in_force_order() -> None:
     assert mapping.lookup("a.io/w:1") is None
     pending = imagemap("p", ("a.io/p:1", "b.io/p:1"))  # no status yet: not in force
     assert compile_deployed([pending]).lookup("a.io/p:1") is None
+
+
+def test_decisions_are_memoized_by_uid_and_resource_version() -> None:
+    first = imagemap("first", ("a.io/x:1", "b.io/x:1"), created=T0)
+    second = imagemap("second", ("a.io/x:1", "c.io/x:1"), created=T1)
+    for number, obj in enumerate((first, second)):
+        obj["metadata"].update(uid=f"uid-{number}", resourceVersion="1")
+    once = decide([first, second])
+    assert decide([first, second]) is once
+    assert once.verdicts["second"].reason == "Conflict"
+    # A new resourceVersion is new content: decided afresh.
+    second["spec"]["map"][0]["to"] = "b.io/x:1"
+    second["metadata"]["resourceVersion"] = "2"
+    assert decide([first, second]).verdicts["second"].ready
