@@ -31,8 +31,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import ssl
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -41,12 +43,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from kubernetes import config
-from kubernetes.client.rest import ApiException
 
 log = logging.getLogger("metacontroller-driver")
 
 Obj = dict[str, Any]
+
+
+class ConflictError(RuntimeError):
+    """The API server refused a write made against an older resourceVersion."""
 
 
 @dataclass
@@ -87,7 +91,9 @@ class DriverStats:
 class MetacontrollerDriver:
     def __init__(
         self,
-        kubeconfig: Path,
+        server: str,
+        token: str,
+        ca_file: Path,
         manifests: Path,
         hooks_base_url: str,
         *,
@@ -98,7 +104,9 @@ class MetacontrollerDriver:
         self.interval = interval
         self.hook_headers = hook_headers or {}
         self.stats = DriverStats()
-        self._api = config.new_client_from_config(config_file=str(kubeconfig))
+        self._server = server.rstrip("/")
+        self._token = token
+        self._tls = ssl.create_default_context(cafile=str(ca_file))
         self._composites: list[Obj] = []
         self._decorators: list[Obj] = []
         for path in sorted(manifests.glob("*.yaml")):
@@ -128,7 +136,7 @@ class MetacontrollerDriver:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
-        self._api.close()
+        pass
 
     def __enter__(self) -> MetacontrollerDriver:
         return self.start()
@@ -189,17 +197,26 @@ class MetacontrollerDriver:
         content_type: str = "application/json",
         query: dict[str, str] | None = None,
     ) -> Any:
-        response = self._api.call_api(
-            path,
-            method,
-            query_params=list((query or {}).items()),
-            header_params={"Content-Type": content_type, "Accept": "application/json"},
-            body=body,
-            auth_settings=["BearerToken"],
-            _preload_content=False,
-            _request_timeout=10,
-        )[0]
-        return json.loads(response.data)
+        url = self._server + path
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        request = urllib.request.Request(
+            url,
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={
+                "Content-Type": content_type,
+                "Accept": "application/json",
+                "Authorization": f"Bearer {self._token}",
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10, context=self._tls) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            if error.code == 409:
+                raise ConflictError(f"{method} {path}: 409 Conflict") from None
+            raise
 
     def _get(self, path: str, query: dict[str, str] | None = None) -> Any:
         return self._call_api("GET", path, query=query)
@@ -330,9 +347,7 @@ class MetacontrollerDriver:
                         "PUT", self._object_path(resource, parent) + "/status", body
                     )
                     self.stats.status_writes += 1
-                except ApiException as error:
-                    if error.status != 409:  # a newer version arrived: sync it next pass
-                        raise
+                except ConflictError:  # a newer version arrived: sync it next pass
                     continue
             self._seen[key] = _fingerprint(parent, related)
             self._schedule(key, response)

@@ -1,0 +1,32 @@
+"""Pytest fixtures for the local control plane.
+
+Import into a conftest to use them::
+
+    from tests.controlplane.fixtures import control_plane  # noqa: F401
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from .cluster import ControlPlane
+
+
+@pytest.fixture(scope="session")
+def control_plane() -> Iterator[ControlPlane]:
+    """A started control plane shared by the whole test session.
+
+    The first run builds the binaries (10-20 minutes); later runs reuse the cache.
+    Set ``IMAGE_MAPPER_KEEP_CP=1`` to keep its temp dir (logs, certs) after the run.
+    """
+    keep = os.environ.get("IMAGE_MAPPER_KEEP_CP") == "1"
+    with ControlPlane(keep_workdir=keep) as cp:
+        timings = ", ".join(f"{k}={v:.1f}s" for k, v in cp.timings.items())
+        print(
+            f"\ncontrol plane up at {cp.server} ({timings}); workdir {cp.workdir}", file=sys.stderr
+        )
+        yield cp

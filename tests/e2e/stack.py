@@ -1,0 +1,389 @@
+"""The whole product on a real control plane: shared by the e2e tests and `make demo`.
+
+- etcd, kube-apiserver and kube-controller-manager (tests/controlplane);
+- Metacontroller's two CRDs (only their API types: Metacontroller itself cannot run here), so
+  that `kubectl apply -k metacontroller/` installs the project's real manifests unchanged;
+- the MutatingWebhookConfiguration re-pointed from its Service (which cannot route without
+  kube-proxy) to `url: https://localhost:PORT/mutate`;
+- `image-mapper serve-hooks` and `image-mapper serve-webhook` as real processes, the webhook
+  under its own ServiceAccount token with the project's RBAC and bootstrapping its own TLS
+  (the Secret, the caBundle) exactly as in a cluster;
+- the test-only Metacontroller driver calling the hooks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tests.controlplane.cluster import ControlPlane
+from tests.e2e.metacontroller import MetacontrollerDriver
+
+ROOT = Path(__file__).resolve().parents[2]
+MANIFESTS = ROOT / "metacontroller"
+METACONTROLLER_CRDS = Path(__file__).with_name("metacontroller-crds.yaml")
+SAMPLE = ROOT / "samples" / "bootcamp-imagemap.yaml"
+NAMESPACE = "image-mapper"
+WEBHOOK_CONFIGURATION = "image-mapper"
+WEBHOOK_SERVICE_ACCOUNT = "image-mapper-webhook"
+ACTIVE_LABEL = "mapper.imagerelocation.pivotal.io/active"
+ORIGINAL_IMAGES = "mapper.imagerelocation.pivotal.io/original-images"
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for(
+    what: str, check: Callable[[], T | None], timeout: float = 60.0, interval: float = 0.1
+) -> T:
+    """Poll `check` until it returns something other than None/False."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+        except Exception as error:
+            last_error = error
+        else:
+            if result is not None and result is not False:
+                return result
+        time.sleep(interval)
+    raise TimeoutError(
+        f"timed out after {timeout:.0f}s waiting for {what}"
+        + (f" (last error: {last_error!r})" if last_error else "")
+    )
+
+
+@dataclass
+class Server:
+    name: str
+    argv: list[str]
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            self.argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env={**os.environ, **self.env},
+        )
+        log.close()
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.terminate()
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait(5)
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def _get(url: str, context: ssl.SSLContext | None = None) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=2, context=context) as response:
+            status: int = response.status
+            return status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+class Stack:
+    """Starts and stops the product around a started ControlPlane."""
+
+    def __init__(self, control_plane: ControlPlane, workdir: Path) -> None:
+        self.cp = control_plane
+        self.workdir = workdir
+        self.hooks_port = free_port()
+        self.webhook_port = free_port()
+        self.hooks_url = f"http://127.0.0.1:{self.hooks_port}"
+        self.webhook_url = f"https://localhost:{self.webhook_port}"
+        self.hooks: Server | None = None
+        self.webhook: Server | None = None
+        self.driver: MetacontrollerDriver | None = None
+        self.webhook_kubeconfig = workdir / "webhook.kubeconfig"
+        self.tls_dir = workdir / "tls"
+
+    # --- install ----------------------------------------------------------------------------
+
+    def install(self) -> None:
+        """The project's manifests, as `kubectl apply -k` installs them (SPEC 7)."""
+        self.cp.kubectl("apply", "-f", str(METACONTROLLER_CRDS))
+        wait_for(
+            "Metacontroller's CRDs",
+            lambda: (
+                self.cp.kubectl(
+                    "get", "compositecontrollers,decoratorcontrollers", check=False
+                ).returncode
+                == 0
+            ),
+        )
+        self.cp.kubectl("apply", "-k", str(MANIFESTS))
+        self.cp.kubectl(
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd/imagemaps.mapper.imagerelocation.pivotal.io",
+        )
+        # Service references cannot route without kube-proxy: the API server calls by URL.
+        self.cp.kubectl(
+            "patch",
+            "mutatingwebhookconfiguration",
+            WEBHOOK_CONFIGURATION,
+            "--type=json",
+            "-p",
+            json.dumps(
+                [
+                    {
+                        "op": "replace",
+                        "path": "/webhooks/0/clientConfig",
+                        "value": {"url": f"{self.webhook_url}/mutate"},
+                    }
+                ]
+            ),
+        )
+
+    # --- processes --------------------------------------------------------------------------
+
+    def start_hooks(self) -> Server:
+        self.hooks = Server(
+            "hooks",
+            [
+                sys.executable,
+                "-m",
+                "hooks",
+                "serve-hooks",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.hooks_port),
+            ],
+            self.workdir / "hooks.log",
+        )
+        self.hooks.start()
+        wait_for(
+            "the hooks server to be ready",
+            lambda: self._check_alive(self.hooks) and _get(f"{self.hooks_url}/readyz") == 200,
+            timeout=30,
+        )
+        return self.hooks
+
+    def _write_webhook_kubeconfig(self) -> None:
+        """The webhook's own ServiceAccount token: it runs with the project's RBAC only."""
+        token = self.cp.service_account_token(NAMESPACE, WEBHOOK_SERVICE_ACCOUNT)
+        self.webhook_kubeconfig.write_text(
+            json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "current-context": "webhook",
+                    "clusters": [
+                        {
+                            "name": "local",
+                            "cluster": {
+                                "server": self.cp.server,
+                                "certificate-authority": str(self.cp.ca_file),
+                            },
+                        }
+                    ],
+                    "users": [{"name": "webhook", "user": {"token": token}}],
+                    "contexts": [
+                        {
+                            "name": "webhook",
+                            "context": {
+                                "cluster": "local",
+                                "user": "webhook",
+                                "namespace": NAMESPACE,
+                            },
+                        }
+                    ],
+                }
+            )
+        )
+
+    def start_webhook(self) -> Server:
+        self._write_webhook_kubeconfig()
+        self.tls_dir.mkdir(exist_ok=True)
+        self.webhook = Server(
+            "webhook",
+            [
+                sys.executable,
+                "-m",
+                "hooks",
+                "serve-webhook",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.webhook_port),
+                "--kubeconfig",
+                str(self.webhook_kubeconfig),
+                "--bootstrap-tls",
+                "--namespace",
+                NAMESPACE,
+                "--tls-dns-name",
+                "localhost",
+                "--cert-file",
+                str(self.tls_dir / "tls.crt"),
+                "--key-file",
+                str(self.tls_dir / "tls.key"),
+                "--shutdown-delay",
+                "0",
+                "--graceful-timeout",
+                "5",
+            ],
+            self.workdir / "webhook.log",
+        )
+        self.webhook.start()
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        wait_for(
+            "the webhook to be ready",
+            lambda: (
+                self._check_alive(self.webhook)
+                and _get(f"{self.webhook_url}/readyz", context) == 200
+            ),
+            timeout=60,
+        )
+        wait_for(
+            "the webhook's caBundle",
+            lambda: (
+                self.cp.kubectl(
+                    "get",
+                    "mutatingwebhookconfiguration",
+                    WEBHOOK_CONFIGURATION,
+                    "-o",
+                    "jsonpath={.webhooks[0].clientConfig.caBundle}",
+                ).stdout
+                or None
+            ),
+        )
+        return self.webhook
+
+    def start_driver(self) -> MetacontrollerDriver:
+        self.driver = MetacontrollerDriver(
+            self.cp.server, self.cp.admin_token, self.cp.ca_file, MANIFESTS, self.hooks_url
+        )
+        self.driver.start()
+        return self.driver
+
+    def _check_alive(self, server: Server | None) -> bool:
+        if server is None or server.process is None:
+            return False
+        if server.process.poll() is not None:
+            raise RuntimeError(
+                f"{server.name} exited with {server.process.returncode}:\n{server.log_tail()}"
+            )
+        return True
+
+    def start(self) -> Stack:
+        self.install()
+        self.start_hooks()
+        self.start_webhook()
+        self.start_driver()
+        return self
+
+    def stop(self) -> None:
+        if self.driver is not None:
+            self.driver.stop()
+        for server in (self.webhook, self.hooks):
+            if server is not None:
+                server.stop()
+
+    # --- helpers for scenarios --------------------------------------------------------------
+
+    def apply(self, manifest: str, namespace: str | None = None) -> None:
+        args = ["apply", "-f", "-"] + (["-n", namespace] if namespace else [])
+        self.cp.kubectl(*args, input=manifest)
+
+    def get(self, *args: str) -> dict[str, Any]:
+        return self.cp.kubectl_json("get", *args)
+
+    def imagemap_ready(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The Ready condition once the hooks synced the current generation."""
+        obj = self.get("imagemap", name, "-n", namespace)
+        status = obj.get("status") or {}
+        if status.get("observedGeneration") != obj["metadata"]["generation"]:
+            return None
+        for condition in status.get("conditions") or []:
+            if condition.get("type") == "Ready":
+                result: dict[str, Any] = condition
+                return result
+        return None
+
+    def wait_ready(
+        self, namespace: str, name: str, status: str = "True", timeout: float = 60
+    ) -> dict[str, Any]:
+        return wait_for(
+            f"imagemap {namespace}/{name} Ready={status}",
+            lambda: (c := self.imagemap_ready(namespace, name)) and c["status"] == status and c,
+            timeout=timeout,
+        )
+
+    def namespace_active(self, namespace: str) -> bool:
+        labels = self.get("namespace", namespace)["metadata"].get("labels") or {}
+        return labels.get(ACTIVE_LABEL) == "true"
+
+    def webhook_has_mapping(
+        self, namespace: str, image: str, expected: str, timeout: float = 30
+    ) -> None:
+        """Wait until the webhook's view maps `image` in `namespace` (via a server-side dry run)."""
+
+        def mapped() -> bool:
+            pod = self.dry_run_pod(namespace, image)
+            return bool(pod["spec"]["containers"][0]["image"] == expected)
+
+        wait_for(f"the webhook to map {image} in {namespace}", mapped, timeout=timeout)
+
+    def dry_run_pod(self, namespace: str, image: str) -> dict[str, Any]:
+        out = self.cp.kubectl(
+            "run",
+            f"probe-{int(time.time() * 1000) % 100000}",
+            f"--image={image}",
+            "-n",
+            namespace,
+            "--restart=Never",
+            "--dry-run=server",
+            "-o",
+            "json",
+        ).stdout
+        result: dict[str, Any] = json.loads(out)
+        return result
+
+
+@contextlib.contextmanager
+def running_stack(control_plane: ControlPlane, workdir: Path) -> Iterator[Stack]:
+    stack = Stack(control_plane, workdir)
+    try:
+        yield stack.start()
+    finally:
+        stack.stop()
