@@ -120,6 +120,7 @@ class MetacontrollerDriver:
         self._resources: dict[tuple[str, str], Resource] = {}
         self._seen: dict[str, str] = {}  # fingerprint of each sync's inputs
         self._resync_at: dict[str, float] = {}
+        self._pass_cache: dict[tuple[str, str, str | None, str | None], list[Obj]] = {}
         self._customized: dict[tuple[str, str, str], list[Obj]] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -224,6 +225,18 @@ class MetacontrollerDriver:
     def _list(
         self, resource: Resource, namespace: str | None = None, label_selector: str | None = None
     ) -> list[Obj]:
+        # One list per pass and query, like an informer's cache would serve it.
+        cache_key = (resource.api_version, resource.plural, namespace, label_selector)
+        cached = self._pass_cache.get(cache_key)
+        if cached is not None:
+            return cached
+        items = self._list_uncached(resource, namespace, label_selector)
+        self._pass_cache[cache_key] = items
+        return items
+
+    def _list_uncached(
+        self, resource: Resource, namespace: str | None, label_selector: str | None
+    ) -> list[Obj]:
         query = {"labelSelector": label_selector} if label_selector else None
         body = self._get(self._collection_path(resource, namespace), query)
         items: list[Obj] = body["items"]
@@ -295,6 +308,7 @@ class MetacontrollerDriver:
 
     def reconcile_once(self) -> bool:
         """One pass over every controller's objects; True when any hook had to be called."""
+        self._pass_cache.clear()
         changed = False
         for controller in self._composites:
             changed |= self._reconcile_composite(controller)
