@@ -1,0 +1,40 @@
+"""`image-mapper review -f imagemap.yaml < admission-review.json` (SPEC 6).
+
+The webhook's admission logic on a sample AdmissionReview, without a cluster: the ImageMaps
+are taken as the request's namespace and accepted in the order of SPEC 2.4.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from hooks.acceptance import decide
+from hooks.admission import admit
+from hooks.cli import CommandError
+from hooks.documents import load_imagemaps
+from hooks.reviews import ReviewError, parse_review, review_response
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-f", "--filename", action="append", required=True, metavar="PATH",
+                        help="ImageMap YAML file or folder (repeatable)")
+    parser.epilog = "The AdmissionReview is read from stdin; the response goes to stdout."
+
+
+def run(args: argparse.Namespace) -> int:
+    imagemaps = load_imagemaps(args.filename)
+    try:
+        review_request = parse_review(sys.stdin.buffer.read())
+    except ReviewError as error:
+        raise CommandError(f"stdin: not a valid AdmissionReview: {error}") from None
+    decision = decide(imagemaps)
+    for verdict in decision.verdicts.values():
+        if not verdict.ready:
+            print(f"image-mapper review: ImageMap {verdict.name} is not in force: "
+                  f"{verdict.reason}: {verdict.message}", file=sys.stderr)
+    admission = admit(review_request=review_request, mapping=decision.mapping)
+    json.dump(review_response(admission.response), sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0

@@ -1,0 +1,112 @@
+"""`image-mapper serve-webhook` in a subprocess on 127.0.0.1, and HTTPS clients for it."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def client_context(ca_bundle: Path) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(ca_bundle))
+    context.check_hostname = True
+    return context
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+    context: ssl.SSLContext
+
+    def connection(self, timeout: float = 5.0) -> http.client.HTTPSConnection:
+        return http.client.HTTPSConnection("localhost", self.port, timeout=timeout,
+                                           context=self.context)
+
+    def get(self, path: str) -> tuple[int, str]:
+        connection = self.connection()
+        try:
+            connection.request("GET", path)
+            reply = connection.getresponse()
+            return reply.status, reply.read().decode()
+        finally:
+            connection.close()
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"the server exited:\n{self.log.read_text()}")
+            try:
+                if self.get("/readyz")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"the server did not get ready:\n{self.log.read_text()}")
+
+    def stop(self, timeout: float = 30.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise
+
+
+def start_server(*args: str, cert_file: Path, key_file: Path, ca_bundle: Path,
+                 log: Path) -> Server:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("IMAGE_MAPPER_", "KUBERNETES_")) and k != "KUBECONFIG"}
+    command = [sys.executable, "-m", "hooks", "serve-webhook", "--host", "127.0.0.1",
+               "--port", str(port), "--cert-file", str(cert_file), "--key-file", str(key_file),
+               *args]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    server = Server(process, port, log, client_context(ca_bundle))
+    try:
+        server.wait_ready()
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def post_review(connection: http.client.HTTPSConnection, body: bytes) -> dict[str, object]:
+    connection.request("POST", "/mutate", body=body,
+                       headers={"Content-Type": "application/json"})
+    reply = connection.getresponse()
+    data = reply.read()
+    if reply.status != 200:
+        raise AssertionError(f"HTTP {reply.status}: {data[:200]!r}")
+    review: dict[str, object] = json.loads(data)
+    return review
+
+
+def peer_serial(connection: http.client.HTTPSConnection) -> int:
+    sock = connection.sock
+    assert isinstance(sock, ssl.SSLSocket)
+    der = sock.getpeercert(binary_form=True)
+    assert der is not None
+    return x509.load_der_x509_certificate(der).serial_number

@@ -1,0 +1,219 @@
+"""Properties of the rewrite rule, for any pod and any mapping (hypothesis).
+
+The central one is SPEC 4's no-op rule: apply the patch the webhook returned, review the result
+again (a reinvocation, or a repeated update), and no patch comes back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hooks.acceptance import decide
+from hooks.admission import MIRROR_POD, ORIGINAL_IMAGES, admit
+from hooks.mapping import MapletError, Mapping, compile_maplet
+from hooks.patches import decode
+from hooks.reviews import AdmissionRequest
+
+from .jsonpatch import apply_patch
+
+SETTINGS = settings(max_examples=300, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+DOMAINS = ["", "docker.io/", "quay.io/", "gcr.io/team/", "registry.example.com/",
+           "localhost:5000/", "index.docker.io/library/"]
+PATHS = ["nginx", "library/nginx", "app", "team/app", "team/app/sub", "prometheus/prometheus"]
+TAGS = ["", ":v1", ":1.2.3", ":latest"]
+DIGESTS = ["", "@sha256:" + "a" * 64, "@sha256:" + "b" * 64]
+INVALID = ["NGINX", "nginx:", "a b", "quay.io//x", "@sha256:abc"]
+
+repositories = st.builds(lambda d, p: d + p, st.sampled_from(DOMAINS), st.sampled_from(PATHS))
+images = st.one_of(
+    st.builds(lambda r, t, d: r + t + d, repositories, st.sampled_from(TAGS),
+              st.sampled_from(DIGESTS)),
+    st.sampled_from(INVALID),
+)
+prefixes = st.sampled_from(["quay.io/", "gcr.io/", "gcr.io/team/", "docker.io/",
+                            "registry.example.com/", "docker.io/team/", "localhost:5000/"])
+maplets = st.one_of(
+    st.tuples(st.builds(lambda r, t: r + t, repositories, st.sampled_from(TAGS[1:])), images),
+    st.tuples(repositories, repositories),
+    st.tuples(prefixes, prefixes),
+)
+
+
+def _any_mapping(pairs: list[tuple[str, str]]) -> Mapping:
+    """Every usable maplet, consistent or not: the mapping need not be idempotent."""
+    compiled = []
+    for index, (source, target) in enumerate(pairs):
+        with contextlib.suppress(MapletError):
+            compiled.append(compile_maplet(source, target, f"map-{index % 3}"))
+    return Mapping.build(compiled)
+
+
+def _accepted_mapping(pairs: list[tuple[str, str]]) -> Mapping:
+    """What acceptance would put in force: one ImageMap per maplet, in order."""
+    return decide(
+        {"metadata": {"name": f"map-{i:03d}", "creationTimestamp": "2026-01-01T00:00:00Z"},
+         "spec": {"map": [{"from": s, "to": t}]}}
+        for i, (s, t) in enumerate(pairs)
+    ).mapping
+
+
+mappings = st.one_of(
+    st.lists(maplets, max_size=8).map(_any_mapping),
+    st.lists(maplets, max_size=12).map(_accepted_mapping),
+)
+
+
+@st.composite
+def pods(draw: st.DrawFn) -> dict[str, Any]:
+    names = draw(st.lists(st.sampled_from(["a", "b", "c", "d", "e", "f", "g"]), min_size=1,
+                          max_size=7, unique=True))
+    split = sorted(draw(st.lists(st.integers(0, len(names)), min_size=2, max_size=2)))
+    groups = {"initContainers": names[:split[0]], "containers": names[split[0]:split[1]],
+              "ephemeralContainers": names[split[1]:]}
+    spec = {field: [{"name": n, "image": draw(images)} for n in group]
+            for field, group in groups.items() if group or field == "containers"}
+    metadata: dict[str, Any] = {"name": "p", "namespace": "ns"}
+    annotations = draw(st.one_of(
+        st.none(),
+        st.just({}),
+        st.dictionaries(st.sampled_from([*names, "gone"]), images, max_size=4).map(
+            lambda r: {ORIGINAL_IMAGES: json.dumps(r)}),
+        st.just({ORIGINAL_IMAGES: "not json"}),
+        st.just({MIRROR_POD: "hash"}),
+        st.just({"example.com/x~y": "z"}),
+    ))
+    if annotations is not None:
+        metadata["annotations"] = annotations
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
+
+
+@st.composite
+def changed(draw: st.DrawFn, pod: dict[str, Any]) -> dict[str, Any]:
+    """`pod` with some images changed: an update."""
+    new = copy.deepcopy(pod)
+    for containers in new["spec"].values():
+        for container in containers:
+            if draw(st.booleans()):
+                container["image"] = draw(images)
+    return new
+
+
+def _request(operation: str, obj: dict[str, Any], old: dict[str, Any] | None,
+             subresource: str = "") -> AdmissionRequest:
+    request: dict[str, Any] = {
+        "uid": "u-1", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+        "resource": {"group": "", "version": "v1", "resource": "pods"},
+        "namespace": "ns", "operation": operation, "object": obj, "oldObject": old,
+    }
+    if subresource:
+        request["subResource"] = subresource
+    return request  # type: ignore[return-value]
+
+
+def _patched(request: AdmissionRequest, mapping: Mapping) -> dict[str, Any]:
+    response = admit(review_request=request, mapping=mapping).response
+    assert response["uid"] == "u-1"
+    assert response["allowed"] is True
+    obj = request["object"]
+    assert obj is not None
+    if "patch" not in response:
+        return obj
+    operations = decode(response["patch"])
+    assert operations, "a patch is sent only when something changes"
+    for operation in operations:
+        assert operation["path"].startswith(("/spec/", "/metadata"))
+    patched: dict[str, Any] = apply_patch(obj, list(operations))  # type: ignore[arg-type]
+    return patched
+
+
+def _assert_no_patch(request: AdmissionRequest, mapping: Mapping) -> None:
+    response = admit(review_request=request, mapping=mapping).response
+    assert "patch" not in response, decode(response["patch"])
+
+
+@SETTINGS
+@given(pod=pods(), mapping=mappings)
+def test_create_then_review_again_yields_no_patch(pod: dict[str, Any], mapping: Mapping) -> None:
+    before = copy.deepcopy(pod)
+    patched = _patched(_request("CREATE", pod, None), mapping)
+    assert pod == before  # admit never modifies its input
+    _assert_no_patch(_request("CREATE", patched, None), mapping)
+
+
+@SETTINGS
+@given(data=st.data(), pod=pods(), mapping=mappings)
+def test_update_then_review_again_yields_no_patch(
+    data: st.DataObject, pod: dict[str, Any], mapping: Mapping
+) -> None:
+    old = _patched(_request("CREATE", pod, None), mapping)
+    new = data.draw(changed(old))
+    patched = _patched(_request("UPDATE", new, old), mapping)
+    _assert_no_patch(_request("UPDATE", patched, old), mapping)
+
+
+@SETTINGS
+@given(data=st.data(), pod=pods(), pairs=st.lists(maplets, max_size=12))
+def test_ephemeral_containers_then_review_again_yields_no_patch(
+    data: st.DataObject, pod: dict[str, Any], pairs: list[tuple[str, str]]
+) -> None:
+    # No annotation can be written through this subresource, so only the idempotence of an
+    # accepted mapping (SPEC 2.3) makes this a no-op: mappings here are accepted ones.
+    mapping = _accepted_mapping(pairs)
+    old = pod
+    new = copy.deepcopy(old)
+    new["spec"]["ephemeralContainers"] = [
+        *old["spec"].get("ephemeralContainers", []),
+        {"name": "debugger", "image": data.draw(images)},
+    ]
+    patched = _patched(_request("UPDATE", new, old, "ephemeralcontainers"), mapping)
+    for field in ("containers", "initContainers"):
+        assert patched["spec"].get(field) == new["spec"].get(field)
+    assert patched["metadata"] == new["metadata"]
+    _assert_no_patch(_request("UPDATE", patched, old, "ephemeralcontainers"), mapping)
+
+
+@SETTINGS
+@given(pod=pods(), mapping=mappings)
+def test_unchanged_update_yields_no_patch(pod: dict[str, Any], mapping: Mapping) -> None:
+    _assert_no_patch(_request("UPDATE", pod, copy.deepcopy(pod)), mapping)
+
+
+def _record(pod: dict[str, Any]) -> dict[str, str]:
+    text = pod["metadata"].get("annotations", {}).get(ORIGINAL_IMAGES)
+    try:
+        record = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+@SETTINGS
+@given(pod=pods(), mapping=mappings)
+def test_rewritten_images_are_what_the_mapping_says(
+    pod: dict[str, Any], mapping: Mapping
+) -> None:
+    admission = admit(review_request=_request("CREATE", pod, None), mapping=mapping)
+    patched = _patched(_request("CREATE", pod, None), mapping)
+    for match in admission.rewritten:
+        assert mapping.lookup(match.image) == match
+    for image in admission.unmatched:
+        assert mapping.lookup(image) is None
+    if not admission.rewritten:
+        # Nothing rewritten: images stay, and the record can only lose stale entries.
+        assert patched["spec"] == pod["spec"]
+        assert set(_record(patched)) <= set(_record(pod))
+        return
+    record = _record(patched)
+    for field, containers in patched["spec"].items():
+        for index, container in enumerate(containers):
+            original = pod["spec"][field][index]["image"]
+            if container["image"] != original:
+                assert record[container["name"]] == original

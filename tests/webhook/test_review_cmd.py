@@ -1,0 +1,75 @@
+"""`image-mapper review -f imagemap.yaml < review.json` (SPEC 6)."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from hooks.cli import main
+from hooks.patches import decode
+
+from .golden import FIXTURES, IMAGEMAPS, Scenario, scenarios
+
+VALID = [s for s in scenarios() if not s.malformed]
+
+
+def _review(monkeypatch: pytest.MonkeyPatch, stdin: bytes, *args: str) -> int:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+    return main(["review", *args])
+
+
+@pytest.mark.parametrize("scenario", VALID, ids=lambda s: s.name)
+def test_prints_the_golden_response(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], scenario: Scenario
+) -> None:
+    assert _review(monkeypatch, scenario.request_body, "-f", str(IMAGEMAPS)) == 0
+    out = capsys.readouterr().out
+    assert json.loads(out) == json.loads(scenario.response_path.read_text())
+
+
+def test_imagemaps_are_accepted_in_order_and_rejections_explained(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "a.yaml").write_text(
+        "apiVersion: mapper.imagerelocation.pivotal.io/v1alpha1\nkind: ImageMap\n"
+        "metadata: {name: first, creationTimestamp: '2026-01-01T00:00:00Z'}\n"
+        "spec: {map: [{from: nginx, to: first.example.com/nginx}]}\n---\n"
+        "apiVersion: mapper.imagerelocation.pivotal.io/v1alpha1\nkind: ImageMap\n"
+        "metadata: {name: second, creationTimestamp: '2026-02-01T00:00:00Z'}\n"
+        "spec: {map: [{from: nginx, to: second.example.com/nginx}]}\n")
+    request = (FIXTURES / "create-existing-annotations-escaped-key.request.json").read_bytes()
+    assert _review(monkeypatch, request, "-f", str(tmp_path)) == 0
+    captured = capsys.readouterr()
+    patch = json.loads(captured.out)["response"]["patch"]
+    assert decode(patch)[0] == {"op": "replace", "path": "/spec/containers/0/image",
+                                "value": "first.example.com/nginx:1.25"}
+    assert "ImageMap second is not in force: Conflict" in captured.err
+
+
+@pytest.mark.parametrize(
+    ("stdin", "message"),
+    [
+        pytest.param(b"", "stdin: not a valid AdmissionReview: body is not JSON", id="empty"),
+        pytest.param(b"{}", "stdin: not a valid AdmissionReview: apiVersion must be",
+                     id="empty-object"),
+    ],
+)
+def test_bad_input_is_one_line_on_stderr(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], stdin: bytes,
+    message: str
+) -> None:
+    assert _review(monkeypatch, stdin, "-f", str(IMAGEMAPS)) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"image-mapper review: error: {message}")
+    assert err.count("\n") == 1
+
+
+def test_missing_imagemap_file(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert _review(monkeypatch, b"{}", "-f", str(tmp_path / "nope.yaml")) == 1
+    assert "no such file or folder" in capsys.readouterr().err

@@ -1,0 +1,86 @@
+"""`image-mapper serve-webhook` options: environment fallbacks and errors for the user."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import pytest
+
+from hooks import serve_webhook
+from hooks.cli import main
+from hooks.serve_webhook import DrainingWorker, configure, gunicorn_options
+
+
+def _parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    configure(parser)
+    return parser.parse_args(argv)
+
+
+def test_defaults_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in [k for k in os.environ if k.startswith("IMAGE_MAPPER_")]:
+        monkeypatch.delenv(key)
+    args = _parse()
+    assert (args.host, args.port, args.threads) == ("0.0.0.0", 8443, 8)
+    assert args.cert_file == "/run/image-mapper/tls/tls.crt"
+    assert args.bootstrap_tls is False
+    monkeypatch.setenv("IMAGE_MAPPER_WEBHOOK_PORT", "9443")
+    monkeypatch.setenv("IMAGE_MAPPER_BOOTSTRAP_TLS", "true")
+    monkeypatch.setenv("POD_NAMESPACE", "mapper-system")
+    args = _parse()
+    assert (args.port, args.bootstrap_tls, args.namespace) == (9443, True, "mapper-system")
+    assert _parse("--port", "10443").port == 10443  # the command line wins
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "message"),
+    [
+        pytest.param(["--port", "0"], {}, "argument --port: 0 is not a TCP port", id="port-0"),
+        pytest.param([], {"IMAGE_MAPPER_WEBHOOK_PORT": "https"},
+                     "argument --port: https is not a TCP port", id="port-env"),
+        pytest.param(["--threads", "0"], {}, "argument --threads: 0 must be greater than 0",
+                     id="threads"),
+        pytest.param(["--shutdown-delay", "soon"], {},
+                     "argument --shutdown-delay: 'soon' is not a number of seconds", id="delay"),
+        pytest.param(["--kubeconfig", "x", "-f", "y"], {}, "not allowed with argument",
+                     id="kubeconfig-and-files"),
+    ],
+)
+def test_bad_settings_are_usage_errors(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], argv: list[str],
+    env: dict[str, str], message: str
+) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(SystemExit) as exited:
+        main(["serve-webhook", *argv])
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_missing_certificate_is_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert main(["serve-webhook", "-f", str(Path(__file__).parents[1] / "fixtures" /
+                                            "admission" / "imagemaps.yaml"),
+                 "--cert-file", str(tmp_path / "tls.crt")]) == 1
+    err = capsys.readouterr().err
+    assert err.endswith("no such file; mount a certificate there or pass --bootstrap-tls\n")
+    assert err.count("\n") == 1
+
+
+def test_gunicorn_runs_one_draining_gthread_worker_with_tls() -> None:
+    options = gunicorn_options(_parse("--host", "::", "--threads", "4", "--shutdown-delay", "5",
+                                      "--graceful-timeout", "20"))
+    assert options["bind"] == ["[::]:8443"]
+    assert options["workers"] == 1
+    assert options["worker_class"] is DrainingWorker
+    assert options["threads"] == 4
+    assert options["graceful_timeout"] == 25
+    assert options["certfile"] == "/run/image-mapper/tls/tls.crt"
+    assert options["control_socket_disable"] is True
+    assert options["accesslog"] is None
+    assert callable(options["ssl_context"])
+    assert serve_webhook.DEFAULT_TLS_DIR == "/run/image-mapper/tls"

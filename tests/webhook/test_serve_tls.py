@@ -1,0 +1,251 @@
+"""`image-mapper serve-webhook` over real TLS on 127.0.0.1: rotation and graceful shutdown.
+
+The server runs as a subprocess (gunicorn forks and installs signal handlers), serving the
+golden ImageMaps with `-f`, so no API server is needed here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.client
+import os
+import ssl
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+from hooks import tls
+
+from .conftest import Pki
+from .golden import FIXTURES, IMAGEMAPS
+from .server import Server, peer_serial, post_review, start_server
+
+REVIEW = (FIXTURES / "create-all-container-lists.request.json").read_bytes()
+
+
+class SecretVolume:
+    """Files laid out as the kubelet lays out a Secret volume: tls.crt -> ..data/tls.crt,
+    ..data -> ..<timestamp>/; an update swaps the ..data symlink in one rename."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir()
+        self.cert_file = root / "tls.crt"
+        self.key_file = root / "tls.key"
+        self._versions = 0
+
+    def publish(self, cert: bytes, key: bytes) -> None:
+        self._versions += 1
+        version = self.root / f"..2026_01_01_00_00_{self._versions:02d}.000000001"
+        version.mkdir()
+        (version / "tls.crt").write_bytes(cert)
+        (version / "tls.key").write_bytes(key)
+        temporary = self.root / "..data_tmp"
+        temporary.symlink_to(version.name)
+        os.replace(temporary, self.root / "..data")
+        for name in ("tls.crt", "tls.key"):
+            if not (self.root / name).is_symlink():
+                (self.root / name).symlink_to(f"..data/{name}")
+
+    def write_torn(self, cert: bytes, key: bytes, gap: float) -> None:
+        """Replace the files one after the other, as a careless rotation does: for `gap`
+        seconds the key does not match the certificate."""
+        data = (self.root / "..data").resolve()
+        tls._write_atomically(data / "tls.key", key, 0o600)
+        time.sleep(gap)
+        tls._write_atomically(data / "tls.crt", cert, 0o644)
+
+
+@dataclass
+class Load:
+    """Clients sending reviews until stopped, on new and on kept-alive connections."""
+
+    server: Server
+    stopping: threading.Event = field(default_factory=threading.Event)
+    counts: Counter[str] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+    serials: set[int] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    threads: list[threading.Thread] = field(default_factory=list)
+
+    def _count(self, what: str, error: BaseException | None = None) -> None:
+        with self.lock:
+            self.counts[what] += 1
+            if error is not None:
+                self.errors.append(f"{what}: {type(error).__name__}: {error}")
+
+    def _send(self, connection: http.client.HTTPSConnection) -> bool:
+        """One review; False when the connection is no longer usable."""
+        try:
+            connection.connect() if connection.sock is None else None
+        except (OSError, ssl.SSLError) as error:
+            self._count("not connected", error)  # only expected once the server has stopped
+            return False
+        with self.lock:
+            self.serials.add(peer_serial(connection))
+        try:
+            review = post_review(connection, REVIEW)
+            assert review["response"]["uid"] == "00000001-5a1e-4d3c-9b2a-000000000001"  # type: ignore[index]
+        except (OSError, AssertionError, http.client.HTTPException) as error:
+            self._count("failed", error)
+            return False
+        self._count("ok")
+        return True
+
+    def _fresh_connections(self) -> None:
+        while not self.stopping.is_set():
+            connection = self.server.connection(timeout=3)
+            ok = self._send(connection)
+            connection.close()
+            if not ok and self.counts["not connected"]:
+                time.sleep(0.05)
+
+    def _kept_alive(self) -> None:
+        connection = self.server.connection(timeout=3)
+        while not self.stopping.is_set():
+            if not self._send(connection) or connection.sock is None:
+                connection.close()
+                connection = self.server.connection(timeout=3)
+                if self.counts["not connected"]:
+                    time.sleep(0.05)
+        connection.close()
+
+    def start(self, fresh: int = 3, kept_alive: int = 3) -> None:
+        targets = [self._fresh_connections] * fresh + [self._kept_alive] * kept_alive
+        self.threads = [threading.Thread(target=t, daemon=True) for t in targets]
+        for thread in self.threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join(10)
+
+    @property
+    def sent(self) -> int:
+        return self.counts["ok"] + self.counts["failed"]
+
+
+def _plain_http_get(port: int, path: str) -> bytes:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=3)
+    try:
+        connection.request("GET", path)
+        return connection.getresponse().read()
+    finally:
+        connection.close()
+
+
+def _serial(cert: bytes) -> int:
+    return x509.load_pem_x509_certificate(cert).serial_number
+
+
+def _wait_for_serial(server: Server, serial: int, timeout: float = 5.0) -> float:
+    """Seconds until a new connection is served with certificate `serial`."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        connection = server.connection()
+        try:
+            connection.connect()
+            if peer_serial(connection) == serial:
+                return time.monotonic() - started
+        finally:
+            connection.close()
+        time.sleep(0.02)
+    raise AssertionError(f"certificate {serial:x} not served after {timeout}s")
+
+
+def test_serves_https_only_with_the_given_certificate(pki: Pki, tmp_path: Path) -> None:
+    server = start_server("-f", str(IMAGEMAPS), cert_file=pki.cert_file,
+                          key_file=pki.key_file, ca_bundle=pki.ca_file,
+                          log=tmp_path / "server.log")
+    try:
+        assert server.get("/healthz") == (200, "ok\n")
+        assert server.get("/readyz")[0] == 200
+        connection = server.connection()
+        review = post_review(connection, REVIEW)
+        assert review["response"]["patchType"] == "JSONPatch"  # type: ignore[index]
+        assert peer_serial(connection) == _serial(pki.cert_file.read_bytes())
+        connection.close()
+        with pytest.raises((http.client.HTTPException, OSError)):
+            _plain_http_get(server.port, "/healthz")
+    finally:
+        assert server.stop() == 0
+
+
+def test_certificate_rotation_under_steady_requests_fails_no_request(
+    pki: Pki, tmp_path: Path
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    ca2_cert, ca2_key = tls.make_ca("second CA", now=now, validity=dt.timedelta(days=30))
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(pki.ca_cert + ca2_cert)  # the client trusts both, as caBundle would
+    volume = SecretVolume(tmp_path / "volume")
+    volume.publish(*pki.issue())
+    server = start_server("-f", str(IMAGEMAPS), cert_file=volume.cert_file,
+                          key_file=volume.key_file, ca_bundle=bundle,
+                          log=tmp_path / "server.log")
+    load = Load(server)
+    load.start()
+    rotations: list[tuple[str, float]] = []
+    try:
+        time.sleep(0.5)
+        for round_ in range(6):
+            kind = ("kubelet swap", "torn write", "kubelet swap, new CA")[round_ % 3]
+            cert, key = (pki.issue(ca_cert=ca2_cert, ca_key=ca2_key) if "new CA" in kind
+                         else pki.issue())
+            if kind == "torn write":
+                volume.write_torn(cert, key, gap=0.3)
+            else:
+                volume.publish(cert, key)
+            rotations.append((kind, _wait_for_serial(server, _serial(cert))))
+            time.sleep(0.7)
+    finally:
+        load.stop()
+        exit_code = server.stop()
+    log = server.log.read_text()
+    print(f"\nrotation under load: {load.sent} requests sent, {load.counts['failed']} failed, "
+          f"{len(load.serials)} certificates seen; rotations (kind, seconds until served): "
+          f"{[(k, round(s, 3)) for k, s in rotations]}")
+    assert load.counts["failed"] == 0, load.errors[:5]
+    assert load.counts["not connected"] == 0, load.errors[:5]
+    assert load.sent >= 200
+    assert len(load.serials) == 7  # the first and six rotations, each served
+    assert "keeping the current certificate" in log  # the torn write was ridden out
+    assert "Traceback" not in log
+    assert exit_code == 0
+
+
+def test_sigterm_goes_unready_finishes_requests_and_exits(pki: Pki, tmp_path: Path) -> None:
+    server = start_server("-f", str(IMAGEMAPS), "--shutdown-delay", "2",
+                          cert_file=pki.cert_file, key_file=pki.key_file,
+                          ca_bundle=pki.ca_file, log=tmp_path / "server.log")
+    load = Load(server)
+    load.start(fresh=1, kept_alive=3)
+    time.sleep(0.5)
+    served_before = load.counts["ok"]
+    server.process.terminate()
+    started = time.monotonic()
+    readiness: list[int] = []
+    while time.monotonic() - started < 1.5:
+        readiness.append(server.get("/readyz")[0])
+        time.sleep(0.1)
+    served_while_draining = load.counts["ok"] - served_before
+    exit_code = server.process.wait(30)
+    stopped_after = time.monotonic() - started
+    load.stop()
+    print(f"\nshutdown: {load.sent} requests sent, {load.counts['failed']} failed, "
+          f"{served_while_draining} served while unready; exited after {stopped_after:.1f}s")
+    assert exit_code == 0
+    assert readiness
+    assert set(readiness) == {503}
+    assert served_while_draining > 0
+    assert load.counts["failed"] == 0, load.errors[:5]
+    assert 2 <= stopped_after < 10
+    log = server.log.read_text()
+    assert "SIGTERM: not ready" in log
+    assert "Traceback" not in log

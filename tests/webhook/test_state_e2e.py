@@ -1,0 +1,94 @@
+"""The ImageMap watcher against a real kube-apiserver: list, watch, 410 Gone and a relist,
+an API server that goes away; as the webhook's ServiceAccount with the manifests' RBAC."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hooks.kube import KubernetesImageMapSource, close, kube_client
+from hooks.state import Backoff, Gone, ImageMapWatcher
+from tests.controlplane import ControlPlane
+
+from .cluster import install_crd_and_webhook_rbac, put_imagemap, service_account_kubeconfig
+from .fakes import wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def cluster(control_plane: ControlPlane) -> ControlPlane:
+    install_crd_and_webhook_rbac(control_plane)
+    return control_plane
+
+
+@pytest.fixture
+def source(cluster: ControlPlane, tmp_path: Path) -> Iterator[KubernetesImageMapSource]:
+    kubeconfig = service_account_kubeconfig(cluster, tmp_path / "webhook.kubeconfig")
+    api_client = kube_client(argparse.Namespace(kubeconfig=str(kubeconfig), in_cluster=False))
+    yield KubernetesImageMapSource(api_client)
+    close(api_client)
+
+
+def _result(watcher: ImageMapWatcher, namespace: str, image: str) -> str | None:
+    match = watcher.mapping_for(namespace).lookup(image)
+    return None if match is None else match.result
+
+
+def test_a_too_old_resource_version_is_gone(source: KubernetesImageMapSource) -> None:
+    _, resource_version = source.list()
+    assert int(resource_version) > 1
+    with pytest.raises(Gone, match="too old resource version"):
+        next(iter(source.watch("1", timeout_seconds=5)))
+
+
+def test_list_watch_relist_and_outage(
+    cluster: ControlPlane, source: KubernetesImageMapSource
+) -> None:
+    cp = cluster
+    ns = "state-e2e"
+    cp.kubectl("create", "namespace", ns)
+    put_imagemap(cp, ns, "mirrors", [("nginx", "registry.example.com/nginx")])
+    watcher = ImageMapWatcher(source, watch_timeout_seconds=60,
+                              backoff=Backoff(initial=0.2, maximum=2.0))
+    assert watcher.readiness()[0] is False
+    watcher.start()
+    try:
+        # The list.
+        wait_for(lambda: watcher.synced, timeout=30, what="the first list")
+        assert _result(watcher, ns, "nginx:1") == "registry.example.com/nginx:1"
+
+        # The watch: a new Ready ImageMap, one that is not Ready, a deletion.
+        put_imagemap(cp, ns, "quay", [("quay.io/", "registry.example.com/quay/")])
+        wait_for(lambda: _result(watcher, ns, "quay.io/a/b:1") is not None, timeout=30,
+                 what="the new ImageMap through the watch")
+        put_imagemap(cp, ns, "rejected", [("gcr.io/", "elsewhere.example.com/")], ready=False)
+        cp.kubectl("delete", "imagemap", "mirrors", "-n", ns)
+        wait_for(lambda: _result(watcher, ns, "nginx") is None, timeout=30,
+                 what="the deletion through the watch")
+        assert _result(watcher, ns, "gcr.io/x:1") is None
+        assert watcher.relists == 0
+
+        # The API server goes away: the last known state is still served, and ages.
+        cp.kubectl("create", "configmap", "moves-the-resource-version", "-n", ns)
+        cp.stop_apiserver()
+        wait_for(lambda: watcher.failures >= 1, timeout=30, what="the watch to fail")
+        assert watcher.readiness()[0] is True
+        assert _result(watcher, ns, "quay.io/a/b:1") == "registry.example.com/quay/a/b:1"
+
+        # It comes back with a new watch cache: resuming from the old resourceVersion gets
+        # 410 Gone, and the watcher lists again.
+        cp.start_apiserver()
+        put_imagemap(cp, ns, "late", [("docker.io/team/", "registry.example.com/team/")])
+        wait_for(lambda: _result(watcher, ns, "team/app:2") is not None, timeout=60,
+                 what="the ImageMap created after the outage")
+        assert watcher.relists >= 1, "no 410 Gone after the API server restarted"
+        assert _result(watcher, ns, "quay.io/a/b:1") == "registry.example.com/quay/a/b:1"
+        age = watcher.age()
+        assert age is not None
+        assert age < 30
+    finally:
+        watcher.stop()
