@@ -1,0 +1,62 @@
+"""The four Metacontroller hooks by path: read the body, decide, answer (SPEC 5).
+
+Shared by the HTTP server (`hooks.hooks_app`) and `image-mapper hook PATH`, so a hook run
+locally answers exactly as the server would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Final
+
+from hooks.metacontroller import (
+    IMAGEMAP_KIND,
+    NAMESPACE_KIND,
+    BadRequest,
+    HookResponse,
+    parse_composite_sync,
+    parse_customize,
+    parse_decorator_sync,
+)
+from hooks.namespaces import customize_namespace, sync_namespace
+from hooks.status import customize_imagemap, sync_imagemap
+
+Hook = Callable[[object, datetime], HookResponse]
+"""(decoded JSON body, current time) -> response; raises BadRequest on a malformed body."""
+
+
+def _imagemap_customize(body: object, now: datetime) -> HookResponse:
+    return customize_imagemap(parse_customize(body, kind=IMAGEMAP_KIND))
+
+
+def _imagemap_sync(body: object, now: datetime) -> HookResponse:
+    return sync_imagemap(parse_composite_sync(body, kind=IMAGEMAP_KIND), now=now)
+
+
+def _namespace_customize(body: object, now: datetime) -> HookResponse:
+    return customize_namespace(parse_customize(body, kind=NAMESPACE_KIND))
+
+
+def _namespace_sync(body: object, now: datetime) -> HookResponse:
+    return sync_namespace(parse_decorator_sync(body, kind=NAMESPACE_KIND))
+
+
+HOOKS: Final[dict[str, Hook]] = {
+    "/imagemap/customize": _imagemap_customize,
+    "/imagemap/sync": _imagemap_sync,
+    "/namespace/customize": _namespace_customize,
+    "/namespace/sync": _namespace_sync,
+}
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def run_hook(path: str, body: object, *, now: datetime) -> HookResponse:
+    """Answer `body` as the hook at `path` does; raises KeyError for an unknown path."""
+    return HOOKS[path](body, now)
+
+
+__all__ = ["HOOKS", "BadRequest", "Hook", "run_hook", "utc_now"]

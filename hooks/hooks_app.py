@@ -1,0 +1,170 @@
+"""The hooks' Flask app: Metacontroller's four hooks, probes and metrics (SPEC 5).
+
+Views only read the body, call the hook (`hooks.hook_routes`) and write JSON. Nothing is read
+from the environment here; `image-mapper serve-hooks` passes the configuration in:
+
+- `HOOKS_TOKEN` (str | None): when set, hook calls must carry `Authorization: Bearer <token>`
+  (Metacontroller's `authorization` hook setting); probes and metrics stay open.
+- `HOOKS_CLOCK` (() -> datetime): the current time, for `lastTransitionTime`; tests fix it.
+- `MAX_CONTENT_LENGTH` (int): the largest body accepted; a namespace of 1,000 ImageMaps is a
+  few megabytes.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from time import perf_counter
+from typing import Any, Literal
+
+from flask import Flask, Response, request
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from werkzeug.exceptions import HTTPException
+
+from hooks.hook_routes import HOOKS, BadRequest, Hook, utc_now
+from hooks.metacontroller import HookResponse
+from hooks.probes import probes_blueprint
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["ok", "bad_request", "unauthorized", "error"]
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    "HOOKS_TOKEN": None,
+    "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
+}
+
+# Hook calls take well under a millisecond for one ImageMap, up to tens for a large namespace.
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class HookMetrics:
+    """The hooks' Prometheus metrics, in the app's own registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.calls = Counter(
+            "image_mapper_hook_calls_total",
+            "Metacontroller hook calls, by hook and outcome.",
+            ["hook", "outcome"], registry=registry,
+        )
+        self.latency = Histogram(
+            "image_mapper_hook_duration_seconds",
+            "Time to answer a Metacontroller hook call, by hook and outcome.",
+            ["hook", "outcome"], buckets=LATENCY_BUCKETS, registry=registry,
+        )
+        self.verdicts = Counter(
+            "image_mapper_imagemap_verdicts_total",
+            "ImageMap syncs by the reason of the Ready condition they returned "
+            "(Accepted; rejected: InvalidSpec, Conflict).",
+            ["reason"], registry=registry,
+        )
+        for hook in HOOKS:
+            for outcome in ("ok", "bad_request", "unauthorized", "error"):
+                self.calls.labels(hook=hook, outcome=outcome)
+        for reason in ("Accepted", "InvalidSpec", "Conflict"):
+            self.verdicts.labels(reason=reason)
+
+    def observe(self, hook: str, outcome: Outcome, seconds: float) -> None:
+        self.calls.labels(hook=hook, outcome=outcome).inc()
+        self.latency.labels(hook=hook, outcome=outcome).observe(seconds)
+
+    def count_verdict(self, response: HookResponse) -> None:
+        status = response.get("status")
+        conditions = status.get("conditions") if isinstance(status, dict) else None
+        if conditions:
+            self.verdicts.labels(reason=conditions[0]["reason"]).inc()
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.from_mapping(DEFAULT_CONFIG)
+    app.config["HOOKS_CLOCK"] = utc_now
+    if config is not None:
+        app.config.from_mapping(config)
+    token = app.config["HOOKS_TOKEN"]
+    if token is not None and (not isinstance(token, str) or not token):
+        raise ValueError("HOOKS_TOKEN must be a non-empty string, or None for no token check")
+
+    registry = CollectorRegistry()
+    metrics = HookMetrics(registry)
+    # The hooks are stateless: ready as soon as they serve.
+    app.register_blueprint(probes_blueprint(registry, lambda: (True, "ready")))
+    for path, hook in HOOKS.items():
+        app.add_url_rule(path, endpoint=path, methods=["POST"],
+                         view_func=_hook_view(path, hook, metrics, token,
+                                              app.config["HOOKS_CLOCK"]))
+    app.register_error_handler(HTTPException, _http_error)
+    return app
+
+
+def _hook_view(
+    path: str,
+    hook: Hook,
+    metrics: HookMetrics,
+    token: str | None,
+    clock: Callable[[], datetime],
+) -> Callable[[], Response]:
+    def view() -> Response:
+        started = perf_counter()
+        outcome, answer, response = _answer(path, hook, token, clock)
+        metrics.observe(path, outcome, perf_counter() - started)
+        if answer is not None and path == "/imagemap/sync":
+            metrics.count_verdict(answer)
+        return response
+
+    return view
+
+
+def _answer(
+    path: str, hook: Hook, token: str | None, clock: Callable[[], datetime]
+) -> tuple[Outcome, HookResponse | None, Response]:
+    if token is not None and not _authorized(request.headers.get("Authorization"), token):
+        response = _json_error(401, "a valid 'Authorization: Bearer <token>' header is required")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="image-mapper-hooks"'
+        return "unauthorized", None, response
+    try:
+        answer = hook(_read_json(), clock())
+    except BadRequest as error:
+        log.warning("%s: bad request: %s", path, error)
+        return "bad_request", None, _json_error(400, str(error))
+    except HTTPException as error:  # e.g. 413 past MAX_CONTENT_LENGTH
+        return "bad_request", None, _http_error(error)
+    except Exception:
+        log.exception("%s: the hook failed", path)
+        return "error", None, _json_error(500, f"the {path} hook failed; see the hooks' log")
+    return "ok", answer, _json(200, answer)
+
+
+def _read_json() -> object:
+    data = request.get_data(cache=False)
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError) as error:
+        # JSONDecodeError and UnicodeDecodeError are ValueErrors.
+        raise BadRequest(f"the request body is not valid JSON: {error}") from None
+
+
+def _authorized(header: str | None, token: str) -> bool:
+    expected = f"Bearer {token}".encode()
+    return header is not None and hmac.compare_digest(header.encode(), expected)
+
+
+def _json(status: int, payload: object) -> Response:
+    return Response(json.dumps(payload, separators=(",", ":")), status=status,
+                    mimetype="application/json")
+
+
+def _json_error(status: int, message: str) -> Response:
+    return _json(status, {"error": message})
+
+
+def _http_error(error: HTTPException) -> Response:
+    """404, 405, 413...: JSON like every other answer of this process."""
+    response = _json_error(error.code or 500, error.description or error.name)
+    for name, value in error.get_headers():
+        if name.lower() == "allow":
+            response.headers[name] = value
+    return response

@@ -1,0 +1,190 @@
+"""`image-mapper serve-hooks`: the Metacontroller hooks over plain HTTP, on waitress.
+
+Metacontroller calls its hooks over plain HTTP inside the cluster, so this process serves no
+TLS. Settings come from options, or from the environment when an option is not given:
+
+| option | environment | default |
+|---|---|---|
+| `--host` | `IMAGE_MAPPER_HOOKS_HOST` | `0.0.0.0` |
+| `--port` | `IMAGE_MAPPER_HOOKS_PORT` | `8080` |
+| `--threads` | `IMAGE_MAPPER_HOOKS_THREADS` | `4` |
+| `--token-file` | `IMAGE_MAPPER_HOOKS_TOKEN_FILE` | none: no token check |
+| `--shutdown-timeout` | `IMAGE_MAPPER_HOOKS_SHUTDOWN_TIMEOUT` | `10` seconds |
+
+On SIGTERM (or SIGINT) the server stops accepting connections, lets calls in flight finish
+within the shutdown timeout, and exits 0. Metacontroller retries a hook call that fails, and
+the hooks are idempotent, so a call cut off after the timeout costs only a retry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from time import monotonic
+from typing import Any
+
+import waitress
+from flask import Flask
+from waitress import wasyncore
+from waitress.channel import HTTPChannel
+from waitress.server import BaseWSGIServer
+
+from hooks.cli import CommandError
+from hooks.hooks_app import create_app
+
+log = logging.getLogger(__name__)
+
+ENV_HOST = "IMAGE_MAPPER_HOOKS_HOST"
+ENV_PORT = "IMAGE_MAPPER_HOOKS_PORT"
+ENV_THREADS = "IMAGE_MAPPER_HOOKS_THREADS"
+ENV_TOKEN_FILE = "IMAGE_MAPPER_HOOKS_TOKEN_FILE"  # noqa: S105 (a variable name, not a secret)
+ENV_SHUTDOWN_TIMEOUT = "IMAGE_MAPPER_HOOKS_SHUTDOWN_TIMEOUT"
+
+POLL_SECONDS = 1.0
+"""The longest the serving loop sleeps; `stop()` wakes it at once anyway."""
+
+
+def configure(parser: argparse.ArgumentParser, environ: Mapping[str, str] | None = None) -> None:
+    env = os.environ if environ is None else environ
+    parser.add_argument("--host", default=env.get(ENV_HOST, "0.0.0.0"),  # noqa: S104
+                        help=f"address to listen on (env {ENV_HOST}; default 0.0.0.0)")
+    parser.add_argument("--port", type=_port, default=env.get(ENV_PORT, "8080"),
+                        help=f"port to listen on, 0 for any free port (env {ENV_PORT}; "
+                             f"default 8080)")
+    parser.add_argument("--threads", type=_positive_int, default=env.get(ENV_THREADS, "4"),
+                        help=f"worker threads (env {ENV_THREADS}; default 4)")
+    parser.add_argument("--token-file", type=Path, default=env.get(ENV_TOKEN_FILE) or None,
+                        help="require 'Authorization: Bearer <token>' on hook calls, the token "
+                             f"read from this file (env {ENV_TOKEN_FILE}; default: no check)")
+    parser.add_argument("--shutdown-timeout", type=_seconds,
+                        default=env.get(ENV_SHUTDOWN_TIMEOUT, "10"),
+                        help="on SIGTERM, seconds to let calls in flight finish "
+                             f"(env {ENV_SHUTDOWN_TIMEOUT}; default 10)")
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
+                                                   "%(message)s")
+    token = read_token(args.token_file) if args.token_file is not None else None
+    app = create_app({"HOOKS_TOKEN": token})
+    try:
+        server = HooksServer(app, host=args.host, port=args.port, threads=args.threads)
+    except OSError as error:
+        raise CommandError(f"cannot listen on {args.host}:{args.port}: {error}") from None
+
+    def request_stop(signum: int, frame: object) -> None:
+        log.info("received %s: shutting down", signal.Signals(signum).name)
+        server.stop()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    for host, port in server.addresses:
+        log.info("serving Metacontroller hooks on http://%s:%d (token check %s)", host, port,
+                 "on" if token else "off")
+    server.serve(shutdown_timeout=args.shutdown_timeout)
+    log.info("stopped")
+    return 0
+
+
+def read_token(path: Path) -> str:
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        raise CommandError(f"cannot read the hooks token from {path}: {error}") from None
+    if not token:
+        raise CommandError(f"the hooks token file {path} is empty; put the token in it, or "
+                           f"leave out --token-file to serve without a token check")
+    return token
+
+
+class HooksServer:
+    """A waitress server whose loop this process runs, so that it can stop gracefully."""
+
+    def __init__(self, app: Flask, *, host: str, port: int, threads: int = 4) -> None:
+        self._map: dict[int, Any] = {}
+        self._server = waitress.create_server(app, map=self._map, host=host, port=port,
+                                              threads=threads, ident="image-mapper")
+        self._stopping = threading.Event()
+        # Writing to a listener's trigger pipe wakes the loop at once.
+        self._trigger = self._listeners()[0].trigger
+
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        # waitress reports the port as the string getnameinfo returns.
+        return [(str(listener.effective_host), int(listener.effective_port))
+                for listener in self._listeners()]
+
+    def stop(self) -> None:
+        """Ask `serve` to return; safe from a signal handler or another thread."""
+        self._stopping.set()
+        with contextlib.suppress(OSError):  # already closed: the server has stopped
+            self._trigger.pull_trigger()
+
+    def serve(self, *, shutdown_timeout: float = 10.0) -> None:
+        """Serve until `stop`, then drain calls in flight and close every socket."""
+        try:
+            while not self._stopping.is_set():
+                wasyncore.loop(timeout=POLL_SECONDS, map=self._map, count=1)
+            self._drain(shutdown_timeout)
+        finally:
+            self._server.task_dispatcher.shutdown(timeout=1)
+            wasyncore.close_all(self._map)
+
+    def _drain(self, timeout: float) -> None:
+        # Stop accepting, but keep the loop (and its wake-up triggers) running so that
+        # answers already being computed are still written out.
+        for listener in self._listeners():
+            wasyncore.dispatcher.close(listener)
+        deadline = monotonic() + timeout
+        while self._in_flight() and monotonic() < deadline:
+            wasyncore.loop(timeout=0.05, map=self._map, count=1)
+        if self._in_flight():
+            log.warning("shutdown timeout: dropping calls still in flight")
+
+    def _listeners(self) -> list[Any]:
+        return [d for d in self._map.values() if isinstance(d, BaseWSGIServer)]
+
+    def _in_flight(self) -> bool:
+        """A call is being received, answered, or written out; idle keep-alives don't count."""
+        return any(
+            isinstance(channel, HTTPChannel)
+            and (channel.request is not None or channel.requests or channel.total_outbufs_len)
+            for channel in list(self._map.values())
+        )
+
+
+def _port(text: str) -> int:
+    port = _int(text, "port")
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} is out of range: use 0 to 65535")
+    return port
+
+
+def _positive_int(text: str) -> int:
+    number = _int(text, "number")
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{number} is not a positive number")
+    return number
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not seconds >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds >= 0")
+    return seconds
+
+
+def _int(text: str, what: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a {what}") from None

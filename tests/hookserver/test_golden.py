@@ -1,0 +1,65 @@
+"""Every golden request, over real HTTP and through `image-mapper hook`, gives its response."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+
+import pytest
+import requests
+
+from hooks.cli import main
+from hooks.hook_routes import run_hook
+
+from .golden import FIXTURE_NOW, GoldenCase, golden_cases
+
+CASES = golden_cases()
+
+
+def test_every_hook_has_fixtures() -> None:
+    assert {case.hook for case in CASES} == {
+        "/imagemap/customize", "/imagemap/sync", "/namespace/customize", "/namespace/sync",
+    }
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_over_http(case: GoldenCase, hooks_url: str) -> None:
+    answer = requests.post(hooks_url + case.hook, data=case.request_path.read_bytes(),
+                           headers={"Content-Type": "application/json"}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["Content-Type"] == "application/json"
+    assert answer.json() == case.response()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_hook_command(
+    case: GoldenCase, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(case.request_path.read_text(encoding="utf-8")))
+    assert main(["hook", case.hook, "--now", "2026-01-01T12:00:00Z"]) == 0
+    # Byte for byte: the response files are the command's own output.
+    assert capsys.readouterr().out == case.response_path.read_text(encoding="utf-8")
+
+
+SYNCS = golden_cases("/imagemap/sync")
+
+
+@pytest.mark.parametrize("case", SYNCS, ids=[case.id for case in SYNCS])
+def test_status_is_stable_when_synced_with_itself(case: GoldenCase) -> None:
+    """SPEC 2.5: syncing again with the returned status (hours later) changes nothing."""
+    request = case.request()
+    status = dict(run_hook("/imagemap/sync", request, now=FIXTURE_NOW))["status"]
+
+    # As the API server returns it after the status write: a new resourceVersion.
+    again = copy.deepcopy(request)
+    parent = again["parent"]
+    parent["status"] = status
+    parent["metadata"]["resourceVersion"] += "1"
+    for group in again["related"].values():
+        for key, obj in group.items():
+            if obj["metadata"]["name"] == parent["metadata"]["name"]:
+                group[key] = parent
+    later = FIXTURE_NOW.replace(hour=18)
+    restatus = dict(run_hook("/imagemap/sync", again, now=later))["status"]
+    assert json.dumps(restatus) == json.dumps(status)

@@ -1,0 +1,252 @@
+"""The ImageMap sync hook: SPEC 2.4 (acceptance order, the seed's behaviours) and 2.5 (status)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from hooks.metacontroller import CompositeSyncRequest
+from hooks.status import customize_imagemap, rfc3339, sync_imagemap
+
+from .golden import FIXTURE_NOW
+from .simulation import GROUP_KEY, Namespace
+
+NOW = "2026-01-01T12:00:00Z"
+EARLIER = "2025-06-01T10:00:03Z"
+
+BOOTCAMP = ("gcr.io/google-samples/kubernetes-bootcamp:v1",
+            "registry.example.com/kubernetes-bootcamp:v1")
+BOOTCAMP_ELSEWHERE = ("gcr.io/google-samples/kubernetes-bootcamp:v1",
+                      "mirror.example.org/kubernetes-bootcamp:v1")
+REDIS = ("redis:7", "registry.example.com/redis:7")
+REDIS_ELSEWHERE = ("redis:7", "mirror.example.org/redis:7")
+
+
+def imagemap(*maplets: tuple[str, str], condition: dict[str, Any] | None = None,
+             generation: int | None = 1) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "apiVersion": "mapper.imagerelocation.pivotal.io/v1alpha1", "kind": "ImageMap",
+        "metadata": {"name": "sample", "namespace": "apps",
+                     "creationTimestamp": "2025-06-01T10:00:00Z"},
+        "spec": {"map": [{"from": f, "to": t} for f, t in maplets]},
+    }
+    if generation is not None:
+        obj["metadata"]["generation"] = generation
+    if condition is not None:
+        obj["status"] = {"observedGeneration": generation, "conditions": [condition]}
+    return obj
+
+
+def sync(parent: dict[str, Any], *others: dict[str, Any], finalizing: bool = False,
+         now: datetime = FIXTURE_NOW) -> dict[str, Any]:
+    request: CompositeSyncRequest = {
+        "controller": {}, "parent": parent, "children": {},
+        "related": {GROUP_KEY: {o["metadata"]["name"]: o for o in others}},
+        "finalizing": finalizing,
+    }
+    return dict(sync_imagemap(request, now=now))
+
+
+def ready(status: str, reason: str, since: str | None = EARLIER) -> dict[str, Any]:
+    condition = {"type": "Ready", "status": status, "reason": reason, "message": "before"}
+    if since is not None:
+        condition["lastTransitionTime"] = since
+    return condition
+
+
+# --- lastTransitionTime: kept while the status does not flip ------------------------------
+
+TRANSITIONS = [
+    ("first-sync-accepted", None, (BOOTCAMP,), NOW),
+    ("still-accepted", ready("True", "Accepted"), (BOOTCAMP,), EARLIER),
+    ("accepted-after-rejected", ready("False", "Conflict"), (BOOTCAMP,), NOW),
+    ("rejected-after-accepted", ready("True", "Accepted"), (("Bad/Repo", "x"),), NOW),
+    ("still-rejected-other-reason", ready("False", "Conflict"), (("Bad/Repo", "x"),), EARLIER),
+    ("previous-without-time", ready("True", "Accepted", since=None), (BOOTCAMP,), NOW),
+    ("previous-unknown", ready("Unknown", "Pending"), (BOOTCAMP,), NOW),
+]
+
+
+@pytest.mark.parametrize(("previous", "maplets", "expected"),
+                         [(p, m, e) for _, p, m, e in TRANSITIONS],
+                         ids=[i for i, *_ in TRANSITIONS])
+def test_last_transition_time(
+    previous: dict[str, Any] | None, maplets: tuple[tuple[str, str], ...], expected: str
+) -> None:
+    status = sync(imagemap(*maplets, condition=previous))["status"]
+    assert status["conditions"][0]["lastTransitionTime"] == expected
+
+
+@pytest.mark.parametrize("status", [{"conditions": "Ready"}, {"conditions": [None, 3]}, "odd"],
+                         ids=["conditions-string", "conditions-junk", "status-string"])
+def test_a_malformed_previous_status_is_replaced(status: object) -> None:
+    parent = imagemap(BOOTCAMP)
+    parent["status"] = status
+    condition = sync(parent)["status"]["conditions"][0]
+    assert (condition["status"], condition["lastTransitionTime"]) == ("True", NOW)
+
+
+def test_accepted_status_in_full() -> None:
+    assert sync(imagemap(BOOTCAMP, REDIS)) == {
+        "status": {
+            "observedGeneration": 1,
+            "mappings": 2,
+            "deployedMap": [{"from": BOOTCAMP[0], "to": BOOTCAMP[1]},
+                            {"from": REDIS[0], "to": REDIS[1]}],
+            "conditions": [{"type": "Ready", "status": "True", "reason": "Accepted",
+                            "message": "2 maplets in force", "lastTransitionTime": NOW,
+                            "observedGeneration": 1}],
+        },
+        "children": [],
+    }
+
+
+def test_rejected_status_has_no_deployed_map_and_asks_for_a_resync() -> None:
+    response = sync(imagemap(("Bad/Repo", "x")))
+    assert response["resyncAfterSeconds"] == 60
+    assert response["children"] == []
+    status = response["status"]
+    assert status["mappings"] == 0
+    assert "deployedMap" not in status
+    assert "conflicts" not in status  # only with reason Conflict
+    assert status["conditions"][0]["reason"] == "InvalidSpec"
+    assert "spec.map[0]" in status["conditions"][0]["message"]
+
+
+def test_without_a_generation_no_observed_generation_is_claimed() -> None:
+    status = sync(imagemap(BOOTCAMP, generation=None))["status"]
+    assert "observedGeneration" not in status
+    assert "observedGeneration" not in status["conditions"][0]
+
+
+def test_the_parent_replaces_its_own_entry_in_related() -> None:
+    stale = imagemap(("Bad/Repo", "x"))
+    assert sync(imagemap(BOOTCAMP), stale)["status"]["conditions"][0]["reason"] == "Accepted"
+
+
+def test_imagemaps_of_other_namespaces_are_ignored() -> None:
+    other = imagemap(BOOTCAMP_ELSEWHERE, condition=ready("True", "Accepted"))
+    other["metadata"].update(name="other", namespace="elsewhere")
+    assert sync(imagemap(BOOTCAMP), other)["status"]["conditions"][0]["reason"] == "Accepted"
+
+
+def test_finalizing_is_answered_finalized() -> None:
+    assert sync(imagemap(BOOTCAMP), finalizing=True)["finalized"] is True
+
+
+def test_customize_asks_for_the_imagemaps_of_its_namespace() -> None:
+    response = customize_imagemap({"controller": {}, "parent": imagemap(BOOTCAMP)})
+    assert response == {"relatedResources": [{
+        "apiVersion": "mapper.imagerelocation.pivotal.io/v1alpha1", "resource": "imagemaps",
+        "labelSelector": {}}]}
+
+
+@pytest.mark.parametrize(
+    ("moment", "expected"),
+    [
+        (datetime(2026, 1, 1, 12, 0, 0, 999999, tzinfo=UTC), "2026-01-01T12:00:00Z"),
+        (datetime(2026, 1, 1, 13, 30, 0, tzinfo=timezone(timedelta(hours=1, minutes=30))),
+         "2026-01-01T12:00:00Z"),
+    ],
+    ids=["drops-fraction", "converts-to-utc"],
+)
+def test_rfc3339(moment: datetime, expected: str) -> None:
+    assert rfc3339(moment) == expected
+
+
+def test_rfc3339_refuses_naive_times() -> None:
+    with pytest.raises(ValueError, match="naive"):
+        rfc3339(datetime(2026, 1, 1))
+
+
+# --- the seed's behaviours, as Metacontroller drives a namespace ---------------------------
+
+ORDERS = pytest.mark.parametrize("reverse", [False, True], ids=["oldest-first", "newest-first"])
+
+
+@ORDERS
+def test_a_newcomer_inconsistent_with_a_map_in_force_is_rejected(reverse: bool) -> None:
+    ns = Namespace(reverse=reverse)
+    ns.apply("team-a", BOOTCAMP)
+    ns.settle()
+    in_force_since = ns.ready("team-a")["lastTransitionTime"]
+
+    ns.apply("team-b", BOOTCAMP_ELSEWHERE, REDIS)
+    ns.settle()
+    assert ns.ready("team-a")["status"] == "True"
+    assert ns.ready("team-a")["lastTransitionTime"] == in_force_since  # never displaced
+    assert ns.ready("team-b")["reason"] == "Conflict"
+    assert "'team-a'" in ns.ready("team-b")["message"]
+    assert ns.status("team-b")["conflicts"] == [{
+        "from": BOOTCAMP[0], "to": BOOTCAMP_ELSEWHERE[1], "imageMap": "team-a",
+        "theirTo": BOOTCAMP[1]}]
+    assert "deployedMap" not in ns.status("team-b")
+    assert ns.decorate() == ("true", "ImageMaps: 1 accepted, 1 rejected; maplets in force: 1")
+
+
+@ORDERS
+def test_the_rejected_map_is_accepted_once_the_other_is_deleted(reverse: bool) -> None:
+    ns = Namespace(reverse=reverse)
+    ns.apply("team-a", BOOTCAMP)
+    ns.settle()
+    ns.apply("team-b", BOOTCAMP_ELSEWHERE, REDIS)
+    ns.settle()
+
+    ns.delete("team-a")
+    ns.settle()
+    assert ns.ready("team-b")["reason"] == "Accepted"
+    assert ns.status("team-b")["mappings"] == 2
+    assert ns.decorate() == ("true", "ImageMaps: 1 accepted, 0 rejected; maplets in force: 2")
+
+
+@ORDERS
+def test_the_rejected_map_is_accepted_once_the_other_is_fixed(reverse: bool) -> None:
+    ns = Namespace(reverse=reverse)
+    ns.apply("team-a", BOOTCAMP)
+    ns.settle()
+    in_force_since = ns.ready("team-a")["lastTransitionTime"]
+    ns.apply("team-b", BOOTCAMP_ELSEWHERE, REDIS)
+    ns.settle()
+
+    ns.apply("team-a", ("gcr.io/google-samples/hello-app:1.0",
+                        "registry.example.com/hello-app:1.0"))
+    ns.settle()
+    assert ns.ready("team-a")["reason"] == "Accepted"
+    assert ns.ready("team-a")["lastTransitionTime"] == in_force_since  # no flip
+    assert ns.status("team-a")["observedGeneration"] == 2
+    assert ns.ready("team-b")["reason"] == "Accepted"
+    assert ns.decorate() == ("true", "ImageMaps: 2 accepted, 0 rejected; maplets in force: 3")
+
+
+@ORDERS
+def test_an_update_that_makes_a_map_inconsistent_undeploys_it_entirely(reverse: bool) -> None:
+    ns = Namespace(reverse=reverse)
+    ns.apply("team-a", BOOTCAMP)
+    ns.apply("team-b", REDIS)
+    ns.settle()
+    assert ns.ready("team-a")["status"] == ns.ready("team-b")["status"] == "True"
+
+    ns.apply("team-a", BOOTCAMP, REDIS_ELSEWHERE)
+    ns.settle()
+    assert ns.ready("team-b")["reason"] == "Accepted"
+    assert ns.ready("team-a")["reason"] == "Conflict"
+    assert "'team-b'" in ns.ready("team-a")["message"]
+    # None of team-a's maplets stay in force, not even the unchanged BOOTCAMP one.
+    assert ns.status("team-a")["mappings"] == 0
+    assert "deployedMap" not in ns.status("team-a")
+    assert ns.decorate() == ("true", "ImageMaps: 1 accepted, 1 rejected; maplets in force: 1")
+
+
+def test_a_namespace_settles_in_one_round_once_synced() -> None:
+    """Statuses are byte-for-byte stable: a settled namespace writes nothing on resync."""
+    ns = Namespace()
+    for index in range(20):
+        ns.apply(f"map-{index:02}", (f"example.com/app-{index % 12}:v1",
+                                     f"registry.example.com/app-{index}:v1"))
+    ns.settle()
+    assert ns.settle() == 1
+    accepted = [n for n in ns.imagemaps if ns.ready(n)["status"] == "True"]
+    assert len(accepted) == 12
+    assert ns.decorate() == ("true", "ImageMaps: 12 accepted, 8 rejected; maplets in force: 12")
