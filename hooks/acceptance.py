@@ -353,7 +353,7 @@ def _conflict_verdict(
     others = sorted({c.image_map for c in conflicts})
     message = (
         f"conflicts with ImageMap{'s' if len(others) > 1 else ''} "
-        f"{', '.join(repr(o) for o in others)} already in force: {_listed(lines)}"
+        f"{', '.join(repr(o) for o in others)}, accepted before it: {_listed(lines)}"
     )
     return Verdict(name, "Conflict", message, tuple(conflicts))
 
@@ -380,7 +380,7 @@ def _fingerprint(imagemaps: list[MappingABC[str, Any]]) -> _Fingerprint | None:
         uid = metadata.get("uid")
         if not isinstance(version, str) or not version or not isinstance(uid, str):
             return None
-        parts.append((metadata.get("name"), uid, version))
+        parts.append((metadata.get("name"), uid, version, metadata.get("generation")))
     return tuple(parts)
 
 
