@@ -16,9 +16,10 @@ import pytest
 from .cluster import ControlPlane
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def control_plane() -> Iterator[ControlPlane]:
-    """A started control plane shared by the whole test session.
+    """A started control plane for each test package (tests/e2e, tests/webhook, ...): packages
+    install different things (the Metacontroller stand-in, test webhooks) and must not meet.
 
     The first run builds the binaries (10-20 minutes); later runs reuse the cache.
     Set ``IMAGE_MAPPER_KEEP_CP=1`` to keep its temp dir (logs, certs) after the run.

@@ -15,7 +15,7 @@ from tests.e2e.stack import Stack, running_stack
 _numbers = itertools.count(1)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with running_stack(control_plane, tmp_path_factory.mktemp("stack")) as running:
         yield running
