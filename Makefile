@@ -5,7 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: all venv lint unit test e2e demo bench controlplane clean
+TOOLS := $(HOME)/.cache/image-mapper/tools
+CHECKOV_VENV := $(TOOLS)/checkov-3.3.30
+
+.PHONY: all venv lint unit test e2e demo bench controlplane tools clean
 
 all: test
 
@@ -23,6 +26,16 @@ venv: $(STAMP)
 controlplane:
 	tests/controlplane/build.sh
 
+# checkov in its own virtual environment, cached outside the checkout like the binaries
+# (its folder is named by version; the stamp is written last, so an interrupted install is redone).
+$(CHECKOV_VENV)/.installed:
+	rm -rf $(CHECKOV_VENV)
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
+tools: $(CHECKOV_VENV)/.installed
+
 lint: venv
 	$(BIN)/ruff check hooks tests benchmarks
 	$(BIN)/mypy
@@ -33,7 +46,7 @@ unit: venv
 e2e: venv controlplane
 	$(BIN)/pytest -m e2e
 
-test: venv controlplane lint
+test: venv controlplane tools lint
 	$(BIN)/pytest
 
 demo: venv controlplane
