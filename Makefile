@@ -8,12 +8,16 @@ STAMP := $(VENV)/.installed
 TOOLS := $(HOME)/.cache/image-mapper/tools
 CHECKOV_VENV := $(TOOLS)/checkov-3.3.30
 
-.PHONY: all venv lint unit test e2e demo bench controlplane tools clean
+.PHONY: all prerequisites venv lint unit test e2e demo bench controlplane tools clean
 
 all: test
 
+# Python 3.11+, venv, Go, kubectl: installed with apt-get where Debian has them.
+prerequisites:
+	@scripts/prerequisites.sh
+
 # A virtual environment with the pinned requirements, rebuilt when they change.
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml | prerequisites
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
@@ -23,7 +27,7 @@ venv: $(STAMP)
 
 # etcd, kube-apiserver and kube-controller-manager, built once from the Go module proxy
 # and cached under ~/.cache/image-mapper (a fresh clone on the same machine reuses them).
-controlplane:
+controlplane: prerequisites
 	tests/controlplane/build.sh
 
 # checkov in its own virtual environment, cached outside the checkout like the binaries
