@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -100,6 +101,36 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
             return self.process.wait(5)
+
+    def pids(self) -> list[int]:
+        """The process and all its descendants (gunicorn's workers), parents first."""
+        if self.process is None or self.process.poll() is not None:
+            return []
+        children: dict[int, list[int]] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                # "pid (comm) state ppid ...": comm may hold spaces, so split after ')'.
+                ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(stat.parent.name))
+        found: list[int] = []
+        queue = [self.process.pid]
+        while queue:
+            pid = queue.pop(0)
+            found.append(pid)
+            queue.extend(children.get(pid, []))
+        return found
+
+    def signal(self, sig: int) -> None:
+        """Send `sig` to the process and its descendants (SIGSTOP/SIGCONT to freeze a server)."""
+        for pid in self.pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+
+    def kill(self) -> None:
+        """SIGKILL the process and its descendants, as when a container is killed."""
+        self.signal(signal.SIGKILL)
+        if self.process is not None:
+            self.process.wait(10)
 
     def log_tail(self, lines: int = 40) -> str:
         try:
