@@ -10,9 +10,12 @@ from pathlib import Path
 import pytest
 
 from tests.controlplane.cluster import ControlPlane
+from tests.controlplane.fixtures import control_plane
 from tests.e2e.stack import Stack, running_stack
 
 _numbers = itertools.count(1)
+
+__all__ = ["control_plane"]  # this package's own control plane
 
 
 @pytest.fixture(scope="package")

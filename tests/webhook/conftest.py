@@ -16,6 +16,7 @@ from hooks.mapping import Mapping
 from hooks.state import StaticView
 from hooks.tls import make_ca, make_serving_cert
 from hooks.webhook_app import create_app
+from tests.controlplane.fixtures import control_plane
 
 from .golden import IMAGEMAPS
 
@@ -65,3 +66,5 @@ def pki(tmp_path: Path) -> Pki:
     pki.cert_file.write_bytes(cert)
     pki.key_file.write_bytes(key)
     return pki
+
+__all__ = ["control_plane"]  # one control plane for this package's e2e tests
