@@ -40,6 +40,8 @@ CONTAINER_FIELDS = ("initContainers", "containers", "ephemeralContainers")
 EPHEMERAL_SUBRESOURCE = "ephemeralcontainers"
 
 _ANNOTATIONS = patches.pointer("metadata", "annotations")
+_CONTAINER_LISTS = {field: patches.pointer("spec", field) for field in CONTAINER_FIELDS}
+"""The pointer of each container list, to which `/<index>/image` is appended."""
 _ORIGINAL_IMAGES = patches.pointer("metadata", "annotations", ORIGINAL_IMAGES)
 
 
@@ -112,7 +114,7 @@ def admit(*, review_request: AdmissionRequest, mapping: Mapping) -> Admission:
                 record.pop(name, None)
                 continue
             operations.append(patches.replace(
-                patches.pointer("spec", field, index, "image"), match.result))
+                f"{_CONTAINER_LISTS[field]}/{index}/image", match.result))
             rewritten.append(match)
             record[name] = image
 
@@ -164,7 +166,7 @@ def _recorded(annotations: dict[str, Any] | None) -> dict[str, str]:
         return {}
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested past the recursion limit
         return {}
     if not isinstance(value, dict):
         return {}

@@ -20,9 +20,9 @@ from datetime import datetime
 from time import perf_counter
 from typing import Any, Literal
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from hooks.hook_routes import HOOKS, BadRequest, Hook, utc_now
 from hooks.metacontroller import HookResponse
@@ -128,7 +128,7 @@ def _answer(
     try:
         answer = hook(_read_json(), clock())
     except BadRequest as error:
-        log.warning("%s: bad request: %s", path, error)
+        log.warning("%s: bad request: %s", path, _loggable(str(error)))
         return "bad_request", None, _json_error(400, str(error))
     except HTTPException as error:  # e.g. 413 past MAX_CONTENT_LENGTH
         return "bad_request", None, _http_error(error)
@@ -139,12 +139,24 @@ def _answer(
 
 
 def _read_json() -> object:
-    data = request.get_data(cache=False)
+    try:
+        data = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        raise RequestEntityTooLarge(
+            f"the request body is longer than the limit of {limit} bytes") from None
     try:
         return json.loads(data)
     except (ValueError, RecursionError) as error:
         # JSONDecodeError and UnicodeDecodeError are ValueErrors.
         raise BadRequest(f"the request body is not valid JSON: {error}") from None
+
+
+def _loggable(message: str, limit: int = 300) -> str:
+    """One line of bounded length: a request body can put anything in an error message."""
+    if len(message) > limit:
+        message = f"{message[:limit]}... ({len(message)} characters)"
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in message)
 
 
 def _authorized(header: str | None, token: str) -> bool:

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import ClassVar
 
 from hooks.reference import (
+    MAX_INPUT_LENGTH,
     Reference,
     ReferenceError,
     parse_normalized,
@@ -70,6 +71,12 @@ def image_lookup_keys(reference: Reference) -> tuple[str, ...]:
     return (f"{name}:{reference.tag or 'latest'}",)
 
 
+def _shared(key: str, written: str) -> str:
+    """The normalized key, as the very string the spec holds when it was written normalized:
+    mappings and the compile cache then keep no second copy of it."""
+    return written if key == written else key
+
+
 def compile_maplet(source: object, target: object, image_map: str = "") -> Maplet:
     """Decide a maplet's form from `from` and check that `to` fits it (SPEC 2.1)."""
     if not isinstance(source, str) or not source:
@@ -83,9 +90,8 @@ def compile_maplet(source: object, target: object, image_map: str = "") -> Maple
                     f"{source!r} is a prefix, so 'to' must be a prefix ending in '/', "
                     f"not {target!r}"
                 )
-            return Maplet(
-                source, target, Form.PREFIX, parse_prefix(source), parse_prefix(target), image_map
-            )
+            return Maplet(source, target, Form.PREFIX, _shared(parse_prefix(source), source),
+                          _shared(parse_prefix(target), target), image_map)
         reference = parse_normalized(source)
         if reference.tag is None and reference.digest is None:
             target_reference = parse_normalized(target)
@@ -94,19 +100,12 @@ def compile_maplet(source: object, target: object, image_map: str = "") -> Maple
                     f"{source!r} is a repository, so 'to' must be a repository without tag "
                     f"or digest, not {target!r}"
                 )
-            return Maplet(
-                source, target, Form.REPOSITORY, reference.name, target_reference.name, image_map
-            )
+            return Maplet(source, target, Form.REPOSITORY, _shared(reference.name, source),
+                          _shared(target_reference.name, target), image_map)
         if target.endswith("/"):
             raise MapletError(f"{source!r} is an image, so 'to' must be an image, not a prefix")
-        return Maplet(
-            source,
-            target,
-            Form.IMAGE,
-            image_key(reference),
-            image_key(parse_normalized(target)),
-            image_map,
-        )
+        return Maplet(source, target, Form.IMAGE, _shared(image_key(reference), source),
+                      _shared(image_key(parse_normalized(target)), target), image_map)
     except ReferenceError as error:
         raise MapletError(str(error)) from None
 
@@ -120,11 +119,15 @@ class Match:
     maplet: Maplet
 
 
+LOOKUP_CACHE_SIZE = 1024
+"""Images whose match a Mapping remembers; pods repeat the same few images."""
+
+
 class Mapping:
     """The merged maplets of a namespace; build with `Mapping.build` or `MappingBuilder`."""
 
     EMPTY: ClassVar[Mapping]
-    __slots__ = ("_images", "_prefixes", "_repositories")
+    __slots__ = ("_images", "_matches", "_prefixes", "_repositories")
 
     def __init__(
         self,
@@ -135,6 +138,8 @@ class Mapping:
         self._images = images
         self._repositories = repositories
         self._prefixes = prefixes
+        self._matches: dict[str, Match | None] = {}
+        """`lookup` by image as written; a Mapping never changes, so neither do its answers."""
 
     @classmethod
     def build(cls, maplets: Iterable[Maplet]) -> Mapping:
@@ -155,11 +160,21 @@ class Mapping:
 
     def lookup(self, image: str) -> Match | None:
         """What `image` becomes; None when nothing matches or it is not a valid reference."""
+        if len(image) > MAX_INPUT_LENGTH:
+            return None  # never a reference, and kept out of the memo: pods are untrusted input
+        matches = self._matches
         try:
-            reference = parse_normalized_cached(image)
+            return matches[image]
+        except KeyError:
+            pass
+        try:
+            match = self.lookup_reference(image, parse_normalized_cached(image))
         except ReferenceError:
-            return None
-        return self.lookup_reference(image, reference)
+            match = None
+        if len(matches) >= LOOKUP_CACHE_SIZE:
+            matches.clear()  # rare: a namespace with more distinct images than that
+        matches[image] = match
+        return match
 
     def lookup_reference(self, image: str, reference: Reference) -> Match | None:
         match = self._find(image, reference)

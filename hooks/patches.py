@@ -57,7 +57,13 @@ def remove(path: str) -> RemoveOperation:
 def encode(operations: list[Operation]) -> str:
     """The `patch` field of an AdmissionResponse: base64 of the JSON array."""
     text = json.dumps(operations, separators=(",", ":"), ensure_ascii=False)
-    return base64.b64encode(text.encode()).decode("ascii")
+    try:
+        data = text.encode()
+    except UnicodeEncodeError:
+        # A lone surrogate (`"\ud800"` in the request's JSON, e.g. in a container name) has no
+        # UTF-8 form; escaped, it reaches the API server as the request wrote it.
+        data = json.dumps(operations, separators=(",", ":")).encode()
+    return base64.b64encode(data).decode("ascii")
 
 
 def decode(patch: str) -> list[Operation]:

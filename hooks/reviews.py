@@ -8,6 +8,7 @@ in `hooks.admission` reads it defensively instead.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Literal, NotRequired, TypedDict
 
 API_VERSION = "admission.k8s.io/v1"
@@ -15,6 +16,10 @@ KIND = "AdmissionReview"
 
 Operation = Literal["CREATE", "UPDATE", "DELETE", "CONNECT"]
 OPERATIONS: frozenset[str] = frozenset({"CREATE", "UPDATE", "DELETE", "CONNECT"})
+
+
+NAMESPACE_RE = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?", re.ASCII)
+"""A namespace name: a DNS-1123 label, as the API server validates it."""
 
 
 class ReviewError(ValueError):
@@ -94,7 +99,9 @@ def parse_review(body: bytes | str) -> AdmissionRequest:
     """The request of an AdmissionReview body; raises ReviewError naming what is wrong."""
     try:
         document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
+    except (ValueError, RecursionError) as error:
+        # JSONDecodeError and UnicodeDecodeError are ValueErrors; RecursionError is JSON
+        # nested deeper than the interpreter's recursion limit (`[[[[...`).
         raise ReviewError(f"body is not JSON: {error}") from None
     return validate_review(document)
 
@@ -117,9 +124,16 @@ def validate_review(document: object) -> AdmissionRequest:
     _require_str(_require_dict(request.get("kind"), "request.kind"), "kind", "request.kind")
     _require_str(_require_dict(request.get("resource"), "request.resource"), "resource",
                  "request.resource")
-    for key in ("namespace", "subResource"):
-        if not isinstance(request.get(key, ""), str):
-            raise ReviewError(f"request.{key} must be a string")
+    if not isinstance(request.get("subResource", ""), str):
+        raise ReviewError("request.subResource must be a string")
+    namespace = request.get("namespace", "")
+    if not isinstance(namespace, str):
+        raise ReviewError("request.namespace must be a string")
+    # The namespace becomes a metrics label: only what the API server can send is taken.
+    if namespace and NAMESPACE_RE.fullmatch(namespace) is None:
+        shown = namespace if len(namespace) <= 80 else namespace[:77] + "..."
+        raise ReviewError(f"request.namespace must be a namespace name (a DNS-1123 label of "
+                          f"at most 63 characters), not {shown!r}")
     # CREATE and UPDATE always carry the object, UPDATE also the old one.
     if operation in ("CREATE", "UPDATE"):
         _require_dict(request.get("object"), "request.object")

@@ -35,7 +35,7 @@ from hooks.documents import load_imagemaps
 from hooks.kube import ApiClient, KubernetesImageMapSource, KubernetesTLSStore, close, kube_client
 from hooks.mapping import Mapping
 from hooks.state import ImageMapWatcher, StaticView, View
-from hooks.tls import CertificateReloader, TLSBootstrap, service_dns_names
+from hooks.tls import CertificateReloader, TLSBootstrap, describe_error, service_dns_names
 from hooks.webhook_app import create_app
 
 log = logging.getLogger(__name__)
@@ -286,7 +286,7 @@ def run(args: argparse.Namespace) -> int:
         except CommandError:
             raise
         except Exception as error:
-            raise CommandError(f"TLS bootstrap failed: {type(error).__name__}: {error}") from None
+            raise CommandError(f"TLS bootstrap failed: {describe_error(error)}") from None
         finally:
             close(api_client)
     for option, path in (("--cert-file", args.cert_file), ("--key-file", args.key_file)):

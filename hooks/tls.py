@@ -332,6 +332,22 @@ def write_files(material: Material, cert_file: Path, key_file: Path) -> bool:
     return True
 
 
+MINIMUM_TLS_VERSION = ssl.TLSVersion.TLSv1_2
+TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
+"""TLS 1.2 suites with forward secrecy and authenticated encryption only: no RSA key exchange,
+no CBC (so no SHA-1 MAC), and none of RC4, 3DES, NULL, export. The API server's Go client
+offers these. TLS 1.3 suites are all of that kind and keep OpenSSL's defaults."""
+
+
+def apply_server_policy(context: ssl.SSLContext) -> ssl.SSLContext:
+    """TLS 1.2 at least, the ciphers above, no compression and no client renegotiation."""
+    context.minimum_version = MINIMUM_TLS_VERSION
+    context.set_ciphers(TLS12_CIPHERS)
+    context.options |= (ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
+                        | ssl.OP_CIPHER_SERVER_PREFERENCE)
+    return context
+
+
 FileSignature = tuple[tuple[int, int, int, int], ...]
 
 
@@ -340,7 +356,8 @@ class CertificateReloader:
 
     Gunicorn calls its `ssl_context` hook for every new connection; this returns the cached
     context after two `stat` calls. A pair that fails to load (a rotation halfway written)
-    keeps the previous context until the files change again.
+    keeps the previous context until the files change again. Every context it serves has
+    the project's TLS policy (`apply_server_policy`), whatever built it.
     """
 
     def __init__(self, cert_file: str | os.PathLike[str], key_file: str | os.PathLike[str]) -> None:
@@ -367,7 +384,7 @@ class CertificateReloader:
             if self._context is not None and signature == self._signature:
                 return self._context
             try:
-                context = build()
+                context = apply_server_policy(build())
             except (OSError, ssl.SSLError, ValueError) as error:
                 if self._context is None:
                     raise
@@ -394,6 +411,20 @@ def describe_certificate_file(path: str) -> str:
 
 
 # --- the cluster side ------------------------------------------------------------------------
+
+
+def describe_error(error: BaseException) -> str:
+    """One line for a log or an error message: an API error as its HTTP status and reason.
+
+    The Kubernetes client's ApiException prints the whole response, headers and body, over
+    several lines; that belongs to the API server's audit log, not to ours.
+    """
+    status = getattr(error, "status", None)
+    if isinstance(status, int):
+        reason = getattr(error, "reason", None)
+        return f"HTTP {status} {reason or ''}".strip()
+    return " ".join(f"{type(error).__name__}: {error}".split())
+
 
 
 class AlreadyExists(Exception):
@@ -504,5 +535,5 @@ class TLSBootstrap:
                 self.ensure()
             except Exception as error:  # the API server is away: try again soon
                 self.complete = False
-                log.warning("TLS check failed (%s: %s); retrying in %.0fs",
-                            type(error).__name__, error, min(retry, interval))
+                log.warning("TLS check failed (%s); retrying in %.0fs", describe_error(error),
+                            min(retry, interval))

@@ -227,3 +227,15 @@ def test_decisions_are_memoized_by_uid_and_resource_version() -> None:
     second["spec"]["map"][0]["to"] = "b.io/x:1"
     second["metadata"]["resourceVersion"] = "2"
     assert decide([first, second]).verdicts["second"].ready
+
+
+def test_a_forged_uid_and_resource_version_never_reuse_another_verdict() -> None:
+    # A hook body is untrusted: the same uid, resourceVersion and generation with another
+    # spec (a forged or fuzzed request) must be judged on its own content.
+    valid = imagemap("m", ("a.io/x:1", "b.io/x:1"))
+    valid["metadata"].update(uid="uid-forged", resourceVersion="7")
+    assert decide([valid]).verdicts["m"].ready
+    forged = imagemap("m", ("a.io/x:1", "b.io/x:1"), ("", "c.io/y:1"))
+    forged["metadata"].update(uid="uid-forged", resourceVersion="7")
+    assert decide([forged]).verdicts["m"].reason == "InvalidSpec"
+    assert decide([valid]).verdicts["m"].ready

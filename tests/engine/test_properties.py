@@ -3,13 +3,16 @@ overlaps, chains and conflicts are common."""
 
 from __future__ import annotations
 
+import copy
+import itertools
 import random
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hooks.acceptance import decide
+from hooks import acceptance
+from hooks.acceptance import decide, decide_afresh
 from hooks.reference import ReferenceError, parse_normalized
 from tests.engine.helpers import imagemap
 
@@ -94,6 +97,79 @@ def test_verdicts_do_not_depend_on_input_order(
     rnd.shuffle(shuffled)
     second = decide(shuffled)
     assert first.verdicts == second.verdicts
+
+
+@SETTINGS
+@given(namespaces())
+def test_the_walks_set_check_agrees_with_the_pairwise_rule(maps: list[dict[str, Any]]) -> None:
+    """The walk judges a newcomer by set operations over key summaries (`_Walk`); the rule
+    of SPEC 2.3 written out pair by pair (`_Namespace`) must find a conflict exactly then,
+    and the same conflicts, in the same order, from the culprits the walk picks out."""
+    walk, pairwise = acceptance._Walk(), acceptance._Namespace()
+    for imagemap_ in maps:
+        compiled = acceptance._compile_map(imagemap_["metadata"]["name"],
+                                           imagemap_["spec"]["map"])
+        if isinstance(compiled, str) or compiled.problems:
+            continue
+        expected = pairwise.conflicts_with(compiled)
+        assert walk.consistent(compiled) == (not expected)
+        assert walk.conflicts_with(compiled) == expected
+        if not expected:
+            walk.add(compiled)
+            pairwise.add(compiled)
+
+
+_namespace_numbers = itertools.count()
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> list[list[dict[str, Any]]]:
+    """A namespace's ImageMaps as the API server returns them (uid, resourceVersion), then
+    after each of a few changes: a spec edited, one deleted or created, a status written."""
+    namespace = f"history-{next(_namespace_numbers)}"
+    versions = itertools.count(1)
+    maps = draw(namespaces())
+    for index, obj in enumerate(maps):
+        obj["metadata"].update(namespace=namespace, uid=f"{namespace}-{index}",
+                               resourceVersion=str(next(versions)))
+    states = [copy.deepcopy(maps)]
+    for _ in range(draw(st.integers(min_value=1, max_value=6))):
+        change = draw(st.sampled_from(["edit", "delete", "create", "status"]))
+        if change == "create" or not maps:
+            index = len(states) + 100
+            obj = imagemap(f"n{index}", *draw(st.lists(maplets, min_size=1, max_size=4)))
+            obj["metadata"].update(namespace=namespace, uid=f"{namespace}-n{index}")
+            maps.append(obj)
+        else:
+            obj = draw(st.sampled_from(maps))
+            if change == "delete":
+                maps.remove(obj)
+            elif change == "edit":
+                obj["spec"]["map"] = [{"from": f, "to": t} for f, t in
+                                      draw(st.lists(maplets, min_size=1, max_size=4))]
+                obj["metadata"]["generation"] += 1
+            else:
+                obj["status"] = {"observedGeneration": obj["metadata"]["generation"],
+                                 "conditions": [{"type": "Ready", "status": "True",
+                                                 "lastTransitionTime": draw(
+                                                     st.sampled_from(TIMES))}]}
+        obj["metadata"]["resourceVersion"] = str(next(versions))
+        states.append(copy.deepcopy(maps))
+    return states
+
+
+@SETTINGS
+@given(histories())
+def test_deciding_what_changed_agrees_with_deciding_afresh(
+    history: list[list[dict[str, Any]]],
+) -> None:
+    """`decide` judges only what changed since a namespace's last walk when nothing was
+    rejected for a conflict in it; it must decide as a walk from scratch does."""
+    for maps in history:
+        decision, afresh = decide(maps), decide_afresh(maps)
+        assert decision.verdicts == afresh.verdicts
+        assert list(decision.verdicts) == list(afresh.verdicts)
+        assert decision.maplets == afresh.maplets
 
 
 @SETTINGS
