@@ -1,0 +1,1 @@
+"""Hardening: bad input (fuzzing), TLS policy, bearer token and secrets in logs, the container."""
