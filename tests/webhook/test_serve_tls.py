@@ -84,6 +84,7 @@ class Load:
         try:
             connection.connect() if connection.sock is None else None
         except (OSError, ssl.SSLError) as error:
+            connection.close()  # a handshake cut short leaves a socket behind
             self._count("not connected", error)  # only expected once the server has stopped
             return False
         with self.lock:
