@@ -35,6 +35,7 @@ from waitress import wasyncore
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer
 
+from hooks import options
 from hooks.cli import CommandError
 from hooks.hooks_app import create_app
 
@@ -54,15 +55,16 @@ def configure(parser: argparse.ArgumentParser, environ: Mapping[str, str] | None
     env = os.environ if environ is None else environ
     parser.add_argument("--host", default=env.get(ENV_HOST, "0.0.0.0"),  # noqa: S104
                         help=f"address to listen on (env {ENV_HOST}; default 0.0.0.0)")
-    parser.add_argument("--port", type=_port, default=env.get(ENV_PORT, "8080"),
+    parser.add_argument("--port", type=options.port_or_any, default=env.get(ENV_PORT, "8080"),
                         help=f"port to listen on, 0 for any free port (env {ENV_PORT}; "
                              f"default 8080)")
-    parser.add_argument("--threads", type=_positive_int, default=env.get(ENV_THREADS, "4"),
+    parser.add_argument("--threads", type=options.positive_int,
+                        default=env.get(ENV_THREADS, "4"),
                         help=f"worker threads (env {ENV_THREADS}; default 4)")
     parser.add_argument("--token-file", type=Path, default=env.get(ENV_TOKEN_FILE) or None,
                         help="require 'Authorization: Bearer <token>' on hook calls, the token "
                              f"read from this file (env {ENV_TOKEN_FILE}; default: no check)")
-    parser.add_argument("--shutdown-timeout", type=_seconds,
+    parser.add_argument("--shutdown-timeout", type=options.seconds,
                         default=env.get(ENV_SHUTDOWN_TIMEOUT, "10"),
                         help="on SIGTERM, seconds to let calls in flight finish "
                              f"(env {ENV_SHUTDOWN_TIMEOUT}; default 10)")
@@ -157,34 +159,3 @@ class HooksServer:
             and (channel.request is not None or channel.requests or channel.total_outbufs_len)
             for channel in list(self._map.values())
         )
-
-
-def _port(text: str) -> int:
-    port = _int(text, "port")
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"port {port} is out of range: use 0 to 65535")
-    return port
-
-
-def _positive_int(text: str) -> int:
-    number = _int(text, "number")
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{number} is not a positive number")
-    return number
-
-
-def _seconds(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not seconds >= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds >= 0")
-    return seconds
-
-
-def _int(text: str, what: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a {what}") from None

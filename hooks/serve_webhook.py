@@ -29,6 +29,7 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 from gunicorn.workers.gthread import ThreadWorker
 
+from hooks import options
 from hooks.acceptance import decide
 from hooks.cli import CommandError
 from hooks.documents import load_imagemaps
@@ -51,34 +52,6 @@ def _env_flag(name: str) -> bool:
     return _env(name, "").lower() in ("1", "true", "yes")
 
 
-def _port(text: str) -> int:
-    port = int(text) if text.isdigit() else 0
-    if not 0 < port < 65536:
-        raise argparse.ArgumentTypeError(f"{text} is not a TCP port (1-65535)")
-    return port
-
-
-def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
-    def convert(text: str) -> float:
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"{text} must be greater than 0")
-        return value
-
-    convert.__name__ = kind.__name__  # argparse names the type in its message
-    return convert
-
-
-def _not_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} must not be negative")
-    return value
-
-
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Serve the pod admission webhook over HTTPS. Every option falls back to the "
@@ -87,7 +60,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add("--host", default=_env("WEBHOOK_HOST", "0.0.0.0"),  # noqa: S104 - a pod's address
         help="address to listen on (IMAGE_MAPPER_WEBHOOK_HOST; default 0.0.0.0)")
     # String defaults go through `type` too, so a bad environment value is a usage error.
-    add("--port", type=_port, default=_env("WEBHOOK_PORT", "8443"),
+    add("--port", type=options.port, default=_env("WEBHOOK_PORT", "8443"),
         help="port to listen on (IMAGE_MAPPER_WEBHOOK_PORT; default 8443)")
     add("--cert-file", default=_env("CERT_FILE", f"{DEFAULT_TLS_DIR}/tls.crt"),
         help="serving certificate, PEM; reloaded when it changes (IMAGE_MAPPER_CERT_FILE)")
@@ -115,7 +88,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--webhook-configuration", default=_env("WEBHOOK_CONFIGURATION", "image-mapper"),
         help="the MutatingWebhookConfiguration whose caBundle to set "
              "(IMAGE_MAPPER_WEBHOOK_CONFIGURATION)")
-    tls.add_argument("--tls-check-interval", type=_positive(float),
+    tls.add_argument("--tls-check-interval", type=options.positive_seconds,
                      default=_env("TLS_CHECK_INTERVAL", "60"),
                      help="seconds between checks of the Secret (IMAGE_MAPPER_TLS_CHECK_INTERVAL)")
     cluster = parser.add_argument_group("cluster access")
@@ -129,13 +102,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="serve these ImageMaps (files or folders) for every namespace "
                              "instead of watching the cluster: for development")
     server = parser.add_argument_group("server")
-    server.add_argument("--threads", type=_positive(int), default=_env("WEBHOOK_THREADS", "8"),
+    server.add_argument("--threads", type=options.positive_int,
+                        default=_env("WEBHOOK_THREADS", "8"),
                         help="request threads (IMAGE_MAPPER_WEBHOOK_THREADS; default 8)")
-    server.add_argument("--shutdown-delay", type=_not_negative,
+    server.add_argument("--shutdown-delay", type=options.seconds,
                         default=_env("SHUTDOWN_DELAY", "5"),
                         help="seconds to report not ready, still serving, after SIGTERM "
                              "(IMAGE_MAPPER_SHUTDOWN_DELAY; default 5)")
-    server.add_argument("--graceful-timeout", type=_not_negative,
+    server.add_argument("--graceful-timeout", type=options.seconds,
                         default=_env("GRACEFUL_TIMEOUT", "20"),
                         help="seconds then left for in-flight requests "
                              "(IMAGE_MAPPER_GRACEFUL_TIMEOUT; default 20)")
