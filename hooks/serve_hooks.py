@@ -14,12 +14,19 @@ TLS. Settings come from options, or from the environment when an option is not g
 On SIGTERM (or SIGINT) the server stops accepting connections, lets calls in flight finish
 within the shutdown timeout, and exits 0. Metacontroller retries a hook call that fails, and
 the hooks are idempotent, so a call cut off after the timeout costs only a retry.
+
+A body is refused past the app's `MAX_CONTENT_LENGTH` (64 MiB) by waitress itself: when its
+Content-Length says so, before any of it is read; a chunked body, once that much has come.
+waitress keeps a body over 512 KiB in a file under /tmp (the Deployment's emptyDir) until the
+call is answered, so this bounds what one call can put there. waitress's own refusals (413,
+malformed HTTP, headers too large) are JSON like the app's.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -34,6 +41,7 @@ from flask import Flask
 from waitress import wasyncore
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer
+from waitress.task import ErrorTask
 
 from hooks import options
 from hooks.cli import CommandError
@@ -110,8 +118,13 @@ class HooksServer:
 
     def __init__(self, app: Flask, *, host: str, port: int, threads: int = 4) -> None:
         self._map: dict[int, Any] = {}
-        self._server = waitress.create_server(app, map=self._map, host=host, port=port,
-                                              threads=threads, ident="image-mapper")
+        limit = int(app.config["MAX_CONTENT_LENGTH"])
+        self._server = waitress.create_server(
+            app, map=self._map, host=host, port=port, threads=threads, ident="image-mapper",
+            # waitress refuses a body of this many bytes or more.
+            max_request_body_size=limit + 1)
+        for listener in self._listeners():
+            listener.channel_class = _JSONErrorChannel
         self._stopping = threading.Event()
         # Writing to a listener's trigger pipe wakes the loop at once.
         self._trigger = self._listeners()[0].trigger
@@ -159,3 +172,25 @@ class HooksServer:
             and (channel.request is not None or channel.requests or channel.total_outbufs_len)
             for channel in list(self._map.values())
         )
+
+
+class _JSONErrorTask(ErrorTask):  # type: ignore[misc]
+    """waitress's answer to a request it refuses itself, as JSON like the app's errors."""
+
+    def execute(self) -> None:
+        error = self.request.error
+        if error.code == 413:
+            limit = self.channel.server.adj.max_request_body_size - 1
+            message = f"the request body is longer than the limit of {limit} bytes"
+        else:
+            message = f"{error.reason}: {error.body}"
+        body = json.dumps({"error": message}).encode()
+        self.status = f"{error.code} {error.reason}"
+        self.response_headers.append(("Content-Type", "application/json"))
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body)
+
+
+class _JSONErrorChannel(HTTPChannel):  # type: ignore[misc]
+    error_task_class = _JSONErrorTask

@@ -141,18 +141,28 @@ def test_webhook_takes_a_review_just_under_the_limit(webhook_client: Client) -> 
     assert json.loads(data)["response"]["patchType"] == "JSONPatch"
 
 
-def test_hooks_take_4_mib_and_refuse_past_64_mib(hooks_client: Client) -> None:
+def test_hooks_take_4_mib_and_cut_off_a_body_past_64_mib(hooks_client: Client) -> None:
     """The hooks get whole namespaces (1,000 ImageMaps x 10 maplets is 2.3 MiB), so their
-    limit is 64 MiB, not the API server's 3 MiB per object."""
+    limit is 64 MiB, not the API server's 3 MiB per object. Past it waitress answers 413 at
+    once and closes, storing none of the rest: a client still sending may see a reset instead
+    (tests/hookserver/test_http.py shows the 413 to a client that reads). The server serves the
+    next request as before."""
     request = _sync_request()
     padded = request | {"padding": "x" * (4 * MIB)}
     status, _, data = hooks_client.post("/imagemap/sync", json.dumps(padded).encode())
     assert status == 200, data[:200]
     body = json.dumps(request | {"padding": "x" * (65 * MIB)}).encode()
     for chunked in (False, True):
-        status, content_type, data = hooks_client.post("/imagemap/sync", body, chunked=chunked)
-        assert status == 413
-        assert "limit of 67108864 bytes" in _json_error(status, content_type, data)
+        try:
+            status, content_type, data = hooks_client.post("/imagemap/sync", body,
+                                                           chunked=chunked)
+        except OSError:
+            pass
+        else:
+            assert status == 413
+            assert "limit of 67108864 bytes" in _json_error(status, content_type, data)
+        status, _, data = hooks_client.post("/imagemap/sync", json.dumps(request).encode())
+        assert status == 200, data[:200]
 
 
 WRONG_TYPES = [None, 0, 1.5, "x", [], True, {}]

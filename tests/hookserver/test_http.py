@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from datetime import datetime
 
 import pytest
@@ -65,7 +66,68 @@ def test_a_body_past_the_size_limit_gets_413(serve: Serve) -> None:
     url = serve(MAX_CONTENT_LENGTH=1000)
     answer = post(url + "/imagemap/sync", NEWCOMER.request_path.read_bytes())
     assert answer.status_code == 413
-    assert answer.json()["error"]
+    assert answer.json() == {"error": "the request body is longer than the limit of 1000 bytes"}
+
+
+def _exchange(url: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send raw bytes, read the answer until the server closes: status, headers, body."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(request)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode().split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines)
+    return int(status_line.split()[1]), headers, body
+
+
+def test_an_announced_body_past_the_limit_is_refused_before_it_is_sent(serve: Serve) -> None:
+    """waitress answers from the headers alone: nothing of a 1 GiB body is spooled to /tmp."""
+    url = serve(MAX_CONTENT_LENGTH=1000)
+    status, headers, body = _exchange(url, (
+        b"POST /imagemap/sync HTTP/1.1\r\nHost: hooks\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 1073741824\r\n\r\n"))
+    assert status == 413
+    assert headers["Content-Type"] == "application/json"
+    assert headers["Connection"] == "close"
+    assert json.loads(body) == {
+        "error": "the request body is longer than the limit of 1000 bytes"}
+
+
+def test_a_chunked_body_past_the_limit_is_cut_off_at_the_limit(serve: Serve) -> None:
+    url = serve(MAX_CONTENT_LENGTH=1000)
+    chunk = b"400\r\n" + b"x" * 1024 + b"\r\n"
+    status, headers, body = _exchange(url, (
+        b"POST /imagemap/sync HTTP/1.1\r\nHost: hooks\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + chunk * 2 + b"0\r\n\r\n"))
+    assert status == 413
+    assert headers["Content-Type"] == "application/json"
+    assert json.loads(body) == {
+        "error": "the request body is longer than the limit of 1000 bytes"}
+
+
+def test_a_body_of_exactly_the_limit_reaches_the_hook(serve: Serve) -> None:
+    body = ACCEPTED.request_path.read_bytes()
+    url = serve(MAX_CONTENT_LENGTH=len(body))
+    assert post(url + "/imagemap/sync", body).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [(b"POST /imagemap/sync HTTP/1.1\r\nHost: hooks\r\nContent-Length: x\r\n\r\n", 400),
+     (b"POST /imagemap/sync HTTP/1.1\r\nHost: hooks\r\nTransfer-Encoding: gzip\r\n\r\n",
+      501)],
+    ids=["bad-content-length", "unknown-transfer-encoding"],
+)
+def test_http_that_waitress_refuses_gets_a_json_error(
+    hooks_url: str, request_bytes: bytes, status: int
+) -> None:
+    answered, headers, body = _exchange(hooks_url, request_bytes)
+    assert answered == status
+    assert headers["Content-Type"] == "application/json"
+    assert json.loads(body)["error"]
 
 
 @pytest.mark.parametrize(
