@@ -61,6 +61,22 @@ class SecretVolume:
         tls._write_atomically(data / "tls.crt", cert, 0o644)
 
 
+def _close_abandoned_tls_sockets(error: BaseException) -> None:
+    """Close the SSLSocket a failed `wrap_socket` leaves open.
+
+    CPython's `SSLSocket._create` (3.11.7) re-raises an error from its pre-handshake
+    `getpeername()`/`recv(1)` check without closing the new socket, which already owns the file
+    descriptor; a connection the stopping server resets at that moment then leaks it (a
+    ResourceWarning, which pytest turns into a failure). Only the traceback still reaches it.
+    """
+    traceback = error.__traceback__
+    while traceback is not None:
+        candidate = traceback.tb_frame.f_locals.get("self")
+        if isinstance(candidate, ssl.SSLSocket):
+            candidate.close()
+        traceback = traceback.tb_next
+
+
 @dataclass
 class Load:
     """Clients sending reviews until stopped, on new and on kept-alive connections."""
@@ -84,7 +100,8 @@ class Load:
         try:
             connection.connect() if connection.sock is None else None
         except (OSError, ssl.SSLError) as error:
-            connection.close()  # a handshake cut short leaves a socket behind
+            connection.close()
+            _close_abandoned_tls_sockets(error)
             self._count("not connected", error)  # only expected once the server has stopped
             return False
         with self.lock:
