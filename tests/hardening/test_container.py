@@ -22,7 +22,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -34,7 +33,7 @@ import pytest
 import requests
 import yaml
 
-from tests.webhook.server import free_port
+from tests.webhook.server import free_port, stop_process
 
 from .corpus import ADMISSION_FIXTURES, HOOK_FIXTURES
 from .servers import make_pki
@@ -156,13 +155,7 @@ class Sandboxed:
         raise AssertionError("no root mount")
 
     def stop(self, timeout: float = 30) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            raise
+        return stop_process(self.process, timeout)
 
 
 @pytest.fixture
