@@ -584,16 +584,18 @@ DECISION_CACHE_SIZE = 64
 
 
 def _fingerprint(imagemaps: list[MappingABC[str, Any]]) -> tuple[_Fingerprint, list[object]] | None:
-    """The identity and order of each ImageMap, and their `spec.map`s to compare on a hit.
+    """The identity of each ImageMap, and what the decision reads from it, to compare on a hit.
 
     Metacontroller syncs every ImageMap of a namespace with the same related objects, so the
     walk over 1,000 ImageMaps is done once, not 1,000 times. A cached decision is only reused
-    when every `spec.map` is equal too (a comparison done in C): a hook body is untrusted input,
-    and a forged or edited object must never get another object's verdict by reusing its uid
-    and resourceVersion. Objects without a resourceVersion (files, fixtures) are never cached.
+    when every `spec.map`, and what orders the ImageMaps (SPEC 2.4: creationTimestamp, the
+    status's observedGeneration and conditions), is equal too (a comparison done in C): a hook
+    body is untrusted input, and a forged or edited object must never get another object's
+    verdict by reusing its uid and resourceVersion. Objects without a resourceVersion (files,
+    fixtures) are never cached.
     """
     parts = []
-    specs: list[object] = []
+    read: list[object] = []
     for imagemap in imagemaps:
         metadata = imagemap.get("metadata")
         if not isinstance(metadata, dict):
@@ -606,11 +608,17 @@ def _fingerprint(imagemaps: list[MappingABC[str, Any]]) -> tuple[_Fingerprint, l
         if (not isinstance(version, str) or not version or not isinstance(uid, str)
                 or not isinstance(name, str) or not isinstance(generation, int | None)):
             return None
-        parts.append((name, uid, version, generation,
-                      _order_key(imagemap, current_generation=True)))
+        parts.append((name, uid, version, generation))
         spec = imagemap.get("spec")
-        specs.append(spec.get("map") if isinstance(spec, dict) else None)
-    return tuple(parts), specs
+        status = imagemap.get("status")
+        if isinstance(status, dict):
+            read.append((spec.get("map") if isinstance(spec, dict) else None,
+                         metadata.get("creationTimestamp"),
+                         status.get("observedGeneration"), status.get("conditions")))
+        else:
+            read.append((spec.get("map") if isinstance(spec, dict) else None,
+                         metadata.get("creationTimestamp"), status))
+    return tuple(parts), read
 
 
 def decide(imagemaps: Iterable[MappingABC[str, Any]]) -> Decision:
@@ -619,14 +627,14 @@ def decide(imagemaps: Iterable[MappingABC[str, Any]]) -> Decision:
     content = _fingerprint(given)
     if content is None:
         return _walked(_steps(_in_order(given, current_generation=True), None))[0]
-    fingerprint, specs = content
+    fingerprint, read = content
     with _DECISIONS_LOCK:
         cached = _DECISIONS.get(fingerprint)
-        if cached is not None and cached[0] == specs:
+        if cached is not None and cached[0] == read:
             _DECISIONS.move_to_end(fingerprint)
             return cached[1]
         decision = _decide_settled(given)
-        _DECISIONS[fingerprint] = (specs, decision)
+        _DECISIONS[fingerprint] = (read, decision)
         _DECISIONS.move_to_end(fingerprint)
         while len(_DECISIONS) > DECISION_CACHE_SIZE:
             _DECISIONS.popitem(last=False)

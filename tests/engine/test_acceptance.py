@@ -239,3 +239,22 @@ def test_a_forged_uid_and_resource_version_never_reuse_another_verdict() -> None
     forged["metadata"].update(uid="uid-forged", resourceVersion="7")
     assert decide([forged]).verdicts["m"].reason == "InvalidSpec"
     assert decide([valid]).verdicts["m"].ready
+
+
+@pytest.mark.parametrize("forge", ["status", "creationTimestamp"])
+def test_a_forged_order_never_reuses_another_verdict(forge: str) -> None:
+    # The order of SPEC 2.4 comes from each object's status and creationTimestamp: a body that
+    # keeps every uid, resourceVersion and spec but changes those is judged on its own order.
+    def pair(forged: bool) -> list[dict[str, Any]]:
+        older = imagemap("older", ("a.io/x:1", "b.io/x:1"), created=T0)
+        newer = imagemap("newer", ("a.io/x:1", "c.io/x:1"), created=T1,
+                         ready_since=T0 if forged and forge == "status" else None)
+        if forged and forge == "creationTimestamp":
+            newer["metadata"]["creationTimestamp"] = "2025-12-31T00:00:00Z"
+        for obj in (older, newer):
+            obj["metadata"].update(uid=f"uid-{obj['metadata']['name']}", resourceVersion="9")
+        return [older, newer]
+
+    assert decide(pair(forged=False)).verdicts["newer"].reason == "Conflict"
+    assert decide(pair(forged=True)).verdicts["older"].reason == "Conflict"
+    assert decide(pair(forged=False)).verdicts["newer"].reason == "Conflict"
