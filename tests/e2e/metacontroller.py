@@ -4,7 +4,8 @@ It follows Metacontroller's documented protocol (docs/src/api/ of metacontroller
 compositecontroller.md, decoratorcontroller.md, customize.md, hook.md) for what this project
 uses, and nothing more:
 
-- it reads the project's own CompositeController and DecoratorController YAML;
+- it reads the CompositeControllers and DecoratorControllers installed in the API server (as
+  `kubectl apply -k` put them there);
 - for each parent (or decorated target) it POSTs the customize hook with
   `{controller, parent}`, resolves the returned `relatedResources` rules (apiVersion, resource,
   labelSelector or namespace/names; a namespaced parent only sees its own namespace), then POSTs
@@ -19,7 +20,10 @@ uses, and nothing more:
 - it syncs again whenever a parent, target or related object changes, and after
   `resyncAfterSeconds`;
 - hook URLs are rerouted to the hooks server under test (the YAML's in-cluster Service URLs
-  cannot resolve here); the path is kept.
+  cannot resolve here); the path is kept;
+- a hook's `webhook.authorization` (hook.md) sends `Authorization: <type> <credential>`, the
+  type defaulting to `Bearer`, the credential read from the Secret key it names when the
+  controller is first seen, as Metacontroller resolves it.
 
 It polls the API server for changes (every `interval` seconds) instead of running informers:
 the behaviour the hooks see is the same, and polling survives API server restarts untouched.
@@ -28,7 +32,7 @@ It never ships in the product.
 
 from __future__ import annotations
 
-import contextlib
+import base64
 import json
 import logging
 import ssl
@@ -37,12 +41,9 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 log = logging.getLogger("metacontroller-driver")
 
@@ -94,29 +95,21 @@ class MetacontrollerDriver:
         server: str,
         token: str,
         ca_file: Path,
-        manifests: Path,
         hooks_base_url: str,
         *,
         interval: float = 0.1,
-        hook_headers: dict[str, str] | None = None,
     ) -> None:
         self.hooks_base_url = hooks_base_url.rstrip("/")
         self.interval = interval
-        self.hook_headers = hook_headers or {}
         self.stats = DriverStats()
         self._server = server.rstrip("/")
         self._token = token
         self._tls = ssl.create_default_context(cafile=str(ca_file))
-        self._composites: list[Obj] = []
-        self._decorators: list[Obj] = []
-        for path in sorted(manifests.glob("*.yaml")):
-            for doc in yaml.safe_load_all(path.read_text()):
-                if isinstance(doc, dict) and doc.get("kind") == "CompositeController":
-                    self._composites.append(doc)
-                elif isinstance(doc, dict) and doc.get("kind") == "DecoratorController":
-                    self._decorators.append(doc)
+        self._composites = self._controllers("compositecontrollers")
+        self._decorators = self._controllers("decoratorcontrollers")
         if not self._composites or not self._decorators:
-            raise RuntimeError(f"no CompositeController/DecoratorController in {manifests}")
+            raise RuntimeError("no CompositeController or no DecoratorController installed")
+        self._credentials: dict[str, str] = {}
         self._resources: dict[tuple[str, str], Resource] = {}
         self._seen: dict[str, str] = {}  # fingerprint of each sync's inputs
         self._resync_at: dict[str, float] = {}
@@ -245,19 +238,38 @@ class MetacontrollerDriver:
 
     # --- the protocol ---------------------------------------------------------------------
 
+    def _controllers(self, plural: str) -> list[Obj]:
+        items: list[Obj] = self._get(f"/apis/metacontroller.k8s.io/v1alpha1/{plural}")["items"]
+        return items
+
     def _hook_url(self, hook: Obj) -> str:
         webhook = hook["webhook"]
         url = webhook.get("url")
         path = urllib.parse.urlparse(url).path if url else webhook["path"]
         return self.hooks_base_url + path
 
-    def _post(self, url: str, body: Obj) -> Obj:
+    def _authorization(self, hook: Obj) -> dict[str, str]:
+        """The hook's `Authorization` header, if it has `webhook.authorization` (hook.md)."""
+        authorization = hook["webhook"].get("authorization")
+        if authorization is None:
+            return {}
+        ref = authorization["secretRef"]
+        where = f"{ref['namespace']}/{ref['name']}/{ref['key']}"
+        credential = self._credentials.get(where)
+        if credential is None:
+            secret = self._get(f"/api/v1/namespaces/{ref['namespace']}/secrets/{ref['name']}")
+            credential = base64.b64decode(secret["data"][ref["key"]]).decode()
+            self._credentials[where] = credential
+        return {"Authorization": f"{authorization.get('type', 'Bearer')} {credential}"}
+
+    def _post(self, hook: Obj, body: Obj) -> Obj:
+        url = self._hook_url(hook)
         data = json.dumps(body).encode()
         request = urllib.request.Request(
             url,
             data=data,
             method="POST",
-            headers={"Content-Type": "application/json", **self.hook_headers},
+            headers={"Content-Type": "application/json", **self._authorization(hook)},
         )
         started = time.perf_counter()
         with urllib.request.urlopen(request, timeout=10) as response:
@@ -281,9 +293,7 @@ class MetacontrollerDriver:
         )
         rules = self._customized.get(cache_key)
         if rules is None:
-            answer = self._post(
-                self._hook_url(hooks["customize"]), {"controller": controller, "parent": parent}
-            )
+            answer = self._post(hooks["customize"], {"controller": controller, "parent": parent})
             rules = answer.get("relatedResources") or []
             self._customized[cache_key] = rules
         for rule in rules:
@@ -342,7 +352,7 @@ class MetacontrollerDriver:
                 for c in spec.get("childResources") or []
             }
             response = self._post(
-                self._hook_url(spec["hooks"]["sync"]),
+                spec["hooks"]["sync"],
                 {
                     "controller": controller,
                     "parent": parent,
@@ -389,7 +399,7 @@ class MetacontrollerDriver:
                     for a in spec.get("attachments") or []
                 }
                 response = self._post(
-                    self._hook_url(spec["hooks"]["sync"]),
+                    spec["hooks"]["sync"],
                     {
                         "controller": controller,
                         "object": target,
@@ -466,12 +476,3 @@ def _metadata_patch(target: Obj, response: Obj) -> Obj:
         if changes:
             patch[field_name] = changes
     return patch
-
-
-@contextlib.contextmanager
-def running_driver(
-    kubeconfig: Path, manifests: Path, hooks_base_url: str, **kwargs: Any
-) -> Iterator[MetacontrollerDriver]:
-    driver = MetacontrollerDriver(kubeconfig, manifests, hooks_base_url, **kwargs)
-    with driver:
-        yield driver

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -38,6 +39,8 @@ METACONTROLLER_CRDS = Path(__file__).with_name("metacontroller-crds.yaml")
 SAMPLE = ROOT / "samples" / "bootcamp-imagemap.yaml"
 NAMESPACE = "image-mapper"
 WEBHOOK_CONFIGURATION = "image-mapper"
+HOOKS_DEPLOYMENT = "image-mapper-hooks"
+HOOKS_TOKEN_OVERLAY = ROOT / "overlays" / "hooks-token"
 WEBHOOK_SERVICE_ACCOUNT = "image-mapper-webhook"
 ACTIVE_LABEL = "mapper.imagerelocation.pivotal.io/active"
 ORIGINAL_IMAGES = "mapper.imagerelocation.pivotal.io/original-images"
@@ -151,9 +154,13 @@ def _get(url: str, context: ssl.SSLContext | None = None) -> int:
 class Stack:
     """Starts and stops the product around a started ControlPlane."""
 
-    def __init__(self, control_plane: ControlPlane, workdir: Path) -> None:
+    def __init__(
+        self, control_plane: ControlPlane, workdir: Path, manifests: Path = MANIFESTS
+    ) -> None:
         self.cp = control_plane
         self.workdir = workdir
+        self.manifests = manifests
+        """What `kubectl apply -k` installs: `metacontroller/` or an overlay of it."""
         self.hooks_port = free_port()
         self.webhook_port = free_port()
         self.hooks_url = f"http://127.0.0.1:{self.hooks_port}"
@@ -178,7 +185,7 @@ class Stack:
                 == 0
             ),
         )
-        self.cp.kubectl("apply", "-k", str(MANIFESTS))
+        self.cp.kubectl("apply", "-k", str(self.manifests))
         self.cp.kubectl(
             "wait",
             "--for=condition=Established",
@@ -219,6 +226,7 @@ class Stack:
                 str(self.hooks_port),
             ],
             self.workdir / "hooks.log",
+            self._hooks_environment(),
         )
         self.hooks.start()
         wait_for(
@@ -227,6 +235,35 @@ class Stack:
             timeout=30,
         )
         return self.hooks
+
+    def _hooks_environment(self) -> dict[str, str]:
+        """The environment the installed hooks Deployment gives its container. A path in it
+        under a Secret volume's mount is that Secret's key, written here, as the kubelet
+        mounts it."""
+        deployment = self.cp.kubectl_json("get", "deployment", HOOKS_DEPLOYMENT, "-n", NAMESPACE)
+        pod: dict[str, Any] = deployment["spec"]["template"]["spec"]  # type: ignore[index]
+        (container,) = pod["containers"]
+        volumes = {volume["name"]: volume for volume in pod.get("volumes", [])}
+        environment: dict[str, str] = {}
+        for variable in container.get("env", []):
+            value: str = variable["value"]
+            for mount in container.get("volumeMounts", []):
+                prefix = mount["mountPath"].rstrip("/") + "/"
+                if not value.startswith(prefix):
+                    continue
+                secret = volumes[mount["name"]]["secret"]
+                path = value.removeprefix(prefix)
+                items = secret.get("items") or [{"key": path, "path": path}]
+                key = next(item["key"] for item in items if item["path"] == path)
+                data = self.cp.kubectl_json(
+                    "get", "secret", secret["secretName"], "-n", NAMESPACE
+                )["data"]
+                local = self.workdir / "mounts" / mount["name"] / path
+                local.parent.mkdir(parents=True, exist_ok=True)
+                local.write_bytes(base64.b64decode(data[key]))  # type: ignore[index]
+                value = str(local)
+            environment[variable["name"]] = value
+        return environment
 
     def _write_webhook_kubeconfig(self) -> None:
         """The webhook's own ServiceAccount token: it runs with the project's RBAC only."""
@@ -322,7 +359,7 @@ class Stack:
 
     def start_driver(self) -> MetacontrollerDriver:
         self.driver = MetacontrollerDriver(
-            self.cp.server, self.cp.admin_token, self.cp.ca_file, MANIFESTS, self.hooks_url
+            self.cp.server, self.cp.admin_token, self.cp.ca_file, self.hooks_url
         )
         self.driver.start()
         return self.driver
@@ -412,8 +449,10 @@ class Stack:
 
 
 @contextlib.contextmanager
-def running_stack(control_plane: ControlPlane, workdir: Path) -> Iterator[Stack]:
-    stack = Stack(control_plane, workdir)
+def running_stack(
+    control_plane: ControlPlane, workdir: Path, manifests: Path = MANIFESTS
+) -> Iterator[Stack]:
+    stack = Stack(control_plane, workdir, manifests)
     try:
         yield stack.start()
     finally:

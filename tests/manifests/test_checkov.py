@@ -1,4 +1,5 @@
-"""checkov's Kubernetes security checks on the manifests exactly as `kubectl apply -k` renders them.
+"""checkov's Kubernetes security checks on the manifests (and each overlay) exactly as
+`kubectl apply -k` renders them.
 
 Every failed check must be one of the exceptions below, each with the reason it is accepted.
 """
@@ -32,10 +33,12 @@ ACCEPTED = {
 }
 
 
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="module", params=["metacontroller", "overlays/cert-manager",
+                                        "overlays/hooks-token"])
+def rendered(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
+    """The install and each overlay, as `kubectl apply -k` renders them."""
     output = subprocess.run(
-        ["kubectl", "kustomize", str(ROOT / "metacontroller")],
+        ["kubectl", "kustomize", str(ROOT / request.param)],
         capture_output=True,
         text=True,
         check=True,

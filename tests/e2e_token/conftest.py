@@ -1,0 +1,36 @@
+"""The product installed with `overlays/hooks-token`, on its own control plane."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+
+import pytest
+
+from tests.controlplane.cluster import ControlPlane
+from tests.controlplane.fixtures import control_plane
+from tests.e2e.stack import HOOKS_TOKEN_OVERLAY, NAMESPACE, Stack, running_stack
+
+__all__ = ["control_plane"]  # this package's own control plane
+
+TOKEN_SECRET = "image-mapper-hooks-token"
+
+
+@pytest.fixture(scope="package")
+def token(control_plane: ControlPlane) -> str:
+    """The Secret the overlay's comment tells the operator to create, before installing."""
+    value = secrets.token_urlsafe(32)
+    control_plane.kubectl("create", "namespace", NAMESPACE)
+    control_plane.kubectl("create", "secret", "generic", TOKEN_SECRET, "-n", NAMESPACE,
+                          f"--from-literal=token={value}")
+    return value
+
+
+@pytest.fixture(scope="package")
+def stack(
+    control_plane: ControlPlane, token: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    with running_stack(
+        control_plane, tmp_path_factory.mktemp("stack"), HOOKS_TOKEN_OVERLAY
+    ) as running:
+        yield running
