@@ -38,7 +38,7 @@ from cryptography import x509
 
 from benchmarks.bench_admission import SAMPLE_MAPLETS, sample_review
 from hooks import tls
-from tests.webhook.server import Server, start_server
+from tests.webhook.server import SecretVolume, Server, start_server
 
 VEGETA_MODULE = "github.com/tsenart/vegeta/v12@v12.13.0"
 TOOLS = Path.home() / ".cache" / "image-mapper" / "tools"
@@ -129,40 +129,6 @@ class Pki:
             now=dt.datetime.now(dt.UTC),
             validity=dt.timedelta(days=1),
         )
-
-
-class SecretVolume:
-    """Certificate files laid out as the kubelet lays out a Secret volume (tls.crt ->
-    ..data/tls.crt, ..data -> ..<version>/): a rotation swaps ..data in one rename."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        root.mkdir()
-        self.cert_file = root / "tls.crt"
-        self.key_file = root / "tls.key"
-        self.versions = 0
-
-    def publish(self, cert: bytes, key: bytes) -> None:
-        self.versions += 1
-        version = self.root / f"..v{self.versions:03d}"
-        version.mkdir()
-        (version / "tls.crt").write_bytes(cert)
-        (version / "tls.key").write_bytes(key)
-        (self.root / "..data_tmp").symlink_to(version.name)
-        os.replace(self.root / "..data_tmp", self.root / "..data")
-        for name in ("tls.crt", "tls.key"):
-            if not (self.root / name).is_symlink():
-                (self.root / name).symlink_to(f"..data/{name}")
-
-    def write_torn(self, cert: bytes, key: bytes, gap: float) -> None:
-        """The key, then `gap` seconds later the certificate: a careless rotation, during
-        which the files do not match."""
-        data = (self.root / "..data").resolve()
-        (data / ".key").write_bytes(key)
-        os.replace(data / ".key", data / "tls.key")
-        time.sleep(gap)
-        (data / ".crt").write_bytes(cert)
-        os.replace(data / ".crt", data / "tls.crt")
 
 
 @dataclass

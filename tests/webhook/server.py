@@ -16,6 +16,8 @@ from pathlib import Path
 
 from cryptography import x509
 
+from hooks import tls
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -115,3 +117,36 @@ def peer_serial(connection: http.client.HTTPSConnection) -> int:
     der = sock.getpeercert(binary_form=True)
     assert der is not None
     return x509.load_der_x509_certificate(der).serial_number
+
+
+class SecretVolume:
+    """Files laid out as the kubelet lays out a Secret volume: tls.crt -> ..data/tls.crt,
+    ..data -> ..<timestamp>/; an update swaps the ..data symlink in one rename."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir()
+        self.cert_file = root / "tls.crt"
+        self.key_file = root / "tls.key"
+        self._versions = 0
+
+    def publish(self, cert: bytes, key: bytes) -> None:
+        self._versions += 1
+        version = self.root / f"..2026_01_01_00_00_{self._versions:02d}.000000001"
+        version.mkdir()
+        (version / "tls.crt").write_bytes(cert)
+        (version / "tls.key").write_bytes(key)
+        temporary = self.root / "..data_tmp"
+        temporary.symlink_to(version.name)
+        os.replace(temporary, self.root / "..data")
+        for name in ("tls.crt", "tls.key"):
+            if not (self.root / name).is_symlink():
+                (self.root / name).symlink_to(f"..data/{name}")
+
+    def write_torn(self, cert: bytes, key: bytes, gap: float) -> None:
+        """Replace the files one after the other, as a careless rotation does: for `gap`
+        seconds the key does not match the certificate."""
+        data = (self.root / "..data").resolve()
+        tls._write_atomically(data / "tls.key", key, 0o600)
+        time.sleep(gap)
+        tls._write_atomically(data / "tls.crt", cert, 0o644)

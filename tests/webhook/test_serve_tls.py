@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import http.client
-import os
 import ssl
 import threading
 import time
@@ -23,42 +22,9 @@ from hooks import tls
 
 from .conftest import Pki
 from .golden import FIXTURES, IMAGEMAPS
-from .server import Server, peer_serial, post_review, start_server
+from .server import SecretVolume, Server, peer_serial, post_review, start_server
 
 REVIEW = (FIXTURES / "create-all-container-lists.request.json").read_bytes()
-
-
-class SecretVolume:
-    """Files laid out as the kubelet lays out a Secret volume: tls.crt -> ..data/tls.crt,
-    ..data -> ..<timestamp>/; an update swaps the ..data symlink in one rename."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        root.mkdir()
-        self.cert_file = root / "tls.crt"
-        self.key_file = root / "tls.key"
-        self._versions = 0
-
-    def publish(self, cert: bytes, key: bytes) -> None:
-        self._versions += 1
-        version = self.root / f"..2026_01_01_00_00_{self._versions:02d}.000000001"
-        version.mkdir()
-        (version / "tls.crt").write_bytes(cert)
-        (version / "tls.key").write_bytes(key)
-        temporary = self.root / "..data_tmp"
-        temporary.symlink_to(version.name)
-        os.replace(temporary, self.root / "..data")
-        for name in ("tls.crt", "tls.key"):
-            if not (self.root / name).is_symlink():
-                (self.root / name).symlink_to(f"..data/{name}")
-
-    def write_torn(self, cert: bytes, key: bytes, gap: float) -> None:
-        """Replace the files one after the other, as a careless rotation does: for `gap`
-        seconds the key does not match the certificate."""
-        data = (self.root / "..data").resolve()
-        tls._write_atomically(data / "tls.key", key, 0o600)
-        time.sleep(gap)
-        tls._write_atomically(data / "tls.crt", cert, 0o644)
 
 
 def _close_abandoned_tls_sockets(error: BaseException) -> None:
