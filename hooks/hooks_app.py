@@ -142,9 +142,8 @@ def _read_json() -> object:
     try:
         data = request.get_data(cache=False)
     except RequestEntityTooLarge:
-        limit = current_app.config["MAX_CONTENT_LENGTH"]
         raise RequestEntityTooLarge(
-            f"the request body is longer than the limit of {limit} bytes") from None
+            too_long(current_app.config["MAX_CONTENT_LENGTH"])) from None
     try:
         return json.loads(data)
     except (ValueError, RecursionError) as error:
@@ -167,6 +166,11 @@ def _authorized(header: str | None, token: str) -> bool:
 def _json(status: int, payload: object) -> Response:
     return Response(json.dumps(payload, separators=(",", ":")), status=status,
                     mimetype="application/json")
+
+
+def too_long(limit: int) -> str:
+    """The 413 message, from the app or from waitress in front of it (`serve_hooks`)."""
+    return f"the request body is longer than the limit of {limit} bytes"
 
 
 def _json_error(status: int, message: str) -> Response:

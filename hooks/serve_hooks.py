@@ -45,7 +45,7 @@ from waitress.task import ErrorTask
 
 from hooks import options
 from hooks.cli import CommandError
-from hooks.hooks_app import create_app
+from hooks.hooks_app import create_app, too_long
 
 log = logging.getLogger(__name__)
 
@@ -180,8 +180,7 @@ class _JSONErrorTask(ErrorTask):  # type: ignore[misc]
     def execute(self) -> None:
         error = self.request.error
         if error.code == 413:
-            limit = self.channel.server.adj.max_request_body_size - 1
-            message = f"the request body is longer than the limit of {limit} bytes"
+            message = too_long(self.channel.server.adj.max_request_body_size - 1)
         else:
             message = f"{error.reason}: {error.body}"
         body = json.dumps({"error": message}).encode()
