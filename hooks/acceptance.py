@@ -611,13 +611,10 @@ def _fingerprint(imagemaps: list[MappingABC[str, Any]]) -> tuple[_Fingerprint, l
         parts.append((name, uid, version, generation))
         spec = imagemap.get("spec")
         status = imagemap.get("status")
-        if isinstance(status, dict):
-            read.append((spec.get("map") if isinstance(spec, dict) else None,
-                         metadata.get("creationTimestamp"),
-                         status.get("observedGeneration"), status.get("conditions")))
-        else:
-            read.append((spec.get("map") if isinstance(spec, dict) else None,
-                         metadata.get("creationTimestamp"), status))
+        ordered_by = ((status.get("observedGeneration"), status.get("conditions"))
+                      if isinstance(status, dict) else status)
+        read.append((spec.get("map") if isinstance(spec, dict) else None,
+                     metadata.get("creationTimestamp"), ordered_by))
     return tuple(parts), read
 
 
