@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from benchmarks.bench_hooks import imagemap, maplets
-from hooks.acceptance import compile_deployed
-from hooks.mapping import Mapping
+from hooks.engine.acceptance import compile_deployed
+from hooks.engine.imagemap import read_imagemaps
+from hooks.engine.mapping import Mapping
 from hooks.state import StaticView
 from hooks.webhook_app import AdmissionEndpoint, create_app
 
@@ -302,7 +303,7 @@ class FloorResult:
 
 def bench_floor(*, rounds: int = 7, seconds: float = 0.25) -> FloorResult:
     body = sample_review()
-    mapping = compile_deployed(sample_imagemaps(10))
+    mapping = compile_deployed(read_imagemaps(sample_imagemaps(10)))
     endpoint = endpoint_for(mapping)
     status, answer = endpoint(body)
     if status != 200 or answer != floor(body):
@@ -348,7 +349,7 @@ def bench_sizes(
     for size in sizes:
         maps = sample_imagemaps(size)
         started = time.perf_counter()
-        mapping = compile_deployed(maps)
+        mapping = compile_deployed(read_imagemaps(maps))
         builds[size] = time.perf_counter() - started
         if len(mapping) != size:
             raise AssertionError(f"{len(mapping)} maplets in force, not {size}")
@@ -374,14 +375,14 @@ class MemoryResult:
 def bench_memory(size: int = 10_000) -> MemoryResult:
     """tracemalloc: bytes allocated by `compile_deployed` and still alive afterwards, the
     ImageMaps themselves (the watcher's copy of the API objects) excluded. What stays once the
-    Mapping is dropped is the process-wide compile cache (`hooks.acceptance`, bounded). The
+    Mapping is dropped is the process-wide compile cache (`hooks.engine.acceptance`, bounded). The
     ImageMaps are numbered apart from the other sections', so that nothing is cached yet."""
     maps = sample_imagemaps(size, first_index=500_000)
     gc.collect()
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
-        mapping = compile_deployed(maps)
+        mapping = compile_deployed(read_imagemaps(maps))
         gc.collect()
         with_mapping = tracemalloc.get_traced_memory()[0]
         assert len(mapping) == size

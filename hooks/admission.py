@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hooks import patches
-from hooks.mapping import Mapping, Match
+from hooks.engine.mapping import Mapping, Match
 from hooks.reviews import AdmissionRequest, AdmissionResponse
 
 ORIGINAL_IMAGES = "mapper.imagerelocation.pivotal.io/original-images"

@@ -9,10 +9,8 @@ from typing import Any
 import yaml
 
 from hooks.cli import CommandError
+from hooks.engine.imagemap import API_VERSION, KIND
 
-GROUP = "mapper.imagerelocation.pivotal.io"
-API_VERSION = f"{GROUP}/v1alpha1"
-KIND = "ImageMap"
 YAML_SUFFIXES = (".yaml", ".yml", ".json")
 
 

@@ -10,8 +10,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Final
 
+from hooks.engine.cache import DecisionCache
+from hooks.engine.imagemap import KIND as IMAGEMAP_KIND
 from hooks.metacontroller import (
-    IMAGEMAP_KIND,
     NAMESPACE_KIND,
     BadRequest,
     HookResponse,
@@ -22,24 +23,27 @@ from hooks.metacontroller import (
 from hooks.namespaces import customize_namespace, sync_namespace
 from hooks.status import customize_imagemap, sync_imagemap
 
-Hook = Callable[[object, datetime], HookResponse]
-"""(decoded JSON body, current time) -> response; raises BadRequest on a malformed body."""
+Hook = Callable[[object, datetime, DecisionCache | None], HookResponse]
+"""(decoded JSON body, current time, the server's decision cache) -> response; raises
+BadRequest on a malformed body."""
 
 
-def _imagemap_customize(body: object, now: datetime) -> HookResponse:
+def _imagemap_customize(body: object, now: datetime, cache: DecisionCache | None
+                        ) -> HookResponse:
     return customize_imagemap(parse_customize(body, kind=IMAGEMAP_KIND))
 
 
-def _imagemap_sync(body: object, now: datetime) -> HookResponse:
-    return sync_imagemap(parse_composite_sync(body, kind=IMAGEMAP_KIND), now=now)
+def _imagemap_sync(body: object, now: datetime, cache: DecisionCache | None) -> HookResponse:
+    return sync_imagemap(parse_composite_sync(body, kind=IMAGEMAP_KIND), now=now, cache=cache)
 
 
-def _namespace_customize(body: object, now: datetime) -> HookResponse:
+def _namespace_customize(body: object, now: datetime, cache: DecisionCache | None
+                         ) -> HookResponse:
     return customize_namespace(parse_customize(body, kind=NAMESPACE_KIND))
 
 
-def _namespace_sync(body: object, now: datetime) -> HookResponse:
-    return sync_namespace(parse_decorator_sync(body, kind=NAMESPACE_KIND))
+def _namespace_sync(body: object, now: datetime, cache: DecisionCache | None) -> HookResponse:
+    return sync_namespace(parse_decorator_sync(body, kind=NAMESPACE_KIND), cache=cache)
 
 
 HOOKS: Final[dict[str, Hook]] = {
@@ -54,9 +58,11 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def run_hook(path: str, body: object, *, now: datetime) -> HookResponse:
+def run_hook(
+    path: str, body: object, *, now: datetime, cache: DecisionCache | None = None
+) -> HookResponse:
     """Answer `body` as the hook at `path` does; raises KeyError for an unknown path."""
-    return HOOKS[path](body, now)
+    return HOOKS[path](body, now, cache)
 
 
 __all__ = ["HOOKS", "BadRequest", "Hook", "run_hook", "utc_now"]

@@ -24,6 +24,7 @@ from flask import Flask, Response, current_app, request
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from hooks.engine.cache import DecisionCache
 from hooks.hook_routes import HOOKS, BadRequest, Hook, utc_now
 from hooks.metacontroller import HookResponse
 from hooks.probes import probes_blueprint
@@ -90,12 +91,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     registry = CollectorRegistry()
     metrics = HookMetrics(registry)
+    cache = DecisionCache()  # the namespace hook and the ImageMap hooks share decisions
     # The hooks are stateless: ready as soon as they serve.
     app.register_blueprint(probes_blueprint(registry, lambda: (True, "ready")))
     for path, hook in HOOKS.items():
         app.add_url_rule(path, endpoint=path, methods=["POST"],
                          view_func=_hook_view(path, hook, metrics, token,
-                                              app.config["HOOKS_CLOCK"]))
+                                              clock=app.config["HOOKS_CLOCK"], cache=cache))
     app.register_error_handler(HTTPException, _http_error)
     return app
 
@@ -105,11 +107,13 @@ def _hook_view(
     hook: Hook,
     metrics: HookMetrics,
     token: str | None,
+    *,
     clock: Callable[[], datetime],
+    cache: DecisionCache,
 ) -> Callable[[], Response]:
     def view() -> Response:
         started = perf_counter()
-        outcome, answer, response = _answer(path, hook, token, clock)
+        outcome, answer, response = _answer(path, hook, token, clock, cache)
         metrics.observe(path, outcome, perf_counter() - started)
         if answer is not None and path == "/imagemap/sync":
             metrics.count_verdict(answer)
@@ -119,14 +123,15 @@ def _hook_view(
 
 
 def _answer(
-    path: str, hook: Hook, token: str | None, clock: Callable[[], datetime]
+    path: str, hook: Hook, token: str | None, clock: Callable[[], datetime],
+    cache: DecisionCache,
 ) -> tuple[Outcome, HookResponse | None, Response]:
     if token is not None and not _authorized(request.headers.get("Authorization"), token):
         response = _json_error(401, "a valid 'Authorization: Bearer <token>' header is required")
         response.headers["WWW-Authenticate"] = 'Bearer realm="image-mapper-hooks"'
         return "unauthorized", None, response
     try:
-        answer = hook(_read_json(), clock())
+        answer = hook(_read_json(), clock(), cache)
     except BadRequest as error:
         log.warning("%s: bad request: %s", path, _loggable(str(error)))
         return "bad_request", None, _json_error(400, str(error))

@@ -15,7 +15,8 @@ from typing import Any, cast
 from kubernetes import client, config, watch
 
 from hooks.cli import CommandError
-from hooks.state import GROUP, PLURAL, VERSION, Gone, WatchEvent
+from hooks.engine.imagemap import GROUP, PLURAL, VERSION
+from hooks.state import Gone, WatchEvent
 from hooks.tls import SECRET_TYPE, AlreadyExists, Conflict
 
 ApiClient = client.ApiClient

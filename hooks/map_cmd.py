@@ -6,10 +6,11 @@ import argparse
 import json
 import sys
 
-from hooks.acceptance import decide
 from hooks.cli import CommandError
 from hooks.documents import load_imagemaps
-from hooks.reference import ReferenceError, parse_normalized
+from hooks.engine.acceptance import decide
+from hooks.engine.imagemap import read_imagemaps
+from hooks.engine.reference import ReferenceError, parse_normalized
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
             parse_normalized(image)
         except ReferenceError as error:
             raise CommandError(str(error)) from None
-    decision = decide(load_imagemaps(args.filename))
+    decision = decide(read_imagemaps(load_imagemaps(args.filename)))
     images = []
     for image in args.images:
         match = decision.mapping.lookup(image)

@@ -23,10 +23,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal, Required, TypedDict
 
-GROUP = "mapper.imagerelocation.pivotal.io"
-IMAGEMAP_API_VERSION = f"{GROUP}/v1alpha1"
-IMAGEMAP_KIND = "ImageMap"
-IMAGEMAP_RESOURCE = "imagemaps"
+from hooks.engine.imagemap import ImageMap, is_imagemap, read_imagemaps
+
 NAMESPACE_KIND = "Namespace"
 
 KubeObject = dict[str, Any]
@@ -238,21 +236,7 @@ def namespace_of(obj: Mapping[str, Any]) -> str:
     return namespace
 
 
-def is_imagemap(obj: Mapping[str, Any]) -> bool:
-    """An ImageMap of our group, whatever version Metacontroller was asked for."""
-    api_version = obj.get("apiVersion")
-    return (
-        obj.get("kind") == IMAGEMAP_KIND
-        and isinstance(api_version, str)
-        and api_version.startswith(f"{GROUP}/")
-    )
-
-
-def namespace_imagemaps(related: ObjectMap, namespace: str) -> dict[str, KubeObject]:
-    """The ImageMaps of `namespace` among `related`, by name, however the map is keyed."""
-    imagemaps: dict[str, KubeObject] = {}
-    for group in related.values():
-        for obj in group.values():
-            if is_imagemap(obj) and namespace_of(obj) == namespace:
-                imagemaps.setdefault(name_of(obj), obj)
-    return imagemaps
+def namespace_imagemaps(related: ObjectMap, namespace: str) -> list[ImageMap]:
+    """The ImageMaps of `namespace` among `related`, one per name, however the map is keyed."""
+    return read_imagemaps(obj for group in related.values() for obj in group.values()
+                          if is_imagemap(obj) and namespace_of(obj) == namespace)

@@ -7,11 +7,10 @@ ImageMap hook uses, over the same ImageMaps, so both agree.
 
 from __future__ import annotations
 
-from hooks.acceptance import decide
+from hooks.engine.acceptance import decide
+from hooks.engine.cache import DecisionCache
+from hooks.engine.imagemap import API_VERSION, GROUP, PLURAL
 from hooks.metacontroller import (
-    GROUP,
-    IMAGEMAP_API_VERSION,
-    IMAGEMAP_RESOURCE,
     CustomizeRequest,
     CustomizeResponse,
     DecoratorSyncRequest,
@@ -30,16 +29,18 @@ def customize_namespace(request: CustomizeRequest) -> CustomizeResponse:
     """Ask for the ImageMaps of the namespace being decorated."""
     return {
         "relatedResources": [
-            {"apiVersion": IMAGEMAP_API_VERSION, "resource": IMAGEMAP_RESOURCE,
+            {"apiVersion": API_VERSION, "resource": PLURAL,
              "namespace": name_of(request["parent"])},
         ]
     }
 
 
-def sync_namespace(request: DecoratorSyncRequest) -> DecoratorSyncResponse:
+def sync_namespace(
+    request: DecoratorSyncRequest, *, cache: DecisionCache | None = None
+) -> DecoratorSyncResponse:
     """The namespace's `active` label (null removes it) and summary annotation; no attachments."""
     namespace = name_of(request["object"])
-    decision = decide(namespace_imagemaps(request["related"], namespace).values())
+    decision = decide(namespace_imagemaps(request["related"], namespace), cache=cache)
     accepted = sum(1 for verdict in decision.verdicts.values() if verdict.ready)
     rejected = len(decision.verdicts) - accepted
     response: DecoratorSyncResponse = {

@@ -10,10 +10,11 @@ import argparse
 import json
 import sys
 
-from hooks.acceptance import decide
 from hooks.admission import admit
 from hooks.cli import CommandError
 from hooks.documents import load_imagemaps
+from hooks.engine.acceptance import decide
+from hooks.engine.imagemap import read_imagemaps
 from hooks.reviews import ReviewError, parse_review, review_response
 
 
@@ -29,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
         review_request = parse_review(sys.stdin.buffer.read())
     except ReviewError as error:
         raise CommandError(f"stdin: not a valid AdmissionReview: {error}") from None
-    decision = decide(imagemaps)
+    decision = decide(read_imagemaps(imagemaps))
     for verdict in decision.verdicts.values():
         if not verdict.ready:
             print(f"image-mapper review: ImageMap {verdict.name} is not in force: "

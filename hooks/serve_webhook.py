@@ -30,11 +30,12 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.workers.gthread import ThreadWorker
 
 from hooks import options
-from hooks.acceptance import decide
 from hooks.cli import CommandError
 from hooks.documents import load_imagemaps
+from hooks.engine.acceptance import decide
+from hooks.engine.imagemap import read_imagemaps
+from hooks.engine.mapping import Mapping
 from hooks.kube import ApiClient, KubernetesImageMapSource, KubernetesTLSStore, close, kube_client
-from hooks.mapping import Mapping
 from hooks.state import ImageMapWatcher, StaticView, View
 from hooks.tls import CertificateReloader, TLSBootstrap, describe_error, service_dns_names
 from hooks.webhook_app import create_app
@@ -187,7 +188,7 @@ def _worker_exit(_arbiter: object, worker: Any) -> None:
 
 
 def _static_mapping(paths: list[str]) -> Mapping:
-    decision = decide(load_imagemaps(paths))
+    decision = decide(read_imagemaps(load_imagemaps(paths)))
     for verdict in decision.verdicts.values():
         if not verdict.ready:
             log.warning("ImageMap %s: %s: %s", verdict.name, verdict.reason, verdict.message)

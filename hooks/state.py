@@ -18,17 +18,14 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol, TypedDict
 
-from hooks.acceptance import compile_deployed
-from hooks.mapping import Mapping
+from hooks.engine.acceptance import compile_deployed
+from hooks.engine.imagemap import ImageMap
+from hooks.engine.mapping import Mapping
 
 log = logging.getLogger(__name__)
-
-GROUP = "mapper.imagerelocation.pivotal.io"
-VERSION = "v1alpha1"
-PLURAL = "imagemaps"
 
 EventType = Literal["ADDED", "MODIFIED", "DELETED", "BOOKMARK"]
 
@@ -105,17 +102,12 @@ class Backoff:
         self._attempt = 0
 
 
-def _trim(imagemap: dict[str, Any]) -> tuple[str, str, dict[str, Any]] | None:
-    """(namespace, name, what compile_deployed reads) of an ImageMap; None if unusable."""
-    metadata = imagemap.get("metadata")
-    if not isinstance(metadata, dict):
+def _read(obj: dict[str, Any]) -> ImageMap | None:
+    """What `compile_deployed` reads of an ImageMap; None if it has no name or namespace."""
+    imagemap = ImageMap.read(obj)
+    if imagemap is None or not imagemap.namespace:
         return None
-    namespace, name = metadata.get("namespace"), metadata.get("name")
-    if not isinstance(namespace, str) or not isinstance(name, str):
-        return None
-    kept = {k: metadata[k] for k in ("name", "namespace", "generation", "creationTimestamp")
-            if k in metadata}
-    return namespace, name, {"metadata": kept, "status": imagemap.get("status")}
+    return replace(imagemap, spec_map=None)  # the status is what counts here: keep no spec
 
 
 class ImageMapWatcher:
@@ -136,7 +128,7 @@ class ImageMapWatcher:
         self._watch_timeout = watch_timeout_seconds
         self._backoff = backoff or Backoff()
         self._clock = clock
-        self._imagemaps: dict[str, dict[str, dict[str, Any]]] = {}
+        self._imagemaps: dict[str, dict[str, ImageMap]] = {}
         self._mappings: dict[str, Mapping] = {}
         self._resource_version: str | None = None
         self._confirmed_at: float | None = None
@@ -209,12 +201,11 @@ class ImageMapWatcher:
 
     def _list(self) -> None:
         items, resource_version = self._source.list()
-        imagemaps: dict[str, dict[str, dict[str, Any]]] = {}
+        imagemaps: dict[str, dict[str, ImageMap]] = {}
         for item in items:
-            trimmed = _trim(item)
-            if trimmed is not None:
-                namespace, name, kept = trimmed
-                imagemaps.setdefault(namespace, {})[name] = kept
+            imagemap = _read(item)
+            if imagemap is not None:
+                imagemaps.setdefault(imagemap.namespace, {})[imagemap.name] = imagemap
         self._imagemaps = imagemaps
         self._mappings = {ns: compile_deployed(maps.values()) for ns, maps in imagemaps.items()}
         self._resource_version = resource_version
@@ -244,18 +235,19 @@ class ImageMapWatcher:
         metadata = obj.get("metadata") if isinstance(obj, dict) else None
         resource_version = metadata.get("resourceVersion") if isinstance(metadata, dict) else None
         if event["type"] != "BOOKMARK":
-            trimmed = _trim(obj)
-            if trimmed is not None:
-                self._update(event["type"], *trimmed)
+            imagemap = _read(obj)
+            if imagemap is not None:
+                self._update(event["type"], imagemap)
         if isinstance(resource_version, str) and resource_version:
             self._resource_version = resource_version
 
-    def _update(self, kind: str, namespace: str, name: str, kept: dict[str, Any]) -> None:
+    def _update(self, kind: str, imagemap: ImageMap) -> None:
+        namespace = imagemap.namespace
         maps = self._imagemaps.setdefault(namespace, {})
         if kind == "DELETED":
-            maps.pop(name, None)
+            maps.pop(imagemap.name, None)
         else:
-            maps[name] = kept
+            maps[imagemap.name] = imagemap
         mappings = dict(self._mappings)
         if maps:
             mappings[namespace] = compile_deployed(maps.values())

@@ -8,25 +8,23 @@ ImageMap has no children; its status is its only output.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from hooks.acceptance import Verdict, decide
+from hooks.engine.acceptance import decide
+from hooks.engine.cache import DecisionCache
+from hooks.engine.imagemap import API_VERSION, PLURAL, READY, ImageMap
+from hooks.engine.verdicts import Conflict, Verdict
 from hooks.metacontroller import (
-    IMAGEMAP_API_VERSION,
-    IMAGEMAP_RESOURCE,
+    BadRequest,
     CompositeSyncRequest,
     CompositeSyncResponse,
     CustomizeRequest,
     CustomizeResponse,
-    KubeObject,
-    name_of,
     namespace_imagemaps,
     namespace_of,
 )
 
-READY = "Ready"
 RESYNC_REJECTED_SECONDS = 60.0
 """A rejected ImageMap asks to be synced again after this long (SPEC 2.4, a safety net)."""
 
@@ -42,19 +40,22 @@ def customize_imagemap(request: CustomizeRequest) -> CustomizeResponse:
     del request  # the same rule for every ImageMap
     return {
         "relatedResources": [
-            {"apiVersion": IMAGEMAP_API_VERSION, "resource": IMAGEMAP_RESOURCE,
-             "labelSelector": {}},
+            {"apiVersion": API_VERSION, "resource": PLURAL, "labelSelector": {}},
         ]
     }
 
 
-def sync_imagemap(request: CompositeSyncRequest, *, now: datetime) -> CompositeSyncResponse:
+def sync_imagemap(
+    request: CompositeSyncRequest, *, now: datetime, cache: DecisionCache | None = None
+) -> CompositeSyncResponse:
     """The parent ImageMap's status, decided with every ImageMap of its namespace."""
-    parent = request["parent"]
-    # `related` holds the parent too (it matches its own rule), possibly older than `parent`.
-    imagemaps = namespace_imagemaps(request["related"], namespace_of(parent))
-    imagemaps[name_of(parent)] = parent
-    verdict = decide(imagemaps.values()).verdicts[name_of(parent)]
+    parent = ImageMap.read(request["parent"])
+    if parent is None:  # the request's parser checked the name
+        raise BadRequest("'parent' must be an ImageMap with a name")
+    # `related` holds the parent too (it matches its own rule), possibly older than `parent`:
+    # the parent comes first, so it is the copy decided on.
+    related = namespace_imagemaps(request["related"], namespace_of(request["parent"]))
+    verdict = decide([parent, *related], cache=cache).verdicts[parent.name]
 
     response: CompositeSyncResponse = {
         "status": imagemap_status(parent, verdict, now=now),
@@ -68,17 +69,17 @@ def sync_imagemap(request: CompositeSyncRequest, *, now: datetime) -> CompositeS
     return response
 
 
-def imagemap_status(imagemap: KubeObject, verdict: Verdict, *, now: datetime) -> dict[str, Any]:
+def imagemap_status(imagemap: ImageMap, verdict: Verdict, *, now: datetime) -> dict[str, Any]:
     """SPEC 2.5: the status of `imagemap` under `verdict`, in the spec's field order."""
-    generation = imagemap["metadata"].get("generation")
+    generation = imagemap.generation
     status: dict[str, Any] = {}
-    if isinstance(generation, int):
+    if generation is not None:
         status["observedGeneration"] = generation
     status["mappings"] = len(verdict.maplets) if verdict.ready else 0
     if verdict.ready:
-        status["deployedMap"] = verdict.deployed_map()
+        status["deployedMap"] = deployed_map(verdict)
     if verdict.reason == "Conflict":
-        status["conflicts"] = [conflict.to_status() for conflict in verdict.conflicts]
+        status["conflicts"] = [conflict_status(conflict) for conflict in verdict.conflicts]
 
     condition_status = "True" if verdict.ready else "False"
     condition: dict[str, Any] = {
@@ -88,30 +89,29 @@ def imagemap_status(imagemap: KubeObject, verdict: Verdict, *, now: datetime) ->
         "message": verdict.message,
         "lastTransitionTime": _transition_time(imagemap, condition_status, now),
     }
-    if isinstance(generation, int):
+    if generation is not None:
         condition["observedGeneration"] = generation
     status["conditions"] = [condition]
     return status
 
 
-def ready_condition(imagemap: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """The Ready condition of an ImageMap's status, if it has a well-formed one."""
-    status = imagemap.get("status")
-    conditions = status.get("conditions") if isinstance(status, dict) else None
-    if not isinstance(conditions, list):
-        return None
-    for condition in conditions:
-        if isinstance(condition, dict) and condition.get("type") == READY:
-            return condition
-    return None
+def deployed_map(verdict: Verdict) -> list[dict[str, str]]:
+    """`status.deployedMap`: the accepted maplets, exactly as written."""
+    return [{"from": m.source, "to": m.target} for m in verdict.maplets]
 
 
-def _transition_time(imagemap: KubeObject, condition_status: str, now: datetime) -> str:
+def conflict_status(conflict: Conflict) -> dict[str, str]:
+    """An entry of `status.conflicts`."""
+    return {"from": conflict.source, "to": conflict.target, "imageMap": conflict.image_map,
+            "theirTo": conflict.their_target}
+
+
+def _transition_time(imagemap: ImageMap, condition_status: str, now: datetime) -> str:
     """Kept while the Ready status does not flip; `now` when it does (or there was none)."""
-    previous = ready_condition(imagemap)
-    if previous is not None and previous.get("status") == condition_status:
-        kept = previous.get("lastTransitionTime")
-        if isinstance(kept, str) and kept:
+    previous = imagemap.ready
+    if previous is not None and previous.status == condition_status:
+        kept = previous.last_transition_time
+        if kept:
             return kept
     return rfc3339(now)
 

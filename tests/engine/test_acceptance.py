@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
-from hooks.acceptance import compile_deployed, decide
+from hooks.engine.acceptance import compile_deployed, decide
+from hooks.engine.cache import DecisionCache
+from hooks.engine.imagemap import read_imagemaps
+from hooks.engine.verdicts import Conflict, Verdict
 from tests.engine.helpers import imagemap
 
 T0, T1, T2 = "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z", "2026-01-03T00:00:00Z"
@@ -91,7 +95,7 @@ SINGLE = [
 
 @pytest.mark.parametrize(("entries", "reason", "says"), SINGLE)
 def test_single_imagemap(entries: list[tuple[str, str]], reason: str, says: list[str]) -> None:
-    verdict = decide([imagemap("m", *entries)]).verdicts["m"]
+    verdict = decide(read_imagemaps([imagemap("m", *entries)])).verdicts["m"]
     assert verdict.reason == reason, verdict.message
     for text in says:
         assert text in verdict.message
@@ -113,7 +117,7 @@ BAD_SPECS = [
 def test_malformed_specs_are_invalid_not_errors(spec_map: Any, says: str) -> None:
     obj = imagemap("m")
     obj["spec"]["map"] = spec_map
-    verdict = decide([obj]).verdicts["m"]
+    verdict = decide(read_imagemaps([obj])).verdicts["m"]
     assert verdict.reason == "InvalidSpec"
     assert says in verdict.message
 
@@ -121,21 +125,21 @@ def test_malformed_specs_are_invalid_not_errors(spec_map: Any, says: str) -> Non
 def test_newcomer_rejected_naming_the_map_in_force() -> None:
     old = imagemap("old", ("a.io/x:1", "b.io/x:1"), created=T1, ready_since=T1)
     new = imagemap("new", ("a.io/x:1", "c.io/x:1"), created=T0)  # older, but not in force
-    decision = decide([new, old])
+    decision = decide(read_imagemaps([new, old]))
     assert decision.verdicts["old"].ready
     verdict = decision.verdicts["new"]
     assert verdict.reason == "Conflict"
     assert "'old'" in verdict.message
     assert "spec.map[0]" in verdict.message
-    assert [c.to_status() for c in verdict.conflicts] == [
-        {"from": "a.io/x:1", "to": "c.io/x:1", "imageMap": "old", "theirTo": "b.io/x:1"}
-    ]
+    assert verdict.conflicts == (
+        Conflict(source="a.io/x:1", target="c.io/x:1", image_map="old", their_target="b.io/x:1"),
+    )
     assert decision.mapping.lookup("a.io/x:1").result == "b.io/x:1"  # type: ignore[union-attr]
 
 
 def test_rejected_map_accepted_once_the_other_is_deleted() -> None:
     new = imagemap("new", ("a.io/x:1", "c.io/x:1"), created=T1)
-    assert decide([new]).verdicts["new"].ready
+    assert decide(read_imagemaps([new])).verdicts["new"].ready
 
 
 def test_rejected_map_accepted_once_the_other_is_fixed() -> None:
@@ -148,7 +152,7 @@ def test_rejected_map_accepted_once_the_other_is_fixed() -> None:
         observed_generation=1,
     )
     new = imagemap("new", ("a.io/x:1", "c.io/x:1"), created=T1)
-    assert all(v.ready for v in decide([old, new]).verdicts.values())
+    assert all(v.ready for v in decide(read_imagemaps([old, new])).verdicts.values())
 
 
 def test_update_that_conflicts_undeploys_entirely() -> None:
@@ -163,7 +167,7 @@ def test_update_that_conflicts_undeploys_entirely() -> None:
         ready_since=T0,
         observed_generation=1,
     )
-    decision = decide([upd, other])
+    decision = decide(read_imagemaps([upd, other]))
     assert decision.verdicts["upd"].reason == "Conflict"
     assert decision.verdicts["upd"].maplets == ()
     assert decision.mapping.lookup("a.io/z:1") is None  # none of its maplets stay in force
@@ -172,7 +176,7 @@ def test_update_that_conflicts_undeploys_entirely() -> None:
 def test_chain_between_imagemaps_rejects_the_later() -> None:
     first = imagemap("first", ("a.io/x:1", "b.io/x:1"), created=T0)
     second = imagemap("second", ("b.io/x:1", "c.io/x:1"), created=T1)
-    decision = decide([second, first])
+    decision = decide(read_imagemaps([second, first]))
     assert decision.verdicts["first"].ready
     assert decision.verdicts["second"].reason == "Conflict"
     assert "'first'" in decision.verdicts["second"].message
@@ -183,7 +187,7 @@ def test_order_is_in_force_then_created_then_name() -> None:
         imagemap(n, ("a.io/x:1", f"{n}.io/x:1"), created=c, ready_since=r)
         for n, c, r in [("c", T0, None), ("b", T1, T2), ("a", T1, None), ("z", T2, T1)]
     ]
-    decision = decide(maps)
+    decision = decide(read_imagemaps(maps))
     assert list(decision.verdicts) == ["z", "b", "c", "a"]
     assert decision.verdicts["z"].ready
 
@@ -197,7 +201,7 @@ def test_message_names_every_offending_entry() -> None:
         ("a.io/y:1", "c.io/y:1"),
         created=T1,
     )
-    verdict = decide([old, new]).verdicts["new"]
+    verdict = decide(read_imagemaps([old, new])).verdicts["new"]
     assert "spec.map[0]" in verdict.message
     assert "spec.map[2]" in verdict.message
     assert "spec.map[1]" not in verdict.message
@@ -208,11 +212,11 @@ def test_compile_deployed_uses_status_and_in_force_order() -> None:
     # Two Ready statuses that transiently disagree: the one in force longer wins entirely.
     a = imagemap("a", ("a.io/x:1", "b.io/x:1"), ("a.io/w:1", "b.io/w:1"), ready_since=T1)
     b = imagemap("b", ("a.io/x:1", "c.io/x:1"), ("a.io/v:1", "c.io/v:1"), ready_since=T0)
-    mapping = compile_deployed([a, b])
+    mapping = compile_deployed(read_imagemaps([a, b]))
     assert mapping.lookup("a.io/x:1").result == "c.io/x:1"  # type: ignore[union-attr]
     assert mapping.lookup("a.io/w:1") is None
     pending = imagemap("p", ("a.io/p:1", "b.io/p:1"))  # no status yet: not in force
-    assert compile_deployed([pending]).lookup("a.io/p:1") is None
+    assert compile_deployed(read_imagemaps([pending])).lookup("a.io/p:1") is None
 
 
 def test_decisions_are_memoized_by_uid_and_resource_version() -> None:
@@ -220,25 +224,27 @@ def test_decisions_are_memoized_by_uid_and_resource_version() -> None:
     second = imagemap("second", ("a.io/x:1", "c.io/x:1"), created=T1)
     for number, obj in enumerate((first, second)):
         obj["metadata"].update(uid=f"uid-{number}", resourceVersion="1")
-    once = decide([first, second])
-    assert decide([first, second]) is once
+    cache = DecisionCache()
+    once = decide(read_imagemaps([first, second]), cache=cache)
+    assert decide(read_imagemaps([first, second]), cache=cache) is once
     assert once.verdicts["second"].reason == "Conflict"
     # A new resourceVersion is new content: decided afresh.
     second["spec"]["map"][0]["to"] = "b.io/x:1"
     second["metadata"]["resourceVersion"] = "2"
-    assert decide([first, second]).verdicts["second"].ready
+    assert decide(read_imagemaps([first, second]), cache=cache).verdicts["second"].ready
 
 
 def test_a_forged_uid_and_resource_version_never_reuse_another_verdict() -> None:
     # A hook body is untrusted: the same uid, resourceVersion and generation with another
     # spec (a forged or fuzzed request) must be judged on its own content.
+    cache = DecisionCache()
     valid = imagemap("m", ("a.io/x:1", "b.io/x:1"))
     valid["metadata"].update(uid="uid-forged", resourceVersion="7")
-    assert decide([valid]).verdicts["m"].ready
+    assert decide(read_imagemaps([valid]), cache=cache).verdicts["m"].ready
     forged = imagemap("m", ("a.io/x:1", "b.io/x:1"), ("", "c.io/y:1"))
     forged["metadata"].update(uid="uid-forged", resourceVersion="7")
-    assert decide([forged]).verdicts["m"].reason == "InvalidSpec"
-    assert decide([valid]).verdicts["m"].ready
+    assert decide(read_imagemaps([forged]), cache=cache).verdicts["m"].reason == "InvalidSpec"
+    assert decide(read_imagemaps([valid]), cache=cache).verdicts["m"].ready
 
 
 @pytest.mark.parametrize("forge", ["status", "creationTimestamp"])
@@ -255,6 +261,10 @@ def test_a_forged_order_never_reuses_another_verdict(forge: str) -> None:
             obj["metadata"].update(uid=f"uid-{obj['metadata']['name']}", resourceVersion="9")
         return [older, newer]
 
-    assert decide(pair(forged=False)).verdicts["newer"].reason == "Conflict"
-    assert decide(pair(forged=True)).verdicts["older"].reason == "Conflict"
-    assert decide(pair(forged=False)).verdicts["newer"].reason == "Conflict"
+    def verdicts(forged: bool) -> Mapping[str, Verdict]:
+        return decide(read_imagemaps(pair(forged)), cache=cache).verdicts
+
+    cache = DecisionCache()
+    assert verdicts(forged=False)["newer"].reason == "Conflict"
+    assert verdicts(forged=True)["older"].reason == "Conflict"
+    assert verdicts(forged=False)["newer"].reason == "Conflict"

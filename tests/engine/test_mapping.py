@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from hooks.acceptance import decide
-from hooks.mapping import Form, MapletError, compile_maplet
+from hooks.engine.acceptance import decide
+from hooks.engine.imagemap import read_imagemaps
+from hooks.engine.mapping import Form, MapletError, compile_maplet
 from tests.engine.helpers import imagemap
 
 DIGEST = "sha256:" + "a" * 64
@@ -221,7 +222,7 @@ LOOKUPS = [
 
 @pytest.mark.parametrize(("entries", "image", "expected"), LOOKUPS)
 def test_lookup(entries: list[tuple[str, str]], image: str, expected: str | None) -> None:
-    decision = decide([imagemap("m", *entries)])
+    decision = decide(read_imagemaps([imagemap("m", *entries)]))
     assert decision.verdicts["m"].reason == "Accepted", decision.verdicts["m"].message
     match = decision.mapping.lookup(image)
     assert (match.result if match else None) == expected

@@ -11,9 +11,12 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hooks import acceptance
-from hooks.acceptance import decide, decide_afresh
-from hooks.reference import ReferenceError, parse_normalized
+from hooks.engine.acceptance import decide
+from hooks.engine.cache import DecisionCache
+from hooks.engine.consistency import Walk, compile_map
+from hooks.engine.imagemap import read_imagemaps
+from hooks.engine.patterns import ConflictIndex
+from hooks.engine.reference import ReferenceError, parse_normalized
 from tests.engine.helpers import imagemap
 
 DOMAINS = ["docker.io", "gcr.io", "quay.io", "localhost:5000", "r.example.com", "index.docker.io"]
@@ -78,7 +81,7 @@ SETTINGS = settings(
 @SETTINGS
 @given(namespaces(), st.lists(pod_images, min_size=1, max_size=10))
 def test_accepted_mapping_is_idempotent(maps: list[dict[str, Any]], pods: list[str]) -> None:
-    mapping = decide(maps).mapping
+    mapping = decide(read_imagemaps(maps)).mapping
     for image in pods:
         match = mapping.lookup(image)
         if match is None:
@@ -92,34 +95,35 @@ def test_accepted_mapping_is_idempotent(maps: list[dict[str, Any]], pods: list[s
 def test_verdicts_do_not_depend_on_input_order(
     maps: list[dict[str, Any]], rnd: random.Random
 ) -> None:
-    first = decide(maps)
+    first = decide(read_imagemaps(maps))
     shuffled = list(maps)
     rnd.shuffle(shuffled)
-    second = decide(shuffled)
+    second = decide(read_imagemaps(shuffled))
     assert first.verdicts == second.verdicts
 
 
 @SETTINGS
 @given(namespaces())
 def test_the_walks_set_check_agrees_with_the_pairwise_rule(maps: list[dict[str, Any]]) -> None:
-    """The walk judges a newcomer by set operations over key summaries (`_Walk`); the rule
-    of SPEC 2.3 written out pair by pair (`_Namespace`) must find a conflict exactly then,
+    """The walk judges a newcomer by set operations over key summaries (`Walk`); the rule
+    of SPEC 2.3 written out pair by pair (`ConflictIndex`) must find a conflict exactly then,
     and the same conflicts, in the same order, from the culprits the walk picks out."""
-    walk, pairwise = acceptance._Walk(), acceptance._Namespace()
+    walk, pairwise = Walk(), ConflictIndex()
     for imagemap_ in maps:
-        compiled = acceptance._compile_map(imagemap_["metadata"]["name"],
-                                           imagemap_["spec"]["map"])
+        compiled = compile_map(imagemap_["metadata"]["name"], imagemap_["spec"]["map"])
         if isinstance(compiled, str) or compiled.problems:
             continue
-        expected = pairwise.conflicts_with(compiled)
+        expected = pairwise.conflicts_with(compiled.maplets)
         assert walk.consistent(compiled) == (not expected)
         assert walk.conflicts_with(compiled) == expected
         if not expected:
             walk.add(compiled)
-            pairwise.add(compiled)
+            pairwise.add(compiled.maplets)
 
 
 _namespace_numbers = itertools.count()
+CACHE = DecisionCache()
+"""One cache for every history, as a server has one for every namespace."""
 
 
 @st.composite
@@ -163,10 +167,11 @@ def histories(draw: st.DrawFn) -> list[list[dict[str, Any]]]:
 def test_deciding_what_changed_agrees_with_deciding_afresh(
     history: list[list[dict[str, Any]]],
 ) -> None:
-    """`decide` judges only what changed since a namespace's last walk when nothing was
-    rejected for a conflict in it; it must decide as a walk from scratch does."""
+    """With a cache, `decide` judges only what changed since a namespace's last walk when
+    nothing was rejected for a conflict in it; it must decide as a walk from scratch does."""
     for maps in history:
-        decision, afresh = decide(maps), decide_afresh(maps)
+        decision = decide(read_imagemaps(maps), cache=CACHE)
+        afresh = decide(read_imagemaps(maps))
         assert decision.verdicts == afresh.verdicts
         assert list(decision.verdicts) == list(afresh.verdicts)
         assert decision.maplets == afresh.maplets
@@ -175,11 +180,11 @@ def test_deciding_what_changed_agrees_with_deciding_afresh(
 @SETTINGS
 @given(namespaces())
 def test_no_two_accepted_imagemaps_conflict(maps: list[dict[str, Any]]) -> None:
-    decision = decide(maps)
+    decision = decide(read_imagemaps(maps))
     accepted = [m for m in maps if decision.verdicts[m["metadata"]["name"]].ready]
     for i, one in enumerate(accepted):
         for other in accepted[i + 1 :]:
-            pair = decide([one, other])
+            pair = decide(read_imagemaps([one, other]))
             assert all(v.ready for v in pair.verdicts.values()), pair.verdicts
 
 

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from hooks.reference import (
+from hooks.engine.reference import (
     ANCHORED_DIGEST_RE,
     ANCHORED_DOMAIN_RE,
     ANCHORED_IDENTIFIER_RE,

@@ -26,9 +26,10 @@ from pathlib import Path
 import atheris
 
 with atheris.instrument_imports():
-    from hooks import reference
-    from hooks.acceptance import decide
     from hooks.documents import load_imagemaps
+    from hooks.engine import reference
+    from hooks.engine.acceptance import decide
+    from hooks.engine.imagemap import read_imagemaps
     from hooks.hooks_app import create_app as create_hooks_app
     from hooks.state import StaticView
     from hooks.webhook_app import create_app as create_webhook_app
@@ -56,7 +57,8 @@ def reference_target() -> tuple[Callable[[bytes], None], list[bytes]]:
 
 
 def admission_target() -> tuple[Callable[[bytes], None], list[bytes]]:
-    mapping = decide(load_imagemaps([str(ADMISSION_FIXTURES / "imagemaps.yaml")])).mapping
+    mapping = decide(read_imagemaps(
+        load_imagemaps([str(ADMISSION_FIXTURES / "imagemaps.yaml")]))).mapping
     client = create_webhook_app(state=StaticView(mapping)).test_client()
 
     def one(data: bytes) -> None:

@@ -35,9 +35,11 @@ import hypothesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from hooks.acceptance import Decision, compile_deployed, decide
-from hooks.mapping import Mapping
-from hooks.reference import (
+from hooks.engine.acceptance import compile_deployed, decide
+from hooks.engine.cache import DecisionCache
+from hooks.engine.imagemap import read_imagemaps
+from hooks.engine.mapping import Mapping
+from hooks.engine.reference import (
     ReferenceError,
     parse,
     parse_any,
@@ -46,6 +48,7 @@ from hooks.reference import (
     parse_prefix,
     parse_repository,
 )
+from hooks.engine.verdicts import Decision
 from hooks.status import imagemap_status
 
 from . import corpus
@@ -263,48 +266,43 @@ def reference_target() -> Target:
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
-def _unversioned(imagemaps: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Copies without `metadata.resourceVersion`: decided afresh, never from a memo."""
-    copies = []
-    for imagemap in imagemaps:
-        metadata = imagemap.get("metadata")
-        if isinstance(metadata, dict):
-            metadata = {k: v for k, v in metadata.items() if k != "resourceVersion"}
-        copies.append({**imagemap, "metadata": metadata})
-    return copies
-
-
 def _verdicts(decision: Decision) -> list[tuple[object, ...]]:
     return [
         (v.name, v.reason, v.message, v.conflicts, v.maplets) for v in decision.verdicts.values()
     ]
 
 
+DECISIONS = DecisionCache()
+"""One cache for every input, as a hooks server has one for every request."""
+
+
 def check_decide(imagemaps: list[dict[str, Any]]) -> Outcome:
     """No exception, a verdict per named ImageMap, a status that is strict JSON, and the same
-    verdicts as a decision made afresh: the memo (keyed on uid and resourceVersion) must never
+    verdicts as a decision made afresh: the cache (keyed on uid and resourceVersion) must never
     hand one body's verdicts to another."""
-    decision = decide(imagemaps)
-    fresh = decide(_unversioned(imagemaps))
+    typed = read_imagemaps(imagemaps)
+    decision = decide(typed, cache=DECISIONS)
+    fresh = decide(typed)
     if _verdicts(decision) != _verdicts(fresh):
         raise Failure(
             f"a memoized decision differs from a fresh one: {_verdicts(decision)} "
             f"!= {_verdicts(fresh)}"
         )
-    named = {}
+    named = set()
     for imagemap in imagemaps:
         metadata = imagemap.get("metadata")
         name = metadata.get("name") if isinstance(metadata, dict) else None
         if isinstance(name, str) and name:
-            named[name] = imagemap
-    if set(decision.verdicts) != set(named):
+            named.add(name)
+    if set(decision.verdicts) != named:
         raise Failure(f"verdicts for {sorted(decision.verdicts)}, ImageMaps {sorted(named)}")
     for name, verdict in decision.verdicts.items():
         if verdict.ready != bool(verdict.maplets):
             raise Failure(f"{name}: ready={verdict.ready} with {len(verdict.maplets)} maplets")
-        status = imagemap_status(named[name], verdict, now=NOW)
+    for imagemap in typed:
+        status = imagemap_status(imagemap, decision.verdicts[imagemap.name], now=NOW)
         json.dumps(status, allow_nan=False)
-    compile_deployed(imagemaps)
+    compile_deployed(typed)
     return "ok" if any(v.ready for v in decision.verdicts.values()) else "refused"
 
 
@@ -462,7 +460,7 @@ MAPPED_PREFIXES = (
 
 
 def lookup_mapping() -> Mapping:
-    decision = decide(LOOKUP_IMAGEMAPS)
+    decision = decide(read_imagemaps(LOOKUP_IMAGEMAPS))
     problems = [v.message for v in decision.verdicts.values() if not v.ready]
     assert not problems, problems
     return decision.mapping

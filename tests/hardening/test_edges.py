@@ -24,7 +24,8 @@ from typing import Any
 
 import pytest
 
-from hooks.acceptance import decide
+from hooks.engine.acceptance import decide
+from hooks.engine.imagemap import read_imagemaps
 from hooks.hooks_app import create_app
 from tests.webhook.server import Server
 
@@ -277,7 +278,7 @@ def test_a_namespace_that_is_not_a_namespace_name_is_400(
 def test_imagemap_metadata_of_unhashable_shapes_is_decided(field: str, bad: object) -> None:
     imagemaps = [json.loads(json.dumps(_sync_request()["parent"]))]
     imagemaps[0]["metadata"][field] = bad
-    decision = decide(imagemaps)
+    decision = decide(read_imagemaps(imagemaps))
     assert list(decision.verdicts) == ([] if field == "name" else ["bootcamp-sample"])
 
 

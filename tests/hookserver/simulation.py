@@ -9,12 +9,9 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from hooks.metacontroller import (
-    IMAGEMAP_API_VERSION,
-    IMAGEMAP_KIND,
-    CompositeSyncRequest,
-    DecoratorSyncRequest,
-)
+from hooks.engine.imagemap import API_VERSION as IMAGEMAP_API_VERSION
+from hooks.engine.imagemap import KIND as IMAGEMAP_KIND
+from hooks.metacontroller import CompositeSyncRequest, DecoratorSyncRequest
 from hooks.namespaces import ACTIVE_LABEL, SUMMARY_ANNOTATION, sync_namespace
 from hooks.status import sync_imagemap
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from hooks.engine.imagemap import KIND as IMAGEMAP_KIND
 from hooks.metacontroller import (
-    IMAGEMAP_KIND,
     NAMESPACE_KIND,
     BadRequest,
     namespace_imagemaps,
@@ -51,7 +51,7 @@ def test_composite_sync_reads_the_documented_shape() -> None:
 )
 def test_go_nil_maps_read_as_empty(field: str, value: object) -> None:
     request = parse_composite_sync(composite(**{field: value}), kind=IMAGEMAP_KIND)
-    assert namespace_imagemaps(request["related"], "apps") == {}
+    assert namespace_imagemaps(request["related"], "apps") == []
 
 
 def test_decorator_sync_v1_and_v2_read_alike() -> None:
@@ -126,4 +126,4 @@ def test_namespace_imagemaps_reads_objects_not_keys() -> None:
         "ConfigMap.v1": {"e": {"apiVersion": "v1", "kind": "ConfigMap",
                                "metadata": {"name": "e", "namespace": "apps"}}},
     }
-    assert sorted(namespace_imagemaps(related, "apps")) == ["a", "b"]
+    assert sorted(m.name for m in namespace_imagemaps(related, "apps")) == ["a", "b"]

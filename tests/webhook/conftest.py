@@ -10,9 +10,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from hooks.acceptance import decide
 from hooks.documents import load_imagemaps
-from hooks.mapping import Mapping
+from hooks.engine.acceptance import decide
+from hooks.engine.imagemap import read_imagemaps
+from hooks.engine.mapping import Mapping
 from hooks.state import StaticView
 from hooks.tls import make_ca, make_serving_cert
 from hooks.webhook_app import create_app
@@ -24,7 +25,7 @@ from .golden import IMAGEMAPS
 @pytest.fixture(scope="session")
 def golden_mapping() -> Mapping:
     """The mapping of tests/fixtures/admission/imagemaps.yaml."""
-    return decide(load_imagemaps([str(IMAGEMAPS)])).mapping
+    return decide(read_imagemaps(load_imagemaps([str(IMAGEMAPS)]))).mapping
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from hooks.admission import ORIGINAL_IMAGES, admit
-from hooks.mapping import Mapping, compile_maplet
+from hooks.engine.mapping import Mapping, compile_maplet
 from hooks.patches import decode
 from hooks.reviews import AdmissionRequest, Operation
 

@@ -8,7 +8,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from hooks.admission import admit
-from hooks.mapping import Mapping
+from hooks.engine.mapping import Mapping
 from hooks.patches import decode
 from hooks.reviews import parse_review, review_response
 

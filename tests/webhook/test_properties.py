@@ -14,9 +14,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hooks.acceptance import decide
 from hooks.admission import MIRROR_POD, ORIGINAL_IMAGES, admit
-from hooks.mapping import MapletError, Mapping, compile_maplet
+from hooks.engine.acceptance import decide
+from hooks.engine.imagemap import read_imagemaps
+from hooks.engine.mapping import MapletError, Mapping, compile_maplet
 from hooks.patches import decode
 from hooks.reviews import AdmissionRequest
 
@@ -58,11 +59,11 @@ def _any_mapping(pairs: list[tuple[str, str]]) -> Mapping:
 
 def _accepted_mapping(pairs: list[tuple[str, str]]) -> Mapping:
     """What acceptance would put in force: one ImageMap per maplet, in order."""
-    return decide(
+    return decide(read_imagemaps(
         {"metadata": {"name": f"map-{i:03d}", "creationTimestamp": "2026-01-01T00:00:00Z"},
          "spec": {"map": [{"from": s, "to": t}]}}
         for i, (s, t) in enumerate(pairs)
-    ).mapping
+    )).mapping
 
 
 mappings = st.one_of(

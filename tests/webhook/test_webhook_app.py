@@ -7,7 +7,7 @@ import threading
 import pytest
 from flask.testing import FlaskClient
 
-from hooks.mapping import Mapping
+from hooks.engine.mapping import Mapping
 from hooks.state import StaticView
 from hooks.webhook_app import create_app
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar
 
-from hooks.reference import (
+from hooks.engine.reference import (
     MAX_INPUT_LENGTH,
     Reference,
     ReferenceError,
@@ -124,7 +124,7 @@ LOOKUP_CACHE_SIZE = 1024
 
 
 class Mapping:
-    """The merged maplets of a namespace; build with `Mapping.build` or `MappingBuilder`."""
+    """The merged maplets of a namespace, read-only; build with `Mapping.build`."""
 
     EMPTY: ClassVar[Mapping]
     __slots__ = ("_images", "_matches", "_prefixes", "_repositories")

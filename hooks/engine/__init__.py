@@ -1,0 +1,14 @@
+"""The engine: image references, maplets and mappings, and the acceptance of ImageMaps.
+
+Pure functions of plain values, shared by both servers and the commands; nothing here talks to
+the API server, serves HTTP, or keeps state between calls (the decision cache is an object its
+caller owns). It imports nothing from the other parts of `hooks`.
+
+- `reference`: the image reference grammar of distribution/reference (the only module that
+  takes image strings apart).
+- `mapping`: maplets and the compiled mapping of a namespace: what a pod image becomes.
+- `imagemap`: the ImageMap resource's names, and the typed value read from an object.
+- `patterns`, `consistency`: the consistency rule of SPEC 2.3, pair by pair and as a walk.
+- `acceptance`: the acceptance walk of SPEC 2.4 (`decide`) and the webhook's mapping
+  (`compile_deployed`); `verdicts`: what it decides; `cache`: what a server may remember.
+"""

@@ -1,0 +1,92 @@
+"""What a hooks server remembers between syncs, so that a namespace is not walked again and
+again: an object the server makes once and passes to `decide` (the engine keeps no state).
+
+- Decisions by content. Metacontroller syncs every ImageMap of a namespace with the same
+  related objects, so the walk over 1,000 ImageMaps is done once, not 1,000 times. A decision
+  is found by the identity of each ImageMap (name, uid, resourceVersion) and reused only when
+  everything the walk reads of each is equal too (a comparison done in C): a hook body is
+  untrusted input, and a forged or edited object must never get another object's verdict by
+  reusing its uid and resourceVersion. Objects without a uid and resourceVersion (files,
+  fixtures) are never remembered.
+- The last settled walk of a few namespaces: a walk in which no ImageMap was rejected for a
+  conflict, from which the next decision judges only what changed
+  (`hooks.engine.acceptance`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from hooks.engine.imagemap import ImageMap
+
+if TYPE_CHECKING:
+    from hooks.engine.acceptance import Settled
+    from hooks.engine.verdicts import Decision
+
+Key = tuple[tuple[str, str, str], ...]
+"""(name, uid, resourceVersion) of each ImageMap."""
+Read = list[tuple[object, ...]]
+"""What the walk reads of each ImageMap besides its name (`read`)."""
+
+DECISIONS = 64
+SETTLED_NAMESPACES = 32
+
+
+def read(imagemap: ImageMap) -> tuple[object, ...]:
+    """Everything of an ImageMap the walk reads besides its name: its spec, and what orders it
+    (SPEC 2.4)."""
+    return (imagemap.spec_map, imagemap.creation_timestamp, imagemap.generation,
+            imagemap.observed_generation, imagemap.ready)
+
+
+def fingerprint(imagemaps: Sequence[ImageMap]) -> tuple[Key, Read] | None:
+    """The key a decision on `imagemaps` is kept under, and what to compare on a hit; None for
+    ImageMaps that are not all versioned objects of an API server."""
+    key = []
+    for imagemap in imagemaps:
+        if not imagemap.uid or not imagemap.resource_version:
+            return None
+        key.append((imagemap.name, imagemap.uid, imagemap.resource_version))
+    return tuple(key), [read(imagemap) for imagemap in imagemaps]
+
+
+class DecisionCache:
+    """Decisions and settled walks, bounded, behind one lock.
+
+    `decide` holds `lock` while it looks up, decides and remembers, so that concurrent syncs
+    of one namespace walk it once; the methods expect it held.
+    """
+
+    def __init__(self, *, decisions: int = DECISIONS,
+                 settled_namespaces: int = SETTLED_NAMESPACES) -> None:
+        self.lock = threading.Lock()
+        self._decisions: OrderedDict[Key, tuple[Read, Decision]] = OrderedDict()
+        self._settled: OrderedDict[str, Settled] = OrderedDict()
+        self._decisions_size = decisions
+        self._settled_size = settled_namespaces
+
+    def decision(self, key: Key, read: Read) -> Decision | None:
+        """The decision kept under `key`, if it was made on what `read` says."""
+        kept = self._decisions.get(key)
+        if kept is None or kept[0] != read:
+            return None
+        self._decisions.move_to_end(key)
+        return kept[1]
+
+    def remember(self, key: Key, read: Read, decision: Decision) -> None:
+        self._decisions[key] = (read, decision)
+        self._decisions.move_to_end(key)
+        while len(self._decisions) > self._decisions_size:
+            self._decisions.popitem(last=False)
+
+    def take_settled(self, namespace: str) -> Settled | None:
+        """The namespace's last settled walk, taken out: it is changed in place while used."""
+        return self._settled.pop(namespace, None)
+
+    def keep_settled(self, namespace: str, settled: Settled) -> None:
+        self._settled[namespace] = settled
+        while len(self._settled) > self._settled_size:
+            self._settled.popitem(last=False)
