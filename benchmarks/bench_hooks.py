@@ -3,7 +3,7 @@ ImageMaps x 10 maplets (goals: 1 ms and 20 ms a call). Prints numbers; asserts n
 
     .venv/bin/python -m benchmarks.bench_hooks [--quick]
 
-Each handler is timed from the decoded JSON body to the response (`hooks.hook_routes`), the
+Each handler is timed from the decoded JSON body to the response (`hooks.controller.dispatch`), the
 way the server calls it; JSON decoding of the body is timed on its own. A namespace is timed
 three ways, as Metacontroller drives it:
 
@@ -26,9 +26,9 @@ from datetime import UTC, datetime
 from time import perf_counter
 from typing import Any
 
+from hooks.controller.dispatch import run_hook
+from hooks.controller.protocol import HookResponse
 from hooks.engine.cache import DecisionCache
-from hooks.hook_routes import run_hook
-from hooks.metacontroller import HookResponse
 
 API = "mapper.imagerelocation.pivotal.io/v1alpha1"
 GROUP_KEY = f"ImageMap.{API}"

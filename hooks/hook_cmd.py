@@ -13,7 +13,8 @@ import sys
 from datetime import datetime
 
 from hooks.cli import CommandError
-from hooks.hook_routes import HOOKS, BadRequest, run_hook, utc_now
+from hooks.controller.dispatch import HOOKS, run_hook, utc_now
+from hooks.controller.protocol import BadRequest
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -27,9 +27,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from werkzeug.exceptions import HTTPException
 
 from hooks.admission import Admission, admit
-from hooks.bodylimit import BodyLimit
-from hooks.probes import probes_blueprint
 from hooks.reviews import ReviewError, parse_review, review_response
+from hooks.serving.bodylimit import BodyLimit
+from hooks.serving.probes import probes_blueprint
 from hooks.state import View
 
 if TYPE_CHECKING:

@@ -26,11 +26,11 @@ from pathlib import Path
 import atheris
 
 with atheris.instrument_imports():
+    from hooks.controller.app import create_app as create_hooks_app
     from hooks.documents import load_imagemaps
     from hooks.engine import reference
     from hooks.engine.acceptance import decide
     from hooks.engine.imagemap import read_imagemaps
-    from hooks.hooks_app import create_app as create_hooks_app
     from hooks.state import StaticView
     from hooks.webhook_app import create_app as create_webhook_app
 

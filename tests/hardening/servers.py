@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hooks.hooks_app import create_app
-from hooks.serve_hooks import HooksServer
+from hooks.controller.app import create_app
+from hooks.controller.server import HooksServer
 from hooks.tls import make_ca, make_serving_cert
 from tests.webhook.server import Server, start_server
 

@@ -35,6 +35,7 @@ import hypothesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from hooks.controller.status import imagemap_status
 from hooks.engine.acceptance import compile_deployed, decide
 from hooks.engine.cache import DecisionCache
 from hooks.engine.imagemap import read_imagemaps
@@ -49,7 +50,6 @@ from hooks.engine.reference import (
     parse_repository,
 )
 from hooks.engine.verdicts import Decision
-from hooks.status import imagemap_status
 
 from . import corpus
 from .servers import Client

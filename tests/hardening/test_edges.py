@@ -24,9 +24,9 @@ from typing import Any
 
 import pytest
 
+from hooks.controller.app import create_app
 from hooks.engine.acceptance import decide
 from hooks.engine.imagemap import read_imagemaps
-from hooks.hooks_app import create_app
 from tests.webhook.server import Server
 
 from .corpus import ADMISSION_FIXTURES, HOOK_FIXTURES

@@ -27,7 +27,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from hooks import hooks_app, tls
+from hooks import tls
+from hooks.controller import app as hooks_app
 from hooks.kube import KubernetesTLSStore, close, kube_client
 from hooks.tls import TLSBootstrap, make_serving_cert
 from tests.hookserver.test_serve_hooks import HooksProcess

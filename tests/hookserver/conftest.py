@@ -10,8 +10,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from hooks.hooks_app import create_app
-from hooks.serve_hooks import HooksServer
+from hooks.controller.app import create_app
+from hooks.controller.server import HooksServer
 
 from .golden import FIXTURE_NOW
 

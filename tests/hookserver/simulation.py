@@ -9,11 +9,11 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+from hooks.controller.imagemap_hook import sync_imagemap
+from hooks.controller.namespace_hook import ACTIVE_LABEL, SUMMARY_ANNOTATION, sync_namespace
+from hooks.controller.protocol import CompositeSyncRequest, DecoratorSyncRequest
 from hooks.engine.imagemap import API_VERSION as IMAGEMAP_API_VERSION
 from hooks.engine.imagemap import KIND as IMAGEMAP_KIND
-from hooks.metacontroller import CompositeSyncRequest, DecoratorSyncRequest
-from hooks.namespaces import ACTIVE_LABEL, SUMMARY_ANNOTATION, sync_namespace
-from hooks.status import sync_imagemap
 
 from .golden import FIXTURE_NOW
 

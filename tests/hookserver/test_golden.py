@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from hooks.cli import main
-from hooks.hook_routes import run_hook
+from hooks.controller.dispatch import run_hook
 
 from .golden import FIXTURE_NOW, GoldenCase, golden_cases
 

@@ -10,9 +10,10 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 
-from hooks import hook_routes
-from hooks.hooks_app import create_app
-from hooks.metacontroller import HookResponse
+from hooks.controller import dispatch
+from hooks.controller.app import create_app
+from hooks.controller.protocol import HookResponse
+from hooks.engine.cache import DecisionCache
 
 from .conftest import Serve, fixed_clock_config
 from .golden import golden_cases
@@ -59,6 +60,7 @@ def test_malformed_bodies_get_400_with_a_json_error(
     assert answer.status_code == 400
     assert answer.headers["Content-Type"] == "application/json"
     assert message in answer.json()["error"]
+    assert answer.json()["code"] == 400
     assert "Traceback" not in answer.text
 
 
@@ -66,7 +68,8 @@ def test_a_body_past_the_size_limit_gets_413(serve: Serve) -> None:
     url = serve(MAX_CONTENT_LENGTH=1000)
     answer = post(url + "/imagemap/sync", NEWCOMER.request_path.read_bytes())
     assert answer.status_code == 413
-    assert answer.json() == {"error": "the request body is longer than the limit of 1000 bytes"}
+    assert answer.json() == {"error": "the request body is longer than the limit of 1000 bytes",
+                             "code": 413}
 
 
 def _exchange(url: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
@@ -93,7 +96,7 @@ def test_an_announced_body_past_the_limit_is_refused_before_it_is_sent(serve: Se
     assert headers["Content-Type"] == "application/json"
     assert headers["Connection"] == "close"
     assert json.loads(body) == {
-        "error": "the request body is longer than the limit of 1000 bytes"}
+        "error": "the request body is longer than the limit of 1000 bytes", "code": 413}
 
 
 def test_a_chunked_body_past_the_limit_is_cut_off_at_the_limit(serve: Serve) -> None:
@@ -105,7 +108,7 @@ def test_a_chunked_body_past_the_limit_is_cut_off_at_the_limit(serve: Serve) -> 
     assert status == 413
     assert headers["Content-Type"] == "application/json"
     assert json.loads(body) == {
-        "error": "the request body is longer than the limit of 1000 bytes"}
+        "error": "the request body is longer than the limit of 1000 bytes", "code": 413}
 
 
 def test_a_body_of_exactly_the_limit_reaches_the_hook(serve: Serve) -> None:
@@ -128,6 +131,7 @@ def test_http_that_waitress_refuses_gets_a_json_error(
     assert answered == status
     assert headers["Content-Type"] == "application/json"
     assert json.loads(body)["error"]
+    assert json.loads(body)["code"] == status
 
 
 @pytest.mark.parametrize(
@@ -142,6 +146,7 @@ def test_other_requests_get_json_errors(hooks_url: str, method: str, path: str,
     assert answer.status_code == status
     assert answer.headers["Content-Type"] == "application/json"
     assert answer.json()["error"]
+    assert answer.json()["code"] == status
     if status == 405:
         assert "POST" in answer.headers["Allow"] or "GET" in answer.headers["Allow"]
 
@@ -149,14 +154,15 @@ def test_other_requests_get_json_errors(hooks_url: str, method: str, path: str,
 def test_a_failing_hook_gets_500_without_a_traceback(
     serve: Serve, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(body: object, now: datetime) -> HookResponse:
+    def broken(body: object, now: datetime, cache: DecisionCache | None) -> HookResponse:
         raise RuntimeError("secret internals")
 
-    monkeypatch.setitem(hook_routes.HOOKS, "/namespace/sync", broken)
+    monkeypatch.setitem(dispatch.HOOKS, "/namespace/sync", broken)
     url = serve(create_app(fixed_clock_config()))
     answer = post(url + "/namespace/sync", NAMESPACE.request_path.read_bytes())
     assert answer.status_code == 500
-    assert answer.json() == {"error": "the /namespace/sync hook failed; see the hooks' log"}
+    assert answer.json() == {"error": "the /namespace/sync hook failed; see the hooks' log",
+                             "code": 500}
     metrics = requests.get(url + "/metrics", timeout=10).text
     assert 'image_mapper_hook_calls_total{hook="/namespace/sync",outcome="error"} 1.0' in metrics
 

@@ -10,7 +10,7 @@ import jsonschema  # type: ignore[import-untyped]
 import pytest
 import yaml
 
-from hooks.hook_routes import HOOKS
+from hooks.controller.dispatch import HOOKS
 
 from .golden import golden_cases
 

@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 
-from hooks.engine.imagemap import KIND as IMAGEMAP_KIND
-from hooks.metacontroller import (
+from hooks.controller.protocol import (
     NAMESPACE_KIND,
     BadRequest,
     namespace_imagemaps,
@@ -15,6 +14,7 @@ from hooks.metacontroller import (
     parse_customize,
     parse_decorator_sync,
 )
+from hooks.engine.imagemap import KIND as IMAGEMAP_KIND
 
 API = "mapper.imagerelocation.pivotal.io/v1alpha1"
 

@@ -8,8 +8,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hooks.metacontroller import DecoratorSyncRequest
-from hooks.namespaces import ACTIVE_LABEL, SUMMARY_ANNOTATION, customize_namespace, sync_namespace
+from hooks.controller.namespace_hook import (
+    ACTIVE_LABEL,
+    SUMMARY_ANNOTATION,
+    customize_namespace,
+    sync_namespace,
+)
+from hooks.controller.protocol import DecoratorSyncRequest
 
 from .simulation import GROUP_KEY, Namespace
 

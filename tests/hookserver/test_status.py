@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from hooks.metacontroller import CompositeSyncRequest
-from hooks.status import customize_imagemap, rfc3339, sync_imagemap
+from hooks.controller.imagemap_hook import customize_imagemap, sync_imagemap
+from hooks.controller.protocol import CompositeSyncRequest
+from hooks.controller.status import rfc3339
 
 from .golden import FIXTURE_NOW
 from .simulation import GROUP_KEY, Namespace

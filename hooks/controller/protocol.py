@@ -13,7 +13,8 @@ decoratorcontroller.md, customize.md) for hook versions v1 and v2:
 
 `children`, `attachments` and `related` map `<Kind>.<apiVersion>` to objects keyed by `name` (v1,
 same scope) or `namespace/name` (v1 under a cluster-scoped parent, and always in v2). Those keys
-are never relied on: `namespace_imagemaps` reads the objects themselves.
+are never relied on: `namespace_imagemaps` reads the objects themselves, into the engine's
+typed `ImageMap` (`read_parent` does the same for a parent ImageMap).
 
 v2 hooks unmarshal responses strictly, so responses carry only the documented fields.
 """
@@ -234,6 +235,14 @@ def name_of(obj: Mapping[str, Any]) -> str:
 def namespace_of(obj: Mapping[str, Any]) -> str:
     namespace: str = obj["metadata"].get("namespace", "")
     return namespace
+
+
+def read_parent(parent: KubeObject) -> ImageMap:
+    """The ImageMap a parsed request is about (`parse_*` checked its name)."""
+    imagemap = ImageMap.read(parent)
+    if imagemap is None:
+        raise BadRequest("'parent' must be an ImageMap with a name")
+    return imagemap
 
 
 def namespace_imagemaps(related: ObjectMap, namespace: str) -> list[ImageMap]:

@@ -7,10 +7,7 @@ ImageMap hook uses, over the same ImageMaps, so both agree.
 
 from __future__ import annotations
 
-from hooks.engine.acceptance import decide
-from hooks.engine.cache import DecisionCache
-from hooks.engine.imagemap import API_VERSION, GROUP, PLURAL
-from hooks.metacontroller import (
+from hooks.controller.protocol import (
     CustomizeRequest,
     CustomizeResponse,
     DecoratorSyncRequest,
@@ -18,6 +15,9 @@ from hooks.metacontroller import (
     name_of,
     namespace_imagemaps,
 )
+from hooks.engine.acceptance import decide
+from hooks.engine.cache import DecisionCache
+from hooks.engine.imagemap import API_VERSION, GROUP, PLURAL
 
 ACTIVE_LABEL = f"{GROUP}/active"
 """Set to "true" while at least one ImageMap of the namespace is in force."""

@@ -1,7 +1,8 @@
 """The hooks' Flask app: Metacontroller's four hooks, probes and metrics (SPEC 5).
 
-Views only read the body, call the hook (`hooks.hook_routes`) and write JSON. Nothing is read
-from the environment here; `image-mapper serve-hooks` passes the configuration in:
+Views only read the body, call the hook (`hooks.controller.dispatch`) and write JSON; errors are
+JSON of the one shape both servers use (`hooks.serving.errors`). Nothing is read from the
+environment here; `image-mapper serve-hooks` passes the configuration in:
 
 - `HOOKS_TOKEN` (str | None): when set, hook calls must carry `Authorization: Bearer <token>`
   (Metacontroller's `authorization` hook setting); probes and metrics stay open.
@@ -24,10 +25,11 @@ from flask import Flask, Response, current_app, request
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from hooks.controller.dispatch import HOOKS, Hook, utc_now
+from hooks.controller.protocol import BadRequest, HookResponse
 from hooks.engine.cache import DecisionCache
-from hooks.hook_routes import HOOKS, BadRequest, Hook, utc_now
-from hooks.metacontroller import HookResponse
-from hooks.probes import probes_blueprint
+from hooks.serving.errors import http_error, json_error, too_long
+from hooks.serving.probes import LATENCY_BUCKETS, probes_blueprint
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +39,6 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "HOOKS_TOKEN": None,
     "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
 }
-
-# Hook calls take well under a millisecond for one ImageMap, up to tens for a large namespace.
-LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
 class HookMetrics:
@@ -98,7 +97,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.add_url_rule(path, endpoint=path, methods=["POST"],
                          view_func=_hook_view(path, hook, metrics, token,
                                               clock=app.config["HOOKS_CLOCK"], cache=cache))
-    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(HTTPException, http_error)
     return app
 
 
@@ -127,19 +126,19 @@ def _answer(
     cache: DecisionCache,
 ) -> tuple[Outcome, HookResponse | None, Response]:
     if token is not None and not _authorized(request.headers.get("Authorization"), token):
-        response = _json_error(401, "a valid 'Authorization: Bearer <token>' header is required")
+        response = json_error(401, "a valid 'Authorization: Bearer <token>' header is required")
         response.headers["WWW-Authenticate"] = 'Bearer realm="image-mapper-hooks"'
         return "unauthorized", None, response
     try:
         answer = hook(_read_json(), clock(), cache)
     except BadRequest as error:
         log.warning("%s: bad request: %s", path, _loggable(str(error)))
-        return "bad_request", None, _json_error(400, str(error))
+        return "bad_request", None, json_error(400, str(error))
     except HTTPException as error:  # e.g. 413 past MAX_CONTENT_LENGTH
-        return "bad_request", None, _http_error(error)
+        return "bad_request", None, http_error(error)
     except Exception:
         log.exception("%s: the hook failed", path)
-        return "error", None, _json_error(500, f"the {path} hook failed; see the hooks' log")
+        return "error", None, json_error(500, f"the {path} hook failed; see the hooks' log")
     return "ok", answer, _json(200, answer)
 
 
@@ -172,20 +171,3 @@ def _json(status: int, payload: object) -> Response:
     return Response(json.dumps(payload, separators=(",", ":")), status=status,
                     mimetype="application/json")
 
-
-def too_long(limit: int) -> str:
-    """The 413 message, from the app or from waitress in front of it (`serve_hooks`)."""
-    return f"the request body is longer than the limit of {limit} bytes"
-
-
-def _json_error(status: int, message: str) -> Response:
-    return _json(status, {"error": message})
-
-
-def _http_error(error: HTTPException) -> Response:
-    """404, 405, 413...: JSON like every other answer of this process."""
-    response = _json_error(error.code or 500, error.description or error.name)
-    for name, value in error.get_headers():
-        if name.lower() == "allow":
-            response.headers[name] = value
-    return response

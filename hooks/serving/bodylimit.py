@@ -15,9 +15,10 @@ hand the app a truncated body.) The API server always sends a Content-Length.
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
+
+from hooks.serving.errors import error_body, too_long
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import InputStream, StartResponse, WSGIApplication, WSGIEnvironment
@@ -44,23 +45,22 @@ class BodyLimit:
             if size <= self.limit:
                 return self.app(environ, start_response)
             drained = size <= self.discard and _discard(stream, size) == size
-            return self._refuse(start_response, f"has {size} bytes, more than", drained=drained)
+            return self._refuse(start_response, size, drained=drained)
         if environ.get("wsgi.input_terminated"):
             # Chunked: read it to learn its size, then hand it on with a Content-Length.
             body = _read(stream, self.limit + 1)
             if len(body) > self.limit:
                 left = self.discard - len(body)
                 drained = left > 0 and _discard(stream, left) < left
-                return self._refuse(start_response, "is longer than", drained=drained)
+                return self._refuse(start_response, None, drained=drained)
             environ["wsgi.input"] = io.BytesIO(body)
             environ["CONTENT_LENGTH"] = str(len(body))
         return self.app(environ, start_response)
 
     def _refuse(
-        self, start_response: StartResponse, size: str, *, drained: bool
+        self, start_response: StartResponse, size: int | None, *, drained: bool
     ) -> Iterable[bytes]:
-        message = f"the request body {size} the limit of {self.limit} bytes"
-        body = json.dumps({"error": message, "code": 413}).encode()
+        body = error_body(413, too_long(self.limit, size))
         headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
         if not drained:
             headers.append(("Connection", "close"))

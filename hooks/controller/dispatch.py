@@ -1,7 +1,8 @@
 """The four Metacontroller hooks by path: read the body, decide, answer (SPEC 5).
 
-Shared by the HTTP server (`hooks.hooks_app`) and `image-mapper hook PATH`, so a hook run
-locally answers exactly as the server would.
+Shared by the HTTP server (`hooks.controller.app`) and `image-mapper hook PATH`, so a hook run
+locally answers exactly as the server would. A table, not routing: the app makes one route of
+each entry.
 """
 
 from __future__ import annotations
@@ -10,18 +11,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Final
 
-from hooks.engine.cache import DecisionCache
-from hooks.engine.imagemap import KIND as IMAGEMAP_KIND
-from hooks.metacontroller import (
+from hooks.controller.imagemap_hook import customize_imagemap, sync_imagemap
+from hooks.controller.namespace_hook import customize_namespace, sync_namespace
+from hooks.controller.protocol import (
     NAMESPACE_KIND,
-    BadRequest,
     HookResponse,
     parse_composite_sync,
     parse_customize,
     parse_decorator_sync,
 )
-from hooks.namespaces import customize_namespace, sync_namespace
-from hooks.status import customize_imagemap, sync_imagemap
+from hooks.engine.cache import DecisionCache
+from hooks.engine.imagemap import KIND as IMAGEMAP_KIND
 
 Hook = Callable[[object, datetime, DecisionCache | None], HookResponse]
 """(decoded JSON body, current time, the server's decision cache) -> response; raises
@@ -63,6 +63,3 @@ def run_hook(
 ) -> HookResponse:
     """Answer `body` as the hook at `path` does; raises KeyError for an unknown path."""
     return HOOKS[path](body, now, cache)
-
-
-__all__ = ["HOOKS", "BadRequest", "Hook", "run_hook", "utc_now"]

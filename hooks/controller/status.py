@@ -1,0 +1,76 @@
+"""The ImageMap status wire format (SPEC 2.5): a verdict of the engine, as the hook writes it.
+
+```yaml
+status:
+  observedGeneration: 4
+  mappings: 2                     # maplets in force from this ImageMap; 0 when not Ready
+  deployedMap: [{from, to}]       # only when Ready
+  conflicts: [{from, to, imageMap, theirTo}]   # only with reason Conflict
+  conditions: [{type: Ready, status, reason, message, lastTransitionTime, observedGeneration}]
+```
+
+A status is a pure function of the ImageMap and its verdict, save `lastTransitionTime`, which
+is kept while the Ready status does not flip and is `now` when it does.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from hooks.engine.imagemap import READY, ImageMap
+from hooks.engine.verdicts import Conflict, Verdict
+
+
+def imagemap_status(imagemap: ImageMap, verdict: Verdict, *, now: datetime) -> dict[str, Any]:
+    """The status of `imagemap` under `verdict`, in the spec's field order."""
+    generation = imagemap.generation
+    status: dict[str, Any] = {}
+    if generation is not None:
+        status["observedGeneration"] = generation
+    status["mappings"] = len(verdict.maplets) if verdict.ready else 0
+    if verdict.ready:
+        status["deployedMap"] = deployed_map(verdict)
+    if verdict.reason == "Conflict":
+        status["conflicts"] = [conflict_status(conflict) for conflict in verdict.conflicts]
+
+    condition_status = "True" if verdict.ready else "False"
+    condition: dict[str, Any] = {
+        "type": READY,
+        "status": condition_status,
+        "reason": verdict.reason,
+        "message": verdict.message,
+        "lastTransitionTime": _transition_time(imagemap, condition_status, now),
+    }
+    if generation is not None:
+        condition["observedGeneration"] = generation
+    status["conditions"] = [condition]
+    return status
+
+
+def deployed_map(verdict: Verdict) -> list[dict[str, str]]:
+    """`status.deployedMap`: the accepted maplets, exactly as written."""
+    return [{"from": m.source, "to": m.target} for m in verdict.maplets]
+
+
+def conflict_status(conflict: Conflict) -> dict[str, str]:
+    """An entry of `status.conflicts`."""
+    return {"from": conflict.source, "to": conflict.target, "imageMap": conflict.image_map,
+            "theirTo": conflict.their_target}
+
+
+def _transition_time(imagemap: ImageMap, condition_status: str, now: datetime) -> str:
+    """Kept while the Ready status does not flip; `now` when it does (or there was none)."""
+    previous = imagemap.ready
+    if previous is not None and previous.status == condition_status:
+        kept = previous.last_transition_time
+        if kept:
+            return kept
+    return rfc3339(now)
+
+
+def rfc3339(moment: datetime) -> str:
+    """Kubernetes' metav1.Time format: UTC, whole seconds, `Z`."""
+    if moment.tzinfo is None:
+        raise ValueError("a naive datetime has no defined UTC time")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
