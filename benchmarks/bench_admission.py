@@ -6,7 +6,7 @@
 - The floor: `json.loads` of the body, a dict lookup per image, the JSONPatch (three replaces
   and the original-images annotation) base64-encoded, `json.dumps` of the response. The least
   any Python webhook can do; it answers byte for byte what the project answers.
-- The handler: the project's `POST /mutate` endpoint (`hooks.webhook_app.AdmissionEndpoint`)
+- The handler: the project's `POST /mutate` endpoint (`hooks.webhook.app.AdmissionEndpoint`)
   from body to answer: parse and check the review, `admit`, serialize, count metrics.
 
 Timings are the best of several rounds of many calls, floor and handler interleaved in each
@@ -25,12 +25,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from benchmarks.bench_hooks import imagemap, maplets
 from hooks.engine.acceptance import compile_deployed
 from hooks.engine.imagemap import read_imagemaps
 from hooks.engine.mapping import Mapping
-from hooks.state import StaticView
-from hooks.webhook_app import AdmissionEndpoint, create_app
+from hooks.webhook.app import AdmissionEndpoint, WebhookMetrics, create_app
+from hooks.webhook.view import StaticView
 
 NAMESPACE = "bench"
 ORIGINAL_IMAGES = "mapper.imagerelocation.pivotal.io/original-images"
@@ -265,9 +267,8 @@ def sample_imagemaps(count: int, first_index: int = 0) -> list[dict[str, Any]]:
 
 def endpoint_for(mapping: Mapping) -> AdmissionEndpoint:
     """The endpoint exactly as `create_app` wires it (its own metrics registry)."""
-    endpoint = create_app(state=StaticView(mapping)).extensions["image_mapper_admission"]
-    assert isinstance(endpoint, AdmissionEndpoint)
-    return endpoint
+    view = StaticView(mapping)
+    return AdmissionEndpoint(view, WebhookMetrics(CollectorRegistry(), view))
 
 
 def best_of(
@@ -310,7 +311,7 @@ def bench_floor(*, rounds: int = 7, seconds: float = 0.25) -> FloorResult:
         raise AssertionError(
             f"the floor and the handler answer differently:\n{floor(body)!r}\n{answer!r}"
         )
-    client = create_app(state=StaticView(mapping)).test_client()
+    client = create_app(view=StaticView(mapping)).test_client()
     flask_answer = client.post("/mutate", data=body, content_type="application/json")
     assert flask_answer.data == answer
     best = best_of(

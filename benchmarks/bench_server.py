@@ -37,7 +37,7 @@ from typing import Any
 from cryptography import x509
 
 from benchmarks.bench_admission import SAMPLE_MAPLETS, sample_review
-from hooks import tls
+from hooks.webhook.tls.certificates import make_ca, make_serving_cert
 from tests.webhook.server import SecretVolume, Server, start_server
 
 VEGETA_MODULE = "github.com/tsenart/vegeta/v12@v12.13.0"
@@ -113,15 +113,15 @@ class Pki:
     @classmethod
     def make(cls, root: Path) -> Pki:
         now = dt.datetime.now(dt.UTC)
-        ca_cert, ca_key = tls.make_ca("bench CA", now=now, validity=dt.timedelta(days=2))
-        second = tls.make_ca("bench CA 2", now=now, validity=dt.timedelta(days=2))
+        ca_cert, ca_key = make_ca("bench CA", now=now, validity=dt.timedelta(days=2))
+        second = make_ca("bench CA 2", now=now, validity=dt.timedelta(days=2))
         trust = root / "trust.pem"
         trust.write_bytes(ca_cert + second[0])
         return cls(root, ca_cert, ca_key, trust, second)
 
     def issue(self, *, second_ca: bool = False) -> tuple[bytes, bytes]:
         ca_cert, ca_key = self.second_ca if second_ca else (self.ca_cert, self.ca_key)
-        return tls.make_serving_cert(
+        return make_serving_cert(
             ca_cert,
             ca_key,
             ["localhost"],

@@ -10,12 +10,12 @@ import argparse
 import json
 import sys
 
-from hooks.admission import admit
 from hooks.cli import CommandError
 from hooks.documents import load_imagemaps
 from hooks.engine.acceptance import decide
 from hooks.engine.imagemap import read_imagemaps
-from hooks.reviews import ReviewError, parse_review, review_response
+from hooks.webhook.admission import admit
+from hooks.webhook.reviews import ReviewError, parse_review, review_response
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -16,6 +16,7 @@ The server itself is `hooks.controller.server`.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -52,6 +53,8 @@ def configure(parser: argparse.ArgumentParser, environ: Mapping[str, str] | None
 
 
 def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
+                                                   "%(message)s")
     config = HooksConfig(host=args.host, port=args.port, threads=args.threads,
                          token_file=args.token_file, shutdown_timeout=args.shutdown_timeout)
     try:

@@ -1,33 +1,14 @@
 """`image-mapper serve-webhook`: the admission webhook over HTTPS (SPEC 4, 5, 6).
 
-Gunicorn, embedded, with one gthread worker: the worker owns the view of the ImageMaps (a
-watcher thread) and the TLS rotation thread, and its threads answer requests.
-
-- TLS: gunicorn's gthread worker asks the `ssl_context` hook for a context on every new
-  connection, and its default factory re-reads the certificate files each time. The hook here
-  (`hooks.tls.CertificateReloader`) builds a context only when the files change and keeps the
-  previous one while a rotation is half-written.
-- Shutdown: on SIGTERM the worker first reports not ready for `--shutdown-delay` seconds while
-  still serving (endpoints drop the pod meanwhile), then gunicorn stops accepting, finishes
-  in-flight requests and closes kept-alive connections, within `--graceful-timeout`.
+Every option falls back to the environment variable named in its help. The server itself is
+`hooks.webhook.server`.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import math
 import os
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import partial
-from pathlib import Path
-from typing import Any
-
-from flask import Flask
-from gunicorn.app.base import BaseApplication
-from gunicorn.workers.gthread import ThreadWorker
 
 from hooks import options
 from hooks.cli import CommandError
@@ -35,10 +16,8 @@ from hooks.documents import load_imagemaps
 from hooks.engine.acceptance import decide
 from hooks.engine.imagemap import read_imagemaps
 from hooks.engine.mapping import Mapping
-from hooks.kube import ApiClient, KubernetesImageMapSource, KubernetesTLSStore, close, kube_client
-from hooks.state import ImageMapWatcher, StaticView, View
-from hooks.tls import CertificateReloader, TLSBootstrap, describe_error, service_dns_names
-from hooks.webhook_app import create_app
+from hooks.serving.errors import ServeError
+from hooks.webhook.server import WebhookConfig, serve
 
 log = logging.getLogger(__name__)
 
@@ -121,70 +100,28 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="(IMAGE_MAPPER_LOG_LEVEL; default info)")
 
 
-# --- the worker process --------------------------------------------------------------------
+def config(args: argparse.Namespace) -> WebhookConfig:
+    """The server's configuration from the parsed options; `-f` files are decided here."""
+    return WebhookConfig(
+        host=args.host, port=args.port, cert_file=args.cert_file, key_file=args.key_file,
+        static=_static_mapping(args.filename) if args.filename else None,
+        kubeconfig=args.kubeconfig, in_cluster=args.in_cluster,
+        bootstrap_tls=args.bootstrap_tls, tls_secret=args.tls_secret, namespace=args.namespace,
+        service=args.service, tls_dns_names=tuple(args.tls_dns_name),
+        webhook_configuration=args.webhook_configuration,
+        tls_check_interval=args.tls_check_interval, threads=args.threads,
+        shutdown_delay=args.shutdown_delay, graceful_timeout=args.graceful_timeout,
+        access_log=args.access_log, log_level=args.log_level,
+    )
 
 
-@dataclass
-class Components:
-    """What the worker process runs besides the server: built after the fork."""
-
-    stoppers: list[Callable[[], None]] = field(default_factory=list)
-
-    def stop(self) -> None:
-        for stop in reversed(self.stoppers):
-            try:
-                stop()
-            except Exception:  # stopping is best effort
-                log.exception("error while stopping")
-        self.stoppers.clear()
-
-
-class WebhookServer(BaseApplication):  # type: ignore[misc]  # gunicorn has no type hints
-    """Gunicorn with the webhook app; `build` makes the app in the worker, after the fork."""
-
-    def __init__(
-        self,
-        options: dict[str, Any],
-        build: Callable[[WebhookServer], Flask],
-        *,
-        shutdown_delay: float,
-    ) -> None:
-        self.options = options
-        self.build = build
-        self.shutdown_delay = shutdown_delay
-        self.shutting_down = threading.Event()
-        self.components = Components()
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
-
-    def load(self) -> Flask:
-        return self.build(self)
-
-
-class DrainingWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn has no type hints
-    """gthread, but SIGTERM first turns /readyz to 503 for the shutdown delay."""
-
-    def handle_exit(self, sig: int, frame: object) -> None:
-        server: WebhookServer = self.app
-        if server.shutting_down.is_set():
-            return
-        server.shutting_down.set()
-        self.log.info("SIGTERM: not ready; serving for %.1fs more, then stopping",
-                      server.shutdown_delay)
-        timer = threading.Timer(server.shutdown_delay, ThreadWorker.handle_exit,
-                                args=(self, sig, None))
-        timer.daemon = True
-        timer.start()
-
-
-def _worker_exit(_arbiter: object, worker: Any) -> None:
-    worker.app.components.stop()
-
-
-# --- wiring --------------------------------------------------------------------------------
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s")
+    try:
+        return serve(config(args))
+    except ServeError as error:
+        raise CommandError(str(error)) from None
 
 
 def _static_mapping(paths: list[str]) -> Mapping:
@@ -193,85 +130,3 @@ def _static_mapping(paths: list[str]) -> Mapping:
         if not verdict.ready:
             log.warning("ImageMap %s: %s: %s", verdict.name, verdict.reason, verdict.message)
     return decision.mapping
-
-
-def _bootstrap(args: argparse.Namespace, api_client: ApiClient) -> TLSBootstrap:
-    store = KubernetesTLSStore(api_client, namespace=args.namespace, secret_name=args.tls_secret,
-                               webhook_configuration=args.webhook_configuration)
-    names = [*service_dns_names(args.service, args.namespace), *args.tls_dns_name]
-    return TLSBootstrap(store, Path(args.cert_file), Path(args.key_file), names)
-
-
-def _builder(args: argparse.Namespace, static: Mapping | None) -> Callable[[WebhookServer], Flask]:
-    def build(server: WebhookServer) -> Flask:
-        view: View
-        if static is not None:
-            view = StaticView(static)
-        else:
-            api_client = kube_client(args)
-            watcher = ImageMapWatcher(KubernetesImageMapSource(api_client))
-            watcher.start()
-            server.components.stoppers.append(partial(close, api_client))
-            server.components.stoppers.append(watcher.stop)
-            view = watcher
-        if args.bootstrap_tls:
-            api_client = kube_client(args)
-            bootstrap = _bootstrap(args, api_client)
-            stopping = threading.Event()
-            thread = threading.Thread(target=bootstrap.run, name="tls-rotation", daemon=True,
-                                      args=(stopping, args.tls_check_interval))
-            thread.start()
-            server.components.stoppers.append(partial(close, api_client))
-            server.components.stoppers.append(stopping.set)
-        return create_app(state=view, shutting_down=server.shutting_down)
-
-    return build
-
-
-def gunicorn_options(args: argparse.Namespace) -> dict[str, Any]:
-    reloader = CertificateReloader(args.cert_file, args.key_file)
-    return {
-        "bind": [f"[{args.host}]:{args.port}" if ":" in args.host else f"{args.host}:{args.port}"],
-        "workers": 1,  # the view of the ImageMaps lives in the worker: one watch per pod
-        "worker_class": DrainingWorker,
-        "threads": args.threads,
-        "certfile": args.cert_file,
-        "keyfile": args.key_file,
-        "ssl_context": lambda _config, default_factory: reloader.context(default_factory),
-        "keepalive": 30,  # the API server reuses connections to webhooks
-        "timeout": 30,
-        "graceful_timeout": math.ceil(args.shutdown_delay + args.graceful_timeout),
-        "accesslog": "-" if args.access_log else None,
-        "errorlog": "-",
-        "loglevel": args.log_level,
-        "control_socket_disable": True,
-        "proc_name": "image-mapper-webhook",
-        "worker_exit": _worker_exit,
-    }
-
-
-def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s")
-    static = _static_mapping(args.filename) if args.filename else None
-    if args.bootstrap_tls:
-        api_client = kube_client(args)
-        try:
-            _bootstrap(args, api_client).ensure()
-        except CommandError:
-            raise
-        except Exception as error:
-            raise CommandError(f"TLS bootstrap failed: {describe_error(error)}") from None
-        finally:
-            close(api_client)
-    for option, path in (("--cert-file", args.cert_file), ("--key-file", args.key_file)):
-        if not os.path.isfile(path):
-            raise CommandError(f"{option} {path}: no such file; mount a certificate there or "
-                               "pass --bootstrap-tls")
-    server = WebhookServer(gunicorn_options(args), _builder(args, static),
-                           shutdown_delay=args.shutdown_delay)
-    try:
-        server.run()
-    except SystemExit as exit_:
-        return exit_.code if isinstance(exit_.code, int) else 1
-    return 0

@@ -42,22 +42,23 @@ POLL_SECONDS = 1.0
 """The longest the serving loop sleeps; `stop()` wakes it at once anyway."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class HooksConfig:
+    """How to serve: what `image-mapper serve-hooks` read from its options (which hold the
+    defaults, and the environment variables that set them)."""
+
     host: str
     port: int
     """0 for any free port."""
-    threads: int = 4
-    token_file: Path | None = None
+    threads: int
+    token_file: Path | None
     """Require `Authorization: Bearer <token>` on hook calls, the token read from this file."""
-    shutdown_timeout: float = 10.0
+    shutdown_timeout: float
     """On SIGTERM, seconds to let calls in flight finish."""
 
 
 def serve(config: HooksConfig) -> int:
     """Serve the hooks until SIGTERM or SIGINT; raises ServeError when it cannot start."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
-                                                   "%(message)s")
     token = read_token(config.token_file) if config.token_file is not None else None
     app = create_app({"HOOKS_TOKEN": token})
     try:

@@ -31,8 +31,8 @@ with atheris.instrument_imports():
     from hooks.engine import reference
     from hooks.engine.acceptance import decide
     from hooks.engine.imagemap import read_imagemaps
-    from hooks.state import StaticView
-    from hooks.webhook_app import create_app as create_webhook_app
+    from hooks.webhook.app import create_app as create_webhook_app
+    from hooks.webhook.view import StaticView
 
 from .corpus import ADMISSION_FIXTURES, HOOK_PATHS, admission_seeds, hook_seeds, image_seeds
 
@@ -59,7 +59,7 @@ def reference_target() -> tuple[Callable[[bytes], None], list[bytes]]:
 def admission_target() -> tuple[Callable[[bytes], None], list[bytes]]:
     mapping = decide(read_imagemaps(
         load_imagemaps([str(ADMISSION_FIXTURES / "imagemaps.yaml")]))).mapping
-    client = create_webhook_app(state=StaticView(mapping)).test_client()
+    client = create_webhook_app(view=StaticView(mapping)).test_client()
 
     def one(data: bytes) -> None:
         answer = client.post("/mutate", data=data, content_type="application/json")

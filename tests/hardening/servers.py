@@ -21,7 +21,7 @@ from typing import Any
 
 from hooks.controller.app import create_app
 from hooks.controller.server import HooksServer
-from hooks.tls import make_ca, make_serving_cert
+from hooks.webhook.tls.certificates import make_ca, make_serving_cert
 from tests.webhook.server import Server, start_server
 
 from .corpus import ADMISSION_FIXTURES

@@ -7,7 +7,6 @@ requests carry secrets in headers; then the logs are searched for them.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import contextlib
 import datetime as dt
@@ -27,10 +26,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from hooks import tls
 from hooks.controller import app as hooks_app
-from hooks.kube import KubernetesTLSStore, close, kube_client
-from hooks.tls import TLSBootstrap, make_serving_cert
+from hooks.webhook.kube import KubernetesTLSStore, close, kube_client
+from hooks.webhook.tls.bootstrap import TLSBootstrap, write_atomically
+from hooks.webhook.tls.certificates import make_serving_cert
 from tests.hookserver.test_serve_hooks import HooksProcess
 from tests.webhook.server import free_port, start_server
 
@@ -190,9 +189,9 @@ def test_the_webhook_logs_no_key_and_no_client_secret(tmp_path: Path) -> None:
             now=dt.datetime.now(dt.UTC),
             validity=dt.timedelta(days=1),
         )
-        tls._write_atomically(pki.key_file, key, 0o600)
+        write_atomically(pki.key_file, key, 0o600)
         _connect(server.port)
-        tls._write_atomically(pki.cert_file, cert, 0o644)
+        write_atomically(pki.cert_file, cert, 0o644)
         assert server.get("/healthz")[0] == 200
     finally:
         assert server.stop() == 0
@@ -314,8 +313,7 @@ def test_a_403_at_tls_bootstrap_is_one_line(forbidding_kubeconfig: Path, tmp_pat
 def test_a_403_in_the_rotation_loop_is_one_warning_line(
     forbidding_kubeconfig: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    args = argparse.Namespace(in_cluster=False, kubeconfig=str(forbidding_kubeconfig))
-    api_client = kube_client(args)
+    api_client = kube_client(kubeconfig=str(forbidding_kubeconfig))
     store = KubernetesTLSStore(
         api_client,
         namespace="image-mapper",
@@ -326,7 +324,7 @@ def test_a_403_in_the_rotation_loop_is_one_warning_line(
     stopping = threading.Event()
     thread = threading.Thread(target=bootstrap.run, args=(stopping, 0.01, 0.01), daemon=True)
     try:
-        with caplog.at_level(logging.WARNING, logger="hooks.tls"):
+        with caplog.at_level(logging.WARNING, logger="hooks.webhook.tls"):
             thread.start()
             deadline = time.monotonic() + 20
             while not caplog.records and time.monotonic() < deadline:

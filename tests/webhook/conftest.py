@@ -14,9 +14,9 @@ from hooks.documents import load_imagemaps
 from hooks.engine.acceptance import decide
 from hooks.engine.imagemap import read_imagemaps
 from hooks.engine.mapping import Mapping
-from hooks.state import StaticView
-from hooks.tls import make_ca, make_serving_cert
-from hooks.webhook_app import create_app
+from hooks.webhook.app import create_app
+from hooks.webhook.tls.certificates import make_ca, make_serving_cert
+from hooks.webhook.view import StaticView
 from tests.controlplane.fixtures import control_plane
 
 from .golden import IMAGEMAPS
@@ -30,7 +30,7 @@ def golden_mapping() -> Mapping:
 
 @pytest.fixture
 def app(golden_mapping: Mapping) -> Flask:
-    return create_app({"TESTING": True}, state=StaticView(golden_mapping))
+    return create_app({"TESTING": True}, view=StaticView(golden_mapping))
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from hooks.state import Gone, WatchEvent
+from hooks.webhook.watcher import Gone, WatchEvent
 
 
 def imagemap(

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import copy
+import json
 from typing import Any
+
+
+def decode(patch: str) -> list[dict[str, Any]]:
+    """The operations of an AdmissionResponse's `patch`: base64 of a JSON array."""
+    operations: list[dict[str, Any]] = json.loads(base64.b64decode(patch, validate=True))
+    return operations
 
 
 def _tokens(pointer: str) -> list[str]:

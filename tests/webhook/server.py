@@ -16,7 +16,7 @@ from pathlib import Path
 
 from cryptography import x509
 
-from hooks import tls
+from hooks.webhook.tls.bootstrap import write_atomically
 
 
 def free_port() -> int:
@@ -147,6 +147,6 @@ class SecretVolume:
         """Replace the files one after the other, as a careless rotation does: for `gap`
         seconds the key does not match the certificate."""
         data = (self.root / "..data").resolve()
-        tls._write_atomically(data / "tls.key", key, 0o600)
+        write_atomically(data / "tls.key", key, 0o600)
         time.sleep(gap)
-        tls._write_atomically(data / "tls.crt", cert, 0o644)
+        write_atomically(data / "tls.crt", cert, 0o644)

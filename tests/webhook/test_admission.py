@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from hooks.admission import ORIGINAL_IMAGES, admit
 from hooks.engine.mapping import Mapping, compile_maplet
-from hooks.patches import decode
-from hooks.reviews import AdmissionRequest, Operation
+from hooks.webhook.admission import ORIGINAL_IMAGES, admit
+from hooks.webhook.reviews import AdmissionRequest, Operation
+from tests.webhook.jsonpatch import decode
 
 MAPPING = Mapping.build([
     compile_maplet("nginx", "registry.example.com/nginx", "mirrors"),

@@ -7,10 +7,10 @@ import json
 import pytest
 from flask.testing import FlaskClient
 
-from hooks.admission import admit
 from hooks.engine.mapping import Mapping
-from hooks.patches import decode
-from hooks.reviews import parse_review, review_response
+from hooks.webhook.admission import admit
+from hooks.webhook.reviews import parse_review, review_response
+from tests.webhook.jsonpatch import decode
 
 from .golden import Scenario, expect, expect_absent, scenarios
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from hooks.tls import service_dns_names
+from hooks.webhook.tls.certificates import service_dns_names
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBECTL = shutil.which("kubectl")

@@ -7,7 +7,9 @@ import json
 
 import pytest
 
-from hooks import patches
+from hooks.webhook import patches
+
+from .jsonpatch import decode
 
 
 @pytest.mark.parametrize(
@@ -41,5 +43,5 @@ def test_encode_is_base64_of_compact_json() -> None:
     ]
     encoded = patches.encode(operations)
     assert json.loads(base64.b64decode(encoded)) == operations
-    assert patches.decode(encoded) == operations
+    assert decode(encoded) == operations
     assert b" " not in base64.b64decode(encoded)

@@ -14,12 +14,12 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hooks.admission import MIRROR_POD, ORIGINAL_IMAGES, admit
 from hooks.engine.acceptance import decide
 from hooks.engine.imagemap import read_imagemaps
 from hooks.engine.mapping import MapletError, Mapping, compile_maplet
-from hooks.patches import decode
-from hooks.reviews import AdmissionRequest
+from hooks.webhook.admission import MIRROR_POD, ORIGINAL_IMAGES, admit
+from hooks.webhook.reviews import AdmissionRequest
+from tests.webhook.jsonpatch import decode
 
 from .jsonpatch import apply_patch
 

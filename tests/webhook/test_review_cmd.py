@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hooks.cli import main
-from hooks.patches import decode
+from tests.webhook.jsonpatch import decode
 
 from .golden import FIXTURES, IMAGEMAPS, Scenario, scenarios
 

@@ -10,7 +10,8 @@ import pytest
 
 from hooks import serve_webhook
 from hooks.cli import main
-from hooks.serve_webhook import DrainingWorker, configure, gunicorn_options
+from hooks.serve_webhook import config, configure
+from hooks.webhook.server import DrainingWorker, gunicorn_options
 
 
 def _parse(*argv: str) -> argparse.Namespace:
@@ -72,8 +73,8 @@ def test_a_missing_certificate_is_one_line(
 
 
 def test_gunicorn_runs_one_draining_gthread_worker_with_tls() -> None:
-    options = gunicorn_options(_parse("--host", "::", "--threads", "4", "--shutdown-delay", "5",
-                                      "--graceful-timeout", "20"))
+    options = gunicorn_options(config(_parse("--host", "::", "--threads", "4",
+                                             "--shutdown-delay", "5", "--graceful-timeout", "20")))
     assert options["bind"] == ["[::]:8443"]
     assert options["workers"] == 1
     assert options["worker_class"] is DrainingWorker

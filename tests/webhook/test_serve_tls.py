@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from hooks import tls
+from hooks.webhook.tls.certificates import make_ca
 
 from .conftest import Pki
 from .golden import FIXTURES, IMAGEMAPS
@@ -165,7 +165,7 @@ def test_certificate_rotation_under_steady_requests_fails_no_request(
     pki: Pki, tmp_path: Path
 ) -> None:
     now = dt.datetime.now(dt.UTC)
-    ca2_cert, ca2_key = tls.make_ca("second CA", now=now, validity=dt.timedelta(days=30))
+    ca2_cert, ca2_key = make_ca("second CA", now=now, validity=dt.timedelta(days=30))
     bundle = tmp_path / "bundle.pem"
     bundle.write_bytes(pki.ca_cert + ca2_cert)  # the client trusts both, as caBundle would
     volume = SecretVolume(tmp_path / "volume")

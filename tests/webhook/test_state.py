@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from hooks.engine.imagemap import ImageMap
-from hooks.state import Backoff, ImageMapWatcher
+from hooks.webhook.watcher import Backoff, ImageMapWatcher
 
 from .fakes import FakeSource, imagemap, wait_for
 
@@ -42,21 +42,21 @@ def watcher(source: FakeSource, clock: Clock) -> Iterator[ImageMapWatcher]:
 
 
 def _result(watcher: ImageMapWatcher, namespace: str, image: str) -> str | None:
-    match = watcher.mapping_for(namespace).lookup(image)
+    match = watcher.view.mapping_for(namespace).lookup(image)
     return None if match is None else match.result
 
 
 def test_not_ready_until_the_first_list_is_in(
-    source: FakeSource, watcher: ImageMapWatcher
+    source: FakeSource, watcher: ImageMapWatcher, caplog: pytest.LogCaptureFixture
 ) -> None:
     source.list_failures = [ConnectionError("refused"), ConnectionError("refused")]
     source.apply(imagemap("mirrors", NGINX))
-    assert watcher.readiness()[0] is False
-    assert watcher.age() is None
+    assert watcher.view.readiness()[0] is False
+    assert watcher.view.age() is None
     watcher.start()
-    wait_for(lambda: watcher.synced, what="the first list")
-    assert watcher.failures == 2
-    assert watcher.readiness()[0] is True
+    wait_for(lambda: watcher.view.synced, what="the first list")
+    assert caplog.text.count("ImageMap list failed") == 2  # retried twice
+    assert watcher.view.readiness()[0] is True
     assert _result(watcher, "demo", "nginx:1") == "registry.example.com/nginx:1"
     assert _result(watcher, "other", "nginx:1") is None
 
@@ -65,7 +65,7 @@ def test_only_ready_imagemaps_count(source: FakeSource, watcher: ImageMapWatcher
     source.apply(imagemap("mirrors", NGINX))
     source.apply(imagemap("rejected", QUAY, ready_since=None))
     watcher.start()
-    wait_for(lambda: watcher.synced)
+    wait_for(lambda: watcher.view.synced)
     assert _result(watcher, "demo", "nginx") == "registry.example.com/nginx"
     assert _result(watcher, "demo", "quay.io/a/b:1") is None
 
@@ -74,19 +74,19 @@ def test_watch_events_update_one_namespace_at_a_time(
     source: FakeSource, watcher: ImageMapWatcher
 ) -> None:
     watcher.start()
-    wait_for(lambda: watcher.synced)
+    wait_for(lambda: watcher.view.synced)
     source.apply(imagemap("mirrors", NGINX))
     source.apply(imagemap("quay", QUAY, namespace="team"))
     wait_for(lambda: _result(watcher, "team", "quay.io/x:1") == "registry.example.com/quay/x:1")
     assert _result(watcher, "demo", "nginx") == "registry.example.com/nginx"
-    before = watcher.mapping_for("demo")
+    before = watcher.view.mapping_for("demo")
 
     source.apply(imagemap("quay", QUAY, namespace="team", ready_since=None))  # now rejected
     wait_for(lambda: _result(watcher, "team", "quay.io/x:1") is None)
-    assert watcher.mapping_for("demo") is before  # other namespaces untouched
+    assert watcher.view.mapping_for("demo") is before  # other namespaces untouched
     source.delete("demo", "mirrors")
     wait_for(lambda: _result(watcher, "demo", "nginx") is None)
-    assert watcher.namespaces() == ["team"]
+    assert watcher.view.namespaces() == ["team"]
     assert source.lists == ["100"]  # one list; everything else came through the watch
 
 
@@ -94,7 +94,7 @@ def test_a_dropped_watch_resumes_from_the_last_resource_version(
     source: FakeSource, watcher: ImageMapWatcher
 ) -> None:
     watcher.start()
-    wait_for(lambda: watcher.synced)
+    wait_for(lambda: watcher.view.synced)
     source.apply(imagemap("mirrors", NGINX))
     wait_for(lambda: _result(watcher, "demo", "nginx") is not None)
     seen = source.resource_version
@@ -102,38 +102,37 @@ def test_a_dropped_watch_resumes_from_the_last_resource_version(
     source.apply(imagemap("quay", QUAY))  # while the watch is down
     wait_for(lambda: _result(watcher, "demo", "quay.io/x") == "registry.example.com/quay/x")
     assert str(seen) in source.watches[1:]
-    assert len(source.lists) == 1
-    assert watcher.relists == 0
+    assert len(source.lists) == 1  # no list again
 
 
 def test_410_gone_lists_again(source: FakeSource, watcher: ImageMapWatcher) -> None:
     source.apply(imagemap("mirrors", NGINX))
     watcher.start()
-    wait_for(lambda: watcher.synced)
+    wait_for(lambda: watcher.view.synced)
     source.break_watches(ConnectionResetError("reset"))
     source.delete("demo", "mirrors")  # while the watch is down ...
     source.apply(imagemap("quay", QUAY))
     source.compact()  # ... and the history is gone: the watch gets 410
-    wait_for(lambda: watcher.relists == 1, what="a relist")
+    wait_for(lambda: len(source.lists) == 2, what="a relist")
     wait_for(lambda: _result(watcher, "demo", "quay.io/x") is not None)
     assert _result(watcher, "demo", "nginx") is None  # the delete was not missed
     assert len(source.lists) == 2
 
 
 def test_keeps_serving_the_last_known_state_when_the_api_server_is_away(
-    source: FakeSource, watcher: ImageMapWatcher, clock: Clock
+    source: FakeSource, watcher: ImageMapWatcher, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
     source.apply(imagemap("mirrors", NGINX))
     watcher.start()
-    wait_for(lambda: watcher.synced)
-    assert watcher.age() == 0
+    wait_for(lambda: watcher.view.synced)
+    assert watcher.view.age() == 0
     source.list_failures = [ConnectionRefusedError("refused")] * 1000
     source.compact()
     source.break_watches(ConnectionRefusedError("refused"))
     clock.now += 120
-    wait_for(lambda: watcher.failures >= 1)
-    assert watcher.age() == 120
-    ready, reason = watcher.readiness()
+    wait_for(lambda: "ImageMap watch failed" in caplog.text)
+    assert watcher.view.age() == 120
+    ready, reason = watcher.view.readiness()
     assert ready is True
     assert "confirmed 120s ago" in reason
     assert _result(watcher, "demo", "nginx") == "registry.example.com/nginx"
@@ -143,11 +142,11 @@ def test_bookmarks_move_the_resource_version_and_confirm_the_view(
     source: FakeSource, watcher: ImageMapWatcher, clock: Clock
 ) -> None:
     watcher.start()
-    wait_for(lambda: watcher.synced)
+    wait_for(lambda: watcher.view.synced)
     clock.now += 50
-    assert watcher.age() == 50
+    assert watcher.view.age() == 50
     source.bookmark()
-    wait_for(lambda: watcher.age() == 0, what="the bookmark")
+    wait_for(lambda: watcher.view.age() == 0, what="the bookmark")
     source.break_watches(ConnectionResetError("reset"))
     wait_for(lambda: len(source.watches) == 2)
     assert source.watches[1] == str(source.resource_version)
@@ -161,25 +160,23 @@ def test_imagemaps_that_transiently_disagree_are_taken_in_acceptance_order(
                           ready_since="2026-03-01T00:00:00Z"))
     source.apply(imagemap("older", NGINX, ready_since="2026-02-01T00:00:00Z"))
     watcher.start()
-    wait_for(lambda: watcher.synced)
-    match = watcher.mapping_for("demo").lookup("nginx")
+    wait_for(lambda: watcher.view.synced)
+    match = watcher.view.mapping_for("demo").lookup("nginx")
     assert match is not None
     assert match.maplet.image_map == "older"
 
 
 def test_stop_ends_the_thread(source: FakeSource, watcher: ImageMapWatcher) -> None:
     watcher.start()
-    wait_for(lambda: watcher.synced)
-    watcher.stop(timeout=2)
-    assert watcher._thread is not None
-    assert not watcher._thread.is_alive()
+    wait_for(lambda: watcher.view.synced)
+    assert watcher.stop(timeout=2)  # the thread ended
 
 
 def test_only_what_compiling_needs_is_kept(source: FakeSource, watcher: ImageMapWatcher) -> None:
     source.apply(imagemap("mirrors", NGINX))
     watcher.start()
-    wait_for(lambda: watcher.synced)
-    kept = watcher._imagemaps["demo"]["mirrors"]
+    wait_for(lambda: watcher.view.synced)
+    (kept,) = watcher.view.imagemaps("demo")
     # A typed value, with no room for managedFields and the like, and no spec either.
     assert isinstance(kept, ImageMap)
     assert kept.spec_map is None

@@ -8,8 +8,8 @@ import pytest
 from flask.testing import FlaskClient
 
 from hooks.engine.mapping import Mapping
-from hooks.state import StaticView
-from hooks.webhook_app import create_app
+from hooks.webhook.app import create_app
+from hooks.webhook.view import StaticView
 
 from .golden import FIXTURES
 
@@ -50,7 +50,7 @@ def test_probes_when_synced(client: FlaskClient) -> None:
 
 
 def test_not_ready_and_error_status_until_synced() -> None:
-    client = create_app(state=UnsyncedView()).test_client()
+    client = create_app(view=UnsyncedView()).test_client()
     assert client.get("/healthz").status_code == 200
     assert client.get("/readyz").status_code == 503
     reply = client.post("/mutate", data=_review("create-image-form"))
@@ -64,7 +64,7 @@ def test_not_ready_and_error_status_until_synced() -> None:
 
 def test_shutting_down_turns_readiness_off_but_keeps_serving(golden_mapping: Mapping) -> None:
     shutting_down = threading.Event()
-    client = create_app(state=StaticView(golden_mapping),
+    client = create_app(view=StaticView(golden_mapping),
                         shutting_down=shutting_down).test_client()
     assert client.get("/readyz").status_code == 200
     shutting_down.set()
@@ -106,7 +106,7 @@ def test_http_errors_are_json(client: FlaskClient, method: str, path: str, statu
 
 def test_too_large_a_body_is_refused(golden_mapping: Mapping) -> None:
     client = create_app({"MAX_CONTENT_LENGTH": 1024},
-                        state=StaticView(golden_mapping)).test_client()
+                        view=StaticView(golden_mapping)).test_client()
     reply = client.post("/mutate", data=b"{" + b" " * 2048 + b"}")
     assert reply.status_code == 413
     assert reply.get_json()["code"] == 413
@@ -115,7 +115,7 @@ def test_too_large_a_body_is_refused(golden_mapping: Mapping) -> None:
 def test_a_bug_answers_500_json_without_a_stack_trace(
     golden_mapping: Mapping, caplog: pytest.LogCaptureFixture
 ) -> None:
-    client = create_app(state=BrokenView(golden_mapping)).test_client()
+    client = create_app(view=BrokenView(golden_mapping)).test_client()
     reply = client.post("/mutate", data=_review("create-image-form"))
     assert reply.status_code == 500
     text = reply.get_data(as_text=True)
@@ -144,8 +144,8 @@ def test_metrics_count_outcomes_rewrites_and_unmatched_images(client: FlaskClien
 
 
 def test_each_app_has_its_own_registry(golden_mapping: Mapping) -> None:
-    first = create_app(state=StaticView(golden_mapping)).test_client()
-    second = create_app(state=StaticView(golden_mapping)).test_client()
+    first = create_app(view=StaticView(golden_mapping)).test_client()
+    second = create_app(view=StaticView(golden_mapping)).test_client()
     first.post("/mutate", data=_review("create-image-form"))
     assert _metric(first, 'image_mapper_admission_requests_total{outcome="patched"}') == 1
     assert _metric(second, 'image_mapper_admission_requests_total{outcome="patched"}') == 0

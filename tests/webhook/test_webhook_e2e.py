@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from hooks.admission import ORIGINAL_IMAGES
+from hooks.webhook.admission import ORIGINAL_IMAGES
 from tests.controlplane import ControlPlane, KubectlError, wait_until
 
 from .cluster import (

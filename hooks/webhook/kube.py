@@ -1,40 +1,41 @@
 """The webhook's edge to the API server, through the Kubernetes Python client.
 
-Everything that talks to the cluster is here, behind the small protocols that the deciding
-code uses (`hooks.state.ImageMapSource`, `hooks.tls.TLSStore`), so that code stays testable
-with fakes and this module stays thin.
+Everything that talks to the cluster is here, behind the small protocols that the rest of the
+webhook uses (`hooks.webhook.watcher.ImageMapSource`, `hooks.webhook.tls.bootstrap.TLSStore`),
+so that code stays testable with fakes and this module stays thin.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 from collections.abc import Iterator, Sequence
 from typing import Any, cast
 
 from kubernetes import client, config, watch
 
-from hooks.cli import CommandError
 from hooks.engine.imagemap import GROUP, PLURAL, VERSION
-from hooks.state import Gone, WatchEvent
-from hooks.tls import SECRET_TYPE, AlreadyExists, Conflict
+from hooks.serving.errors import ServeError
+from hooks.webhook.tls.bootstrap import AlreadyExists, Conflict
+from hooks.webhook.tls.certificates import SECRET_TYPE
+from hooks.webhook.watcher import Gone, WatchEvent
 
 ApiClient = client.ApiClient
 ApiException = client.ApiException
 
 
-def kube_client(args: argparse.Namespace) -> client.ApiClient:
-    """An API client from --kubeconfig, the pod's ServiceAccount, or ~/.kube/config."""
+def kube_client(*, kubeconfig: str | None = None, in_cluster: bool = False) -> client.ApiClient:
+    """An API client from a kubeconfig file, the pod's ServiceAccount (`in_cluster`, or no
+    kubeconfig in a pod), or ~/.kube/config; raises ServeError when none loads."""
     configuration = client.Configuration()
     try:
-        if args.in_cluster or (not args.kubeconfig and "KUBERNETES_SERVICE_HOST" in os.environ):
+        if in_cluster or (not kubeconfig and "KUBERNETES_SERVICE_HOST" in os.environ):
             config.load_incluster_config(  # type: ignore[no-untyped-call]
                 client_configuration=configuration)
         else:
             config.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=args.kubeconfig, client_configuration=configuration)
+                config_file=kubeconfig, client_configuration=configuration)
     except (config.ConfigException, OSError) as error:
-        raise CommandError(f"cannot load the Kubernetes configuration: {error}") from None
+        raise ServeError(f"cannot load the Kubernetes configuration: {error}") from None
     return client.ApiClient(configuration)
 
 
@@ -120,7 +121,7 @@ class KubernetesTLSStore:
             "name": self.secret_name, "namespace": self.namespace,
             "labels": {"app.kubernetes.io/name": "image-mapper",
                        "app.kubernetes.io/component": "webhook"},
-            "annotations": {"mapper.imagerelocation.pivotal.io/managed-by":
+            "annotations": {f"{GROUP}/managed-by":
                             "image-mapper serve-webhook --bootstrap-tls"},
         }
         if resource_version is not None:

@@ -26,11 +26,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from hooks import patches
+from hooks.engine.imagemap import GROUP
 from hooks.engine.mapping import Mapping, Match
-from hooks.reviews import AdmissionRequest, AdmissionResponse
+from hooks.webhook import patches
+from hooks.webhook.reviews import AdmissionRequest, AdmissionResponse
 
-ORIGINAL_IMAGES = "mapper.imagerelocation.pivotal.io/original-images"
+ORIGINAL_IMAGES = f"{GROUP}/original-images"
 """Annotation: JSON object from container name to the image it had before the mapper."""
 
 MIRROR_POD = "kubernetes.io/config.mirror"
@@ -63,10 +64,8 @@ def admit(*, review_request: AdmissionRequest, mapping: Mapping) -> Admission:
         return Admission({"uid": uid, "allowed": True})
     operation = review_request["operation"]
     subresource = review_request.get("subResource") or ""
-    if operation == "CREATE" and not subresource:
+    if operation in ("CREATE", "UPDATE") and not subresource:
         fields: tuple[str, ...] = CONTAINER_FIELDS
-    elif operation == "UPDATE" and not subresource:
-        fields = CONTAINER_FIELDS
     elif operation == "UPDATE" and subresource == EPHEMERAL_SUBRESOURCE:
         fields = ("ephemeralContainers",)
     else:

@@ -1,8 +1,4 @@
-"""The webhook's view of the ImageMaps: one compiled mapping per namespace (SPEC 4).
-
-The webhook never decides acceptance itself. It watches ImageMaps and compiles, per namespace,
-the `status.deployedMap` of the Ready ones with `hooks.acceptance.compile_deployed`, which
-applies the order of SPEC 2.4 if two statuses transiently disagree.
+"""The watch that keeps the webhook's view of the ImageMaps (`hooks.webhook.view`) current.
 
 The watch follows the Kubernetes list-then-watch protocol: list, watch from the list's
 resourceVersion, resume from the last seen resourceVersion after a dropped connection
@@ -17,13 +13,13 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol, TypedDict
 
-from hooks.engine.acceptance import compile_deployed
 from hooks.engine.imagemap import ImageMap
-from hooks.engine.mapping import Mapping
+from hooks.serving.errors import describe_error
+from hooks.webhook.view import ClusterView
 
 log = logging.getLogger(__name__)
 
@@ -56,34 +52,6 @@ class ImageMapSource(Protocol):
         ...
 
 
-class View(Protocol):
-    """What the admission app needs of the state."""
-
-    def mapping_for(self, namespace: str) -> Mapping: ...
-
-    def readiness(self) -> tuple[bool, str]: ...
-
-    def age(self) -> float | None:
-        """Seconds since the view was last confirmed by the API server; None before that."""
-        ...
-
-
-class StaticView:
-    """One mapping for every namespace, always ready: `serve-webhook -f` and tests."""
-
-    def __init__(self, mapping: Mapping) -> None:
-        self.mapping = mapping
-
-    def mapping_for(self, namespace: str) -> Mapping:
-        return self.mapping
-
-    def readiness(self) -> tuple[bool, str]:
-        return True, f"static mapping of {len(self.mapping)} maplets"
-
-    def age(self) -> float | None:
-        return 0.0
-
-
 @dataclass(slots=True)
 class Backoff:
     """Exponential backoff with full jitter, capped."""
@@ -111,70 +79,38 @@ def _read(obj: dict[str, Any]) -> ImageMap | None:
 
 
 class ImageMapWatcher:
-    """Watches ImageMaps in a thread and holds `dict[namespace, Mapping]`, replaced atomically.
-
-    Only the watcher thread writes; readers take `self._mappings` as it is at that moment.
-    """
+    """Lists and watches ImageMaps in a thread, and keeps `view` as the API server has them."""
 
     def __init__(
         self,
         source: ImageMapSource,
+        view: ClusterView | None = None,
         *,
         watch_timeout_seconds: int = 300,
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._source = source
+        self.view = view if view is not None else ClusterView(clock=clock)
         self._watch_timeout = watch_timeout_seconds
         self._backoff = backoff or Backoff()
         self._clock = clock
-        self._imagemaps: dict[str, dict[str, ImageMap]] = {}
-        self._mappings: dict[str, Mapping] = {}
         self._resource_version: str | None = None
-        self._confirmed_at: float | None = None
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self.relists = 0
-        """Lists done after the first one (410 Gone)."""
-        self.failures = 0
-        """Lists or watches that failed with an error."""
-
-    # --- what readers see --------------------------------------------------------------
-
-    def mapping_for(self, namespace: str) -> Mapping:
-        return self._mappings.get(namespace, Mapping.EMPTY)
-
-    @property
-    def synced(self) -> bool:
-        return self._confirmed_at is not None
-
-    def age(self) -> float | None:
-        confirmed = self._confirmed_at
-        return None if confirmed is None else max(0.0, self._clock() - confirmed)
-
-    def readiness(self) -> tuple[bool, str]:
-        age = self.age()
-        if age is None:
-            return False, "ImageMaps not yet listed"
-        mappings = self._mappings
-        maplets = sum(len(m) for m in mappings.values())
-        return True, (f"{maplets} maplets in force in {len(mappings)} namespaces; "
-                      f"view confirmed {age:.0f}s ago")
-
-    def namespaces(self) -> Sequence[str]:
-        return sorted(self._mappings)
-
-    # --- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run, name="imagemap-watcher", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Stop the watch; whether its thread ended within `timeout` seconds."""
         self._stopping.set()
         self._source.interrupt()
         if self._thread is not None:
             self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
 
     def run(self) -> None:
         """List and watch until stopped."""
@@ -187,31 +123,23 @@ class ImageMapWatcher:
                 log.info("ImageMap watch expired at resourceVersion %s; listing again",
                          self._resource_version)
                 self._resource_version = None
-                self.relists += 1
             except Exception as error:  # the API server went away, or answered nonsense
                 if self._stopping.is_set():
                     break
-                self.failures += 1
                 delay = self._backoff.next()
                 log.warning("ImageMap %s failed (%s); retrying in %.1fs, serving the last "
                             "known state",
                             "list" if self._resource_version is None else "watch",
-                            _describe(error), delay)
+                            describe_error(error), delay)
                 self._stopping.wait(delay)
 
     def _list(self) -> None:
         items, resource_version = self._source.list()
-        imagemaps: dict[str, dict[str, ImageMap]] = {}
-        for item in items:
-            imagemap = _read(item)
-            if imagemap is not None:
-                imagemaps.setdefault(imagemap.namespace, {})[imagemap.name] = imagemap
-        self._imagemaps = imagemaps
-        self._mappings = {ns: compile_deployed(maps.values()) for ns, maps in imagemaps.items()}
+        self.view.replace(m for m in map(_read, items) if m is not None)
         self._resource_version = resource_version
         self._confirm()
         log.info("listed %d ImageMaps in %d namespaces at resourceVersion %s",
-                 len(items), len(imagemaps), resource_version)
+                 len(items), len(self.view.namespaces()), resource_version)
 
     def _watch(self) -> None:
         assert self._resource_version is not None
@@ -234,36 +162,15 @@ class ImageMapWatcher:
         obj = event["object"]
         metadata = obj.get("metadata") if isinstance(obj, dict) else None
         resource_version = metadata.get("resourceVersion") if isinstance(metadata, dict) else None
-        if event["type"] != "BOOKMARK":
+        change = event["type"]
+        if change != "BOOKMARK":
             imagemap = _read(obj)
             if imagemap is not None:
-                self._update(event["type"], imagemap)
+                self.view.apply(change, imagemap)
         if isinstance(resource_version, str) and resource_version:
             self._resource_version = resource_version
 
-    def _update(self, kind: str, imagemap: ImageMap) -> None:
-        namespace = imagemap.namespace
-        maps = self._imagemaps.setdefault(namespace, {})
-        if kind == "DELETED":
-            maps.pop(imagemap.name, None)
-        else:
-            maps[imagemap.name] = imagemap
-        mappings = dict(self._mappings)
-        if maps:
-            mappings[namespace] = compile_deployed(maps.values())
-        else:
-            del self._imagemaps[namespace]
-            mappings.pop(namespace, None)
-        self._mappings = mappings
-
     def _confirm(self) -> None:
         self._backoff.reset()
-        self._confirmed_at = self._clock()
+        self.view.confirm()
 
-
-def _describe(error: BaseException) -> str:
-    status = getattr(error, "status", None)
-    reason = getattr(error, "reason", None)
-    if status is not None:
-        return f"HTTP {status} {reason or ''}".strip()
-    return f"{type(error).__name__}: {error}"

@@ -2,7 +2,7 @@
 
 Only the envelope is checked here: what the API server always sends. The pod inside is
 untrusted but not validated (mutating admission runs before validation), so the rewrite rule
-in `hooks.admission` reads it defensively instead.
+in `hooks.webhook.admission` reads it defensively instead.
 """
 
 from __future__ import annotations

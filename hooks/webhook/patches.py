@@ -64,9 +64,3 @@ def encode(operations: list[Operation]) -> str:
         # UTF-8 form; escaped, it reaches the API server as the request wrote it.
         data = json.dumps(operations, separators=(",", ":")).encode()
     return base64.b64encode(data).decode("ascii")
-
-
-def decode(patch: str) -> list[Operation]:
-    """The operations of an encoded patch (for tests and `image-mapper review` readers)."""
-    operations: list[Operation] = json.loads(base64.b64decode(patch, validate=True))
-    return operations

@@ -1,15 +1,17 @@
 """The admission webhook's Flask app: `POST /mutate` and the probes (SPEC 4, 5).
 
-`AdmissionEndpoint` is `POST /mutate` from body to answer: parse, call `hooks.admission.admit`,
-serialize, count. Errors reach the caller as JSON with no stack trace: 400 for a body that is
-not an AdmissionReview, 503 while the view of the ImageMaps is not synced (so the webhook's
+`AdmissionEndpoint` is `POST /mutate` from body to answer: parse, call
+`hooks.webhook.admission.admit`, serialize, count. Errors reach the caller as JSON of the shape
+both servers use (`hooks.serving.errors`), with no stack trace: 400 for a body that is not an
+AdmissionReview, 503 while the view of the ImageMaps is not synced (so the webhook's
 failurePolicy decides), 500 for a bug.
 
-Every admission passes through `/mutate`, so it is served below Flask: a WSGI layer hands a
-`POST /mutate` with a Content-Length straight to the endpoint and leaves every other request
-(the probes, errors, a chunked or oversized body) to Flask. Profiles of the server at
+Every admission passes through `/mutate`, so it is served below Flask, by one WSGI route
+(`MutateRoute`); Flask answers everything else (the probes, errors). Profiles of the server at
 saturation showed Flask's per-request machinery (request context, URL matching, Response
-object) costing about as much as the admission itself (benchmarks/, "Optimizations").
+object) costing about as much as the admission itself (benchmarks/, "Optimizations"). A body
+over the limit never reaches the route: `hooks.serving.bodylimit` answers 413 in front of it,
+and hands a chunked body on with a Content-Length.
 """
 
 from __future__ import annotations
@@ -18,19 +20,21 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.wsgi import get_input_stream
 
-from hooks.admission import Admission, admit
-from hooks.reviews import ReviewError, parse_review, review_response
 from hooks.serving.bodylimit import BodyLimit
-from hooks.serving.probes import probes_blueprint
-from hooks.state import View
+from hooks.serving.errors import error_body, http_error, json_error
+from hooks.serving.probes import LATENCY_BUCKETS, probes_blueprint
+from hooks.webhook.admission import Admission, admit
+from hooks.webhook.reviews import ReviewError, parse_review, review_response
+from hooks.webhook.view import View
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -40,9 +44,9 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 7 * 512 * 1024
 """3.5 MiB. A review holds the pod and, on UPDATE, its old version; etcd stores an object of at
 most 1.5 MiB and the API server takes request bodies of at most 3 MiB, so a review of a pod
-that can exist fits. Past it: 413 (`hooks.bodylimit`), and the failurePolicy decides."""
+that can exist fits. Past it: 413 (`hooks.serving.bodylimit`), and the failurePolicy decides."""
 
-LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+MUTATE = "/mutate"
 
 
 class WebhookMetrics:
@@ -101,22 +105,14 @@ def _or_minus_one(age: float | None) -> float:
     return -1.0 if age is None else age
 
 
-def error_body(status: int, message: str) -> bytes:
-    return json.dumps({"error": message, "code": status}, separators=(",", ":")).encode()
-
-
-def error_response(status: int, message: str) -> Response:
-    return Response(error_body(status, message), status=status, mimetype="application/json")
-
-
 INTERNAL_ERROR = "internal error; see the webhook's log"
 
 
 class AdmissionEndpoint:
     """`POST /mutate`: the request body in, (HTTP status, JSON body) out."""
 
-    def __init__(self, state: View, metrics: WebhookMetrics) -> None:
-        self.state = state
+    def __init__(self, view: View, metrics: WebhookMetrics) -> None:
+        self.view = view
         self.metrics = metrics
 
     def __call__(self, body: bytes) -> tuple[int, bytes]:
@@ -126,12 +122,12 @@ class AdmissionEndpoint:
         except ReviewError as error:
             self.metrics.observe("invalid", started)
             return 400, error_body(400, f"not a valid AdmissionReview: {error}")
-        if self.state.age() is None:
+        if self.view.age() is None:
             self.metrics.observe("not_ready", started)
             return 503, error_body(503, "the webhook has not listed the ImageMaps yet")
         namespace = review_request.get("namespace") or ""
         admission = admit(review_request=review_request,
-                          mapping=self.state.mapping_for(namespace))
+                          mapping=self.view.mapping_for(namespace))
         answer = json.dumps(review_response(admission.response), separators=(",", ":"))
         self.metrics.count(namespace, admission)
         self.metrics.observe("patched" if "patch" in admission.response else "unchanged",
@@ -142,25 +138,25 @@ class AdmissionEndpoint:
 _STATUS_LINES = {code: f"{code} {HTTPStatus(code).phrase}" for code in (200, 400, 500, 503)}
 
 
-class MutateFastPath:
-    """WSGI: `POST /mutate` with a Content-Length up to the app's limit goes straight to the
-    endpoint; everything else to `app` (Flask), which answers it as before."""
+class MutateRoute:
+    """WSGI: `POST /mutate` goes straight to the endpoint, whatever the body's framing;
+    another method on it gets 405; every other path goes to `app` (Flask)."""
 
-    def __init__(self, app: WSGIApplication, endpoint: AdmissionEndpoint,
-                 max_body: Callable[[], int | None]) -> None:
+    def __init__(self, app: WSGIApplication, endpoint: AdmissionEndpoint) -> None:
         self.app = app
         self.endpoint = endpoint
-        self.max_body = max_body
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse
                  ) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") != "/mutate" or environ.get("REQUEST_METHOD") != "POST":
+        if environ.get("PATH_INFO") != MUTATE:
             return self.app(environ, start_response)
+        if environ.get("REQUEST_METHOD") != "POST":
+            return http_error(MethodNotAllowed(valid_methods=["POST"]))(environ, start_response)
         length = environ.get("CONTENT_LENGTH") or ""
-        limit = self.max_body()
-        if not length.isdigit() or (limit is not None and int(length) > limit):
-            return self.app(environ, start_response)  # chunked, or 413 from Flask
-        body = environ["wsgi.input"].read(int(length))
+        if length.isdigit():
+            body = environ["wsgi.input"].read(int(length))
+        else:  # chunked, when no BodyLimit in front made it a Content-Length
+            body = get_input_stream(environ).read()
         try:
             status, answer = self.endpoint(body)
         except Exception:
@@ -175,7 +171,7 @@ class MutateFastPath:
 def create_app(
     config: Mapping[str, Any] | None = None,
     *,
-    state: View,
+    view: View,
     shutting_down: threading.Event | None = None,
 ) -> Flask:
     """The webhook app over a view of the ImageMaps.
@@ -188,39 +184,24 @@ def create_app(
     if config is not None:
         app.config.from_mapping(config)
     registry = CollectorRegistry()
-    metrics = WebhookMetrics(registry, state)
-    endpoint = AdmissionEndpoint(state, metrics)
-    app.extensions["image_mapper_metrics"] = metrics
-    app.extensions["image_mapper_registry"] = registry
-    app.extensions["image_mapper_admission"] = endpoint
-    app.wsgi_app = MutateFastPath(  # type: ignore[method-assign]
-        app.wsgi_app, endpoint, lambda: app.config["MAX_CONTENT_LENGTH"])
-    if app.config["MAX_CONTENT_LENGTH"] is not None:
-        app.wsgi_app = BodyLimit(  # type: ignore[method-assign]
-            app.wsgi_app, app.config["MAX_CONTENT_LENGTH"])
+    metrics = WebhookMetrics(registry, view)
+    app.wsgi_app = MutateRoute(  # type: ignore[method-assign]
+        app.wsgi_app, AdmissionEndpoint(view, metrics))
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    if limit is not None:
+        app.wsgi_app = BodyLimit(app.wsgi_app, limit)  # type: ignore[method-assign]
 
     def readiness() -> tuple[bool, str]:
         if shutting_down is not None and shutting_down.is_set():
             return False, "shutting down"
-        return state.readiness()
+        return view.readiness()
 
     app.register_blueprint(probes_blueprint(registry, readiness))
-
-    @app.post("/mutate")
-    def mutate() -> Response:
-        # A body without Content-Length (chunked) comes here; the rest takes MutateFastPath.
-        status, answer = endpoint(request.get_data(cache=False))
-        return Response(answer, status=status, mimetype="application/json")
-
-    @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException) -> Response:
-        return error_response(error.code or 500, error.description or error.name)
+    app.register_error_handler(HTTPException, http_error)
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception) -> Response:
         log.exception("error answering %s %s", request.method, request.path)
-        if request.path == "/mutate":
-            metrics.requests.labels("error").inc()
-        return error_response(500, INTERNAL_ERROR)
+        return json_error(500, INTERNAL_ERROR)
 
     return app

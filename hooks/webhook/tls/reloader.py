@@ -1,0 +1,86 @@
+"""The server's SSL context, rebuilt when the certificate files change, with the project's TLS
+policy.
+
+The files change when the bootstrap rotates them (`hooks.webhook.tls.bootstrap`), or when the
+kubelet updates a Secret volume (cert-manager): mtime, size or inode change (a Secret volume
+swaps a symlink). A pair that does not load yet (a key that does not match its certificate,
+half-written) leaves the previous context in place.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import ssl
+import threading
+from collections.abc import Callable
+
+from hooks.webhook.tls.certificates import describe_certificate_file
+
+log = logging.getLogger(__name__)
+
+MINIMUM_TLS_VERSION = ssl.TLSVersion.TLSv1_2
+TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
+"""TLS 1.2 suites with forward secrecy and authenticated encryption only: no RSA key exchange,
+no CBC (so no SHA-1 MAC), and none of RC4, 3DES, NULL, export. The API server's Go client
+offers these. TLS 1.3 suites are all of that kind and keep OpenSSL's defaults."""
+
+
+def apply_server_policy(context: ssl.SSLContext) -> ssl.SSLContext:
+    """TLS 1.2 at least, the ciphers above, no compression and no client renegotiation."""
+    context.minimum_version = MINIMUM_TLS_VERSION
+    context.set_ciphers(TLS12_CIPHERS)
+    context.options |= (ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
+                        | ssl.OP_CIPHER_SERVER_PREFERENCE)
+    return context
+
+
+FileSignature = tuple[tuple[int, int, int, int], ...]
+
+
+class CertificateReloader:
+    """The server's SSL context, rebuilt when its certificate or key file changes.
+
+    Gunicorn calls its `ssl_context` hook for every new connection; this returns the cached
+    context after two `stat` calls. A pair that fails to load (a rotation halfway written)
+    keeps the previous context until the files change again. Every context it serves has
+    the project's TLS policy (`apply_server_policy`), whatever built it.
+    """
+
+    def __init__(self, cert_file: str | os.PathLike[str], key_file: str | os.PathLike[str]) -> None:
+        self._paths = (os.fspath(cert_file), os.fspath(key_file))
+        self._lock = threading.Lock()
+        self._context: ssl.SSLContext | None = None
+        self._signature: FileSignature | None = None
+        self._failed: FileSignature | None = None
+
+    def _signature_now(self) -> FileSignature | None:
+        try:
+            stats = [os.stat(p) for p in self._paths]
+        except OSError:
+            return None
+        return tuple((s.st_mtime_ns, s.st_size, s.st_ino, s.st_dev) for s in stats)
+
+    def context(self, build: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
+        signature = self._signature_now()
+        context = self._context
+        if context is not None and (signature is None or signature == self._signature):
+            return context
+        with self._lock:
+            if self._context is not None and signature == self._signature:
+                return self._context
+            try:
+                context = apply_server_policy(build())
+            except (OSError, ssl.SSLError, ValueError) as error:
+                if self._context is None:
+                    raise
+                if signature != self._failed:
+                    self._failed = signature
+                    log.warning("keeping the current certificate: %s and %s do not load as a "
+                                "pair yet (%s)", *self._paths, error)
+                return self._context
+            self._context, self._signature, self._failed = context, signature, None
+            log.info("serving the certificate in %s (%s)", self._paths[0],
+                     describe_certificate_file(self._paths[0]))
+            return context
+
