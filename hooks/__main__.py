@@ -1,5 +1,5 @@
 import sys
 
-from hooks.cli import main
+from hooks.cli.main import main
 
 sys.exit(main())

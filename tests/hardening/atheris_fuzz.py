@@ -26,8 +26,8 @@ from pathlib import Path
 import atheris
 
 with atheris.instrument_imports():
+    from hooks.cli.documents import load_imagemaps
     from hooks.controller.app import create_app as create_hooks_app
-    from hooks.documents import load_imagemaps
     from hooks.engine import reference
     from hooks.engine.acceptance import decide
     from hooks.engine.imagemap import read_imagemaps

@@ -9,7 +9,7 @@ import json
 import pytest
 import requests
 
-from hooks.cli import main
+from hooks.cli.main import main
 from hooks.controller.dispatch import run_hook
 
 from .golden import FIXTURE_NOW, GoldenCase, golden_cases

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from hooks.cli import main
+from hooks.cli.main import main
 
 from .golden import golden_cases
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from hooks import serve_hooks
+from hooks.cli import serve_hooks
 
 from .golden import golden_cases
 

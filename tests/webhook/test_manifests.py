@@ -202,5 +202,5 @@ def test_dockerfile_is_pinned_non_root_and_runs_both_commands() -> None:
     users = re.findall(r"^USER (\S+)", text, re.MULTILINE)
     assert users == ["65532:65532"]
     assert 'ENTRYPOINT ["image-mapper"]' in text  # serve-hooks and serve-webhook as args
-    assert (ROOT / "hooks" / "serve_hooks.py").exists()
-    assert (ROOT / "hooks" / "serve_webhook.py").exists()
+    assert (ROOT / "hooks" / "cli" / "serve_hooks.py").exists()
+    assert (ROOT / "hooks" / "cli" / "serve_webhook.py").exists()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hooks.cli import main
+from hooks.cli.main import main
 from tests.webhook.jsonpatch import decode
 
 from .golden import FIXTURES, IMAGEMAPS, Scenario, scenarios

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from hooks import serve_webhook
-from hooks.cli import main
-from hooks.serve_webhook import config, configure
+from hooks.cli import serve_webhook
+from hooks.cli.main import main
+from hooks.cli.serve_webhook import config, configure
 from hooks.webhook.server import DrainingWorker, gunicorn_options
 
 

@@ -12,7 +12,7 @@ import json
 import sys
 from datetime import datetime
 
-from hooks.cli import CommandError
+from hooks.cli.errors import CommandError
 from hooks.controller.dispatch import HOOKS, run_hook, utc_now
 from hooks.controller.protocol import BadRequest
 

@@ -1,13 +1,27 @@
-"""Checks for the servers' command-line values, shared so both servers word errors alike.
+"""The servers' command-line values, shared so both server commands read and word them alike.
 
-Each is an argparse `type`: it returns the value or raises `ArgumentTypeError`, which argparse
-prints as `argument --NAME: MESSAGE` with exit status 2.
+- Checks: each is an argparse `type`; it returns the value or raises `ArgumentTypeError`, which
+  argparse prints as `argument --NAME: MESSAGE` with exit status 2. String defaults go through
+  `type` too, so a bad environment value is a usage error.
+- Environment defaults: an option not given falls back to an environment variable.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
+from collections.abc import Mapping
+
+
+def env(variable: str, default: str, environ: Mapping[str, str] | None = None) -> str:
+    """An option's default: the environment variable when it is set, else `default`."""
+    return (os.environ if environ is None else environ).get(variable, default)
+
+
+def env_flag(variable: str, environ: Mapping[str, str] | None = None) -> bool:
+    """An on/off option's default: on when the variable is 1, true or yes."""
+    return env(variable, "", environ).lower() in ("1", "true", "yes")
 
 
 def port(text: str) -> int:

@@ -1,79 +1,80 @@
 """`image-mapper serve-webhook`: the admission webhook over HTTPS (SPEC 4, 5, 6).
 
-Every option falls back to the environment variable named in its help. The server itself is
-`hooks.webhook.server`.
+Every option falls back to the environment variable named in its help. The server is
+`hooks.webhook.server`, imported when the command runs; `-f` files are read and decided here.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
+from collections.abc import Mapping as MappingABC
+from typing import TYPE_CHECKING
 
-from hooks import options
-from hooks.cli import CommandError
-from hooks.documents import load_imagemaps
+from hooks.cli import options
+from hooks.cli.documents import load_imagemaps
+from hooks.cli.errors import CommandError
 from hooks.engine.acceptance import decide
 from hooks.engine.imagemap import read_imagemaps
 from hooks.engine.mapping import Mapping
-from hooks.serving.errors import ServeError
-from hooks.webhook.server import WebhookConfig, serve
+
+if TYPE_CHECKING:
+    from hooks.webhook.server import WebhookConfig
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TLS_DIR = "/run/image-mapper/tls"
 
 
-def _env(name: str, default: str) -> str:
-    return os.environ.get(f"IMAGE_MAPPER_{name}", default)
+def configure(parser: argparse.ArgumentParser, environ: MappingABC[str, str] | None = None) -> None:
+    def env(name: str, default: str) -> str:
+        return options.env(f"IMAGE_MAPPER_{name}", default, environ)
 
+    def env_flag(name: str) -> bool:
+        return options.env_flag(f"IMAGE_MAPPER_{name}", environ)
 
-def _env_flag(name: str) -> bool:
-    return _env(name, "").lower() in ("1", "true", "yes")
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Serve the pod admission webhook over HTTPS. Every option falls back to the "
         "environment variable named in its help.")
     add = parser.add_argument
-    add("--host", default=_env("WEBHOOK_HOST", "0.0.0.0"),  # noqa: S104 - a pod's address
+    add("--host", default=env("WEBHOOK_HOST", "0.0.0.0"),  # noqa: S104 - a pod's address
         help="address to listen on (IMAGE_MAPPER_WEBHOOK_HOST; default 0.0.0.0)")
     # String defaults go through `type` too, so a bad environment value is a usage error.
-    add("--port", type=options.port, default=_env("WEBHOOK_PORT", "8443"),
+    add("--port", type=options.port, default=env("WEBHOOK_PORT", "8443"),
         help="port to listen on (IMAGE_MAPPER_WEBHOOK_PORT; default 8443)")
-    add("--cert-file", default=_env("CERT_FILE", f"{DEFAULT_TLS_DIR}/tls.crt"),
+    add("--cert-file", default=env("CERT_FILE", f"{DEFAULT_TLS_DIR}/tls.crt"),
         help="serving certificate, PEM; reloaded when it changes (IMAGE_MAPPER_CERT_FILE)")
-    add("--key-file", default=_env("KEY_FILE", f"{DEFAULT_TLS_DIR}/tls.key"),
+    add("--key-file", default=env("KEY_FILE", f"{DEFAULT_TLS_DIR}/tls.key"),
         help="its private key, PEM (IMAGE_MAPPER_KEY_FILE)")
     tls = parser.add_argument_group("TLS bootstrap (no cert-manager needed)")
     tls.add_argument(
-        "--bootstrap-tls", action="store_true", default=_env_flag("BOOTSTRAP_TLS"),
+        "--bootstrap-tls", action="store_true", default=env_flag("BOOTSTRAP_TLS"),
         help="create a CA and serving certificate Secret if absent, write --cert-file and "
              "--key-file from it, set the webhook configuration's caBundle, rotate before "
              "expiry (IMAGE_MAPPER_BOOTSTRAP_TLS=true)")
-    tls.add_argument("--tls-secret", default=_env("TLS_SECRET", "image-mapper-webhook-tls"),
+    tls.add_argument("--tls-secret", default=env("TLS_SECRET", "image-mapper-webhook-tls"),
                      help="the Secret's name (IMAGE_MAPPER_TLS_SECRET)")
+    pod_namespace = options.env("POD_NAMESPACE", "image-mapper", environ)
     tls.add_argument(
-        "--namespace", default=_env("NAMESPACE", os.environ.get("POD_NAMESPACE", "image-mapper")),
+        "--namespace", default=env("NAMESPACE", pod_namespace),
         help="the webhook's namespace, of the Secret and the Service "
              "(IMAGE_MAPPER_NAMESPACE, else POD_NAMESPACE; default image-mapper)")
-    tls.add_argument("--service", default=_env("WEBHOOK_SERVICE", "image-mapper-webhook"),
+    tls.add_argument("--service", default=env("WEBHOOK_SERVICE", "image-mapper-webhook"),
                      help="the webhook's Service, named in the certificate "
                           "(IMAGE_MAPPER_WEBHOOK_SERVICE)")
     tls.add_argument("--tls-dns-name", action="append", default=[], metavar="NAME",
                      help="another name for the certificate besides the Service's (repeatable; "
                           "for a webhook the API server reaches by URL)")
     tls.add_argument(
-        "--webhook-configuration", default=_env("WEBHOOK_CONFIGURATION", "image-mapper"),
+        "--webhook-configuration", default=env("WEBHOOK_CONFIGURATION", "image-mapper"),
         help="the MutatingWebhookConfiguration whose caBundle to set "
              "(IMAGE_MAPPER_WEBHOOK_CONFIGURATION)")
     tls.add_argument("--tls-check-interval", type=options.positive_seconds,
-                     default=_env("TLS_CHECK_INTERVAL", "60"),
+                     default=env("TLS_CHECK_INTERVAL", "60"),
                      help="seconds between checks of the Secret (IMAGE_MAPPER_TLS_CHECK_INTERVAL)")
     cluster = parser.add_argument_group("cluster access")
     source = cluster.add_mutually_exclusive_group()
-    source.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"),
+    source.add_argument("--kubeconfig", default=options.env("KUBECONFIG", "", environ) or None,
                         help="kubeconfig file (KUBECONFIG; default: in-cluster when running "
                              "in a pod, else ~/.kube/config)")
     source.add_argument("--in-cluster", action="store_true",
@@ -83,25 +84,28 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "instead of watching the cluster: for development")
     server = parser.add_argument_group("server")
     server.add_argument("--threads", type=options.positive_int,
-                        default=_env("WEBHOOK_THREADS", "8"),
+                        default=env("WEBHOOK_THREADS", "8"),
                         help="request threads (IMAGE_MAPPER_WEBHOOK_THREADS; default 8)")
     server.add_argument("--shutdown-delay", type=options.seconds,
-                        default=_env("SHUTDOWN_DELAY", "5"),
+                        default=env("SHUTDOWN_DELAY", "5"),
                         help="seconds to report not ready, still serving, after SIGTERM "
                              "(IMAGE_MAPPER_SHUTDOWN_DELAY; default 5)")
     server.add_argument("--graceful-timeout", type=options.seconds,
-                        default=_env("GRACEFUL_TIMEOUT", "20"),
+                        default=env("GRACEFUL_TIMEOUT", "20"),
                         help="seconds then left for in-flight requests "
                              "(IMAGE_MAPPER_GRACEFUL_TIMEOUT; default 20)")
-    server.add_argument("--access-log", action="store_true", default=_env_flag("ACCESS_LOG"),
+    server.add_argument("--access-log", action="store_true", default=env_flag("ACCESS_LOG"),
                         help="log every request (IMAGE_MAPPER_ACCESS_LOG=true)")
-    server.add_argument("--log-level", default=_env("LOG_LEVEL", "info"),
+    server.add_argument("--log-level", default=env("LOG_LEVEL", "info"),
                         choices=("debug", "info", "warning", "error"),
                         help="(IMAGE_MAPPER_LOG_LEVEL; default info)")
 
 
 def config(args: argparse.Namespace) -> WebhookConfig:
     """The server's configuration from the parsed options; `-f` files are decided here."""
+    # Here, not above: the other commands need neither gunicorn nor the Kubernetes client.
+    from hooks.webhook.server import WebhookConfig  # noqa: PLC0415
+
     return WebhookConfig(
         host=args.host, port=args.port, cert_file=args.cert_file, key_file=args.key_file,
         static=_static_mapping(args.filename) if args.filename else None,
@@ -116,6 +120,9 @@ def config(args: argparse.Namespace) -> WebhookConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hooks.serving.errors import ServeError  # noqa: PLC0415
+    from hooks.webhook.server import serve  # noqa: PLC0415
+
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s")
     try:

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from hooks.cli import CommandError
+from hooks.cli.errors import CommandError
 from hooks.engine.imagemap import API_VERSION, KIND
 
 YAML_SUFFIXES = (".yaml", ".yml", ".json")

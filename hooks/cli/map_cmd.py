@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 
-from hooks.cli import CommandError
-from hooks.documents import load_imagemaps
+from hooks.cli.documents import load_imagemaps
+from hooks.cli.errors import CommandError
 from hooks.engine.acceptance import decide
 from hooks.engine.imagemap import read_imagemaps
 from hooks.engine.reference import ReferenceError, parse_normalized

@@ -1,4 +1,4 @@
-"""`image-mapper serve-hooks`: the Metacontroller hooks over plain HTTP, on waitress.
+"""`image-mapper serve-hooks`: the Metacontroller hooks over plain HTTP (SPEC 5, 6).
 
 Settings come from options, or from the environment when an option is not given:
 
@@ -10,21 +10,18 @@ Settings come from options, or from the environment when an option is not given:
 | `--token-file` | `IMAGE_MAPPER_HOOKS_TOKEN_FILE` | none: no token check |
 | `--shutdown-timeout` | `IMAGE_MAPPER_HOOKS_SHUTDOWN_TIMEOUT` | `10` seconds |
 
-The server itself is `hooks.controller.server`.
+The server is `hooks.controller.server`, imported when the command runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from hooks import options
-from hooks.cli import CommandError
-from hooks.controller.server import HooksConfig, serve
-from hooks.serving.errors import ServeError
+from hooks.cli import options
+from hooks.cli.errors import CommandError
 
 ENV_HOST = "IMAGE_MAPPER_HOOKS_HOST"
 ENV_PORT = "IMAGE_MAPPER_HOOKS_PORT"
@@ -34,25 +31,30 @@ ENV_SHUTDOWN_TIMEOUT = "IMAGE_MAPPER_HOOKS_SHUTDOWN_TIMEOUT"
 
 
 def configure(parser: argparse.ArgumentParser, environ: Mapping[str, str] | None = None) -> None:
-    env = os.environ if environ is None else environ
-    parser.add_argument("--host", default=env.get(ENV_HOST, "0.0.0.0"),  # noqa: S104
+    def env(variable: str, default: str) -> str:
+        return options.env(variable, default, environ)
+
+    parser.add_argument("--host", default=env(ENV_HOST, "0.0.0.0"),  # noqa: S104
                         help=f"address to listen on (env {ENV_HOST}; default 0.0.0.0)")
-    parser.add_argument("--port", type=options.port_or_any, default=env.get(ENV_PORT, "8080"),
+    parser.add_argument("--port", type=options.port_or_any, default=env(ENV_PORT, "8080"),
                         help=f"port to listen on, 0 for any free port (env {ENV_PORT}; "
                              f"default 8080)")
-    parser.add_argument("--threads", type=options.positive_int,
-                        default=env.get(ENV_THREADS, "4"),
+    parser.add_argument("--threads", type=options.positive_int, default=env(ENV_THREADS, "4"),
                         help=f"worker threads (env {ENV_THREADS}; default 4)")
-    parser.add_argument("--token-file", type=Path, default=env.get(ENV_TOKEN_FILE) or None,
+    parser.add_argument("--token-file", type=Path, default=env(ENV_TOKEN_FILE, "") or None,
                         help="require 'Authorization: Bearer <token>' on hook calls, the token "
                              f"read from this file (env {ENV_TOKEN_FILE}; default: no check)")
     parser.add_argument("--shutdown-timeout", type=options.seconds,
-                        default=env.get(ENV_SHUTDOWN_TIMEOUT, "10"),
+                        default=env(ENV_SHUTDOWN_TIMEOUT, "10"),
                         help="on SIGTERM, seconds to let calls in flight finish "
                              f"(env {ENV_SHUTDOWN_TIMEOUT}; default 10)")
 
 
 def run(args: argparse.Namespace) -> int:
+    # Here, not above: the other commands need neither Flask nor waitress.
+    from hooks.controller.server import HooksConfig, serve  # noqa: PLC0415
+    from hooks.serving.errors import ServeError  # noqa: PLC0415
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
                                                    "%(message)s")
     config = HooksConfig(host=args.host, port=args.port, threads=args.threads,

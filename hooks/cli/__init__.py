@@ -1,0 +1,13 @@
+"""The `image-mapper` command (SPEC 6): one entry point, one module per subcommand.
+
+- `main`: the entry point and the table of subcommands; `errors`: `CommandError`.
+- `map_cmd`, `review_cmd`, `hook_cmd`: run the engine, the webhook's admission and the hooks on
+  files, without a cluster.
+- `serve_hooks`, `serve_webhook`: read the options (and the environment) into the servers'
+  configuration, and run them.
+- `documents`: ImageMaps from YAML files; `options`: checks of option values, environment
+  defaults.
+
+The only part of `hooks` that knows argparse; the servers and the engine raise their own
+errors, which the commands turn into one line for the user.
+"""
