@@ -19,8 +19,9 @@ from .cluster import ControlPlane
 @pytest.fixture(scope="package")
 def control_plane() -> Iterator[ControlPlane]:
     """A started control plane for each test package that imports this fixture into its
-    conftest.py (tests/e2e, tests/e2e_token, tests/webhook, tests/controlplane): packages
-    install different things (the Metacontroller stand-in, test webhooks) and must not meet.
+    conftest.py (tests/e2e/installed, tests/e2e/hooks_token, tests/e2e/webhook,
+    tests/controlplane): packages install different things (the Metacontroller stand-in,
+    test webhooks) and must not meet.
 
     The first run builds the binaries (10-20 minutes); later runs reuse the cache.
     Set ``IMAGE_MAPPER_KEEP_CP=1`` to keep its temp dir (logs, certs) after the run.

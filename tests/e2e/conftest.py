@@ -1,4 +1,12 @@
-"""The product running on a real control plane, for the whole session."""
+"""Fixtures of every end-to-end package. Each sub-package brings its own control plane
+(`tests.controlplane.fixtures.control_plane`, one per package): they install different things
+and must not meet.
+
+- `installed/`: the product as `kubectl apply -k metacontroller/` installs it, with the
+  Metacontroller stand-in (`stack.py`, `metacontroller.py`);
+- `hooks_token/`: the same with `overlays/hooks-token`;
+- `webhook/`: `serve-webhook` alone against an API server, and its watch.
+"""
 
 from __future__ import annotations
 
@@ -9,24 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.controlplane.cluster import ControlPlane
-from tests.controlplane.fixtures import control_plane
-from tests.e2e.stack import Stack, running_stack
+from tests.e2e.stack import Stack
 
 _numbers = itertools.count(1)
-
-__all__ = ["control_plane"]  # this package's own control plane
-
-
-@pytest.fixture(scope="package")
-def stack(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with running_stack(control_plane, tmp_path_factory.mktemp("stack")) as running:
-        yield running
 
 
 @pytest.fixture
 def namespace(stack: Stack, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A fresh namespace per test, deleted afterwards (without waiting)."""
+    """A fresh namespace per test, deleted afterwards (without waiting), in the package's
+    `stack`."""
     slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")
     name = f"t{next(_numbers)}-{slug}"[:60].rstrip("-")
     stack.cp.kubectl("create", "namespace", name)

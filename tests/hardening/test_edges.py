@@ -146,7 +146,7 @@ def test_hooks_take_4_mib_and_cut_off_a_body_past_64_mib(hooks_client: Client) -
     """The hooks get whole namespaces (1,000 ImageMaps x 10 maplets is 2.3 MiB), so their
     limit is 64 MiB, not the API server's 3 MiB per object. Past it waitress answers 413 at
     once and closes, storing none of the rest: a client still sending may see a reset instead
-    (tests/hookserver/test_http.py shows the 413 to a client that reads). The server serves the
+    (tests/controller/test_http.py shows the 413 to a client that reads). The server serves the
     next request as before."""
     request = _sync_request()
     padded = request | {"padding": "x" * (4 * MIB)}

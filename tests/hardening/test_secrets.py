@@ -30,7 +30,7 @@ from hooks.controller import app as hooks_app
 from hooks.webhook.kube import KubernetesTLSStore, close, kube_client
 from hooks.webhook.tls.bootstrap import TLSBootstrap, write_atomically
 from hooks.webhook.tls.certificates import make_serving_cert
-from tests.hookserver.test_serve_hooks import HooksProcess
+from tests.cli.test_serve_hooks import HooksProcess
 from tests.webhook.server import free_port, start_server
 
 from .corpus import HOOK_FIXTURES

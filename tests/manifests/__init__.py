@@ -1,0 +1,2 @@
+"""Tests of what is installed: the CRD, the controllers, both Deployments, the webhook
+configuration, RBAC, the Dockerfile, and checkov over the rendered manifests."""

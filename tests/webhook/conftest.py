@@ -17,9 +17,7 @@ from hooks.engine.mapping import Mapping
 from hooks.webhook.app import create_app
 from hooks.webhook.tls.certificates import make_ca, make_serving_cert
 from hooks.webhook.view import StaticView
-from tests.controlplane.fixtures import control_plane
-
-from .golden import IMAGEMAPS
+from tests.golden import IMAGEMAPS
 
 
 @pytest.fixture(scope="session")
@@ -67,5 +65,3 @@ def pki(tmp_path: Path) -> Pki:
     pki.cert_file.write_bytes(cert)
     pki.key_file.write_bytes(key)
     return pki
-
-__all__ = ["control_plane"]  # one control plane for this package's e2e tests

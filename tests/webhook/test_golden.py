@@ -10,11 +10,10 @@ from flask.testing import FlaskClient
 from hooks.engine.mapping import Mapping
 from hooks.webhook.admission import admit
 from hooks.webhook.reviews import parse_review, review_response
+from tests.golden import Golden, admission_cases, expect, expect_absent
 from tests.webhook.jsonpatch import decode
 
-from .golden import Scenario, expect, expect_absent, scenarios
-
-SCENARIOS = scenarios()
+SCENARIOS = admission_cases()
 VALID = [s for s in SCENARIOS if not s.malformed]
 MALFORMED = [s for s in SCENARIOS if s.malformed]
 
@@ -35,14 +34,14 @@ def test_every_rule_has_a_scenario() -> None:
 
 
 @pytest.mark.parametrize("scenario", VALID, ids=lambda s: s.name)
-def test_webhook_answers_as_golden(client: FlaskClient, scenario: Scenario) -> None:
+def test_webhook_answers_as_golden(client: FlaskClient, scenario: Golden) -> None:
     reply = client.post("/mutate", data=scenario.request_body,
                         content_type="application/json")
     assert reply.status_code == 200, reply.get_data(as_text=True)
     body = reply.get_json()
     assert body == expect(scenario.response_path, body)
     response = body["response"]
-    assert response["uid"] == scenario.request["request"]["uid"]
+    assert response["uid"] == scenario.request()["request"]["uid"]
     assert response["allowed"] is True
     if "patch" in response:
         assert response["patchType"] == "JSONPatch"
@@ -53,9 +52,9 @@ def test_webhook_answers_as_golden(client: FlaskClient, scenario: Scenario) -> N
 
 
 @pytest.mark.parametrize("scenario", VALID, ids=lambda s: s.name)
-def test_admit_is_pure_and_matches_golden(golden_mapping: Mapping, scenario: Scenario) -> None:
+def test_admit_is_pure_and_matches_golden(golden_mapping: Mapping, scenario: Golden) -> None:
     review_request = parse_review(scenario.request_body)
-    before = scenario.request
+    before = scenario.request()
     first = admit(review_request=review_request, mapping=golden_mapping)
     second = admit(review_request=review_request, mapping=golden_mapping)
     assert first == second
@@ -65,7 +64,7 @@ def test_admit_is_pure_and_matches_golden(golden_mapping: Mapping, scenario: Sce
 
 @pytest.mark.parametrize("scenario", MALFORMED, ids=lambda s: s.name)
 def test_malformed_review_gets_400_naming_the_problem(
-    client: FlaskClient, scenario: Scenario
+    client: FlaskClient, scenario: Golden
 ) -> None:
     reply = client.post("/mutate", data=scenario.request_body,
                         content_type="application/json")

@@ -19,12 +19,12 @@ import pytest
 from cryptography import x509
 
 from hooks.webhook.tls.certificates import make_ca
+from tests.golden import ADMISSION_FIXTURES, IMAGEMAPS
 
 from .conftest import Pki
-from .golden import FIXTURES, IMAGEMAPS
 from .server import SecretVolume, Server, peer_serial, post_review, start_server
 
-REVIEW = (FIXTURES / "create-all-container-lists.request.json").read_bytes()
+REVIEW = (ADMISSION_FIXTURES / "create-all-container-lists.request.json").read_bytes()
 
 
 def _close_abandoned_tls_sockets(error: BaseException) -> None:

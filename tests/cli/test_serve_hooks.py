@@ -17,10 +17,9 @@ import pytest
 import requests
 
 from hooks.cli import serve_hooks
+from tests.golden import hook_cases
 
-from .golden import golden_cases
-
-NEWCOMER = next(c for c in golden_cases("/imagemap/sync") if c.name == "newcomer-conflicts")
+NEWCOMER = next(c for c in hook_cases("/imagemap/sync") if c.name == "newcomer-conflicts")
 LISTENING = re.compile(r"serving Metacontroller hooks on http://([\d.]+):(\d+)")
 
 

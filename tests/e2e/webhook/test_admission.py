@@ -21,27 +21,20 @@ import pytest
 
 from hooks.webhook.admission import ORIGINAL_IMAGES
 from tests.controlplane import ControlPlane, KubectlError, wait_until
+from tests.webhook.server import Server, free_port
 
 from .cluster import (
     NAMESPACE,
     apply,
-    install_crd_and_webhook_rbac,
     manifest,
     put_imagemap,
     service_account_kubeconfig,
 )
-from .server import Server, free_port
 
 pytestmark = pytest.mark.e2e
 
 BOOTCAMP = "gcr.io/google-samples/kubernetes-bootcamp:v1"
 RELOCATED = "registry.example.com/kubernetes-bootcamp:v1"
-
-
-@pytest.fixture(scope="module")
-def cluster(control_plane: ControlPlane) -> ControlPlane:
-    install_crd_and_webhook_rbac(control_plane)
-    return control_plane
 
 
 @pytest.fixture

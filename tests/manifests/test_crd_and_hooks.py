@@ -11,8 +11,7 @@ import pytest
 import yaml
 
 from hooks.controller.dispatch import HOOKS
-
-from .golden import golden_cases
+from tests.golden import hook_cases
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = sorted([*ROOT.glob("crds/*.yaml"), *ROOT.glob("metacontroller/*.yaml")])
@@ -110,7 +109,7 @@ def test_the_schema_accepts_maplets_of_every_form(maplet: dict[str, Any]) -> Non
 
 def test_the_schema_accepts_the_sample_and_every_fixture_imagemap() -> None:
     validate(documents(ROOT / "samples" / "bootcamp-imagemap.yaml")[0])
-    for case in golden_cases("/imagemap/sync"):
+    for case in hook_cases("/imagemap/sync"):
         validate(case.request()["parent"])
 
 
@@ -142,7 +141,7 @@ def test_the_schema_rejects_malformed_specs(obj: dict[str, Any]) -> None:
 
 
 def test_every_status_the_hook_writes_fits_the_schema() -> None:
-    for case in golden_cases("/imagemap/sync"):
+    for case in hook_cases("/imagemap/sync"):
         obj = case.request()["parent"]
         obj["status"] = case.response()["status"]
         validate(obj)

@@ -11,7 +11,7 @@ import yaml
 
 from tests.controlplane import ControlPlane
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 NAMESPACE = "image-mapper"
 SERVICE_ACCOUNT = "image-mapper-webhook"
 RBAC_KINDS = {"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role",

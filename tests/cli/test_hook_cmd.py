@@ -1,4 +1,4 @@
-"""`image-mapper hook PATH < request.json` (the golden files are checked in test_golden.py)."""
+"""`image-mapper hook PATH < request.json`: every golden response, byte for byte, and errors."""
 
 from __future__ import annotations
 
@@ -11,10 +11,20 @@ from datetime import UTC, datetime
 import pytest
 
 from hooks.cli.main import main
+from tests.golden import Golden, hook_cases
 
-from .golden import golden_cases
+CASES = hook_cases()
+NEWCOMER = next(c for c in hook_cases("/imagemap/sync") if c.name == "newcomer-conflicts")
 
-NEWCOMER = next(c for c in golden_cases("/imagemap/sync") if c.name == "newcomer-conflicts")
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_hook_command(
+    case: Golden, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(case.request_path.read_text(encoding="utf-8")))
+    assert main(["hook", case.hook, "--now", "2026-01-01T12:00:00Z"]) == 0
+    # Byte for byte: the response files are the command's own output.
+    assert capsys.readouterr().out == case.response_path.read_text(encoding="utf-8")
 
 
 def run(

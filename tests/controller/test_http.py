@@ -14,13 +14,13 @@ from hooks.controller import dispatch
 from hooks.controller.app import create_app
 from hooks.controller.protocol import HookResponse
 from hooks.engine.cache import DecisionCache
+from tests.golden import hook_cases
 
 from .conftest import Serve, fixed_clock_config
-from .golden import golden_cases
 
-NEWCOMER = next(c for c in golden_cases("/imagemap/sync") if c.name == "newcomer-conflicts")
-ACCEPTED = next(c for c in golden_cases("/imagemap/sync") if c.name == "new-imagemap-accepted")
-NAMESPACE = next(c for c in golden_cases("/namespace/sync") if c.name == "hook-v2")
+NEWCOMER = next(c for c in hook_cases("/imagemap/sync") if c.name == "newcomer-conflicts")
+ACCEPTED = next(c for c in hook_cases("/imagemap/sync") if c.name == "new-imagemap-accepted")
+NAMESPACE = next(c for c in hook_cases("/namespace/sync") if c.name == "hook-v2")
 
 
 def post(url: str, body: bytes, **headers: str) -> requests.Response:

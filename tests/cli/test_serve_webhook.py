@@ -12,6 +12,7 @@ from hooks.cli import serve_webhook
 from hooks.cli.main import main
 from hooks.cli.serve_webhook import config, configure
 from hooks.webhook.server import DrainingWorker, gunicorn_options
+from tests.golden import IMAGEMAPS
 
 
 def _parse(*argv: str) -> argparse.Namespace:
@@ -64,8 +65,7 @@ def test_bad_settings_are_usage_errors(
 def test_a_missing_certificate_is_one_line(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    assert main(["serve-webhook", "-f", str(Path(__file__).parents[1] / "fixtures" /
-                                            "admission" / "imagemaps.yaml"),
+    assert main(["serve-webhook", "-f", str(IMAGEMAPS),
                  "--cert-file", str(tmp_path / "tls.crt")]) == 1
     err = capsys.readouterr().err
     assert err.endswith("no such file; mount a certificate there or pass --bootstrap-tls\n")

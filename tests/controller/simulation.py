@@ -14,8 +14,7 @@ from hooks.controller.namespace_hook import ACTIVE_LABEL, SUMMARY_ANNOTATION, sy
 from hooks.controller.protocol import CompositeSyncRequest, DecoratorSyncRequest
 from hooks.engine.imagemap import API_VERSION as IMAGEMAP_API_VERSION
 from hooks.engine.imagemap import KIND as IMAGEMAP_KIND
-
-from .golden import FIXTURE_NOW
+from tests.golden import FIXTURE_NOW
 
 GROUP_KEY = f"{IMAGEMAP_KIND}.{IMAGEMAP_API_VERSION}"
 

@@ -12,8 +12,7 @@ from flask.testing import FlaskClient
 
 from hooks.controller.app import create_app
 from hooks.controller.server import HooksServer
-
-from .golden import FIXTURE_NOW
+from tests.golden import FIXTURE_NOW
 
 Serve = Callable[..., str]
 

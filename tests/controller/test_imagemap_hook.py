@@ -10,8 +10,8 @@ import pytest
 from hooks.controller.imagemap_hook import customize_imagemap, sync_imagemap
 from hooks.controller.protocol import CompositeSyncRequest
 from hooks.controller.status import rfc3339
+from tests.golden import FIXTURE_NOW
 
-from .golden import FIXTURE_NOW
 from .simulation import GROUP_KEY, Namespace
 
 NOW = "2026-01-01T12:00:00Z"

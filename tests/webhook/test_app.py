@@ -10,8 +10,7 @@ from flask.testing import FlaskClient
 from hooks.engine.mapping import Mapping
 from hooks.webhook.app import create_app
 from hooks.webhook.view import StaticView
-
-from .golden import FIXTURES
+from tests.golden import ADMISSION_FIXTURES
 
 
 class UnsyncedView:
@@ -31,7 +30,7 @@ class BrokenView(StaticView):
 
 
 def _review(name: str) -> bytes:
-    return (FIXTURES / f"{name}.request.json").read_bytes()
+    return (ADMISSION_FIXTURES / f"{name}.request.json").read_bytes()
 
 
 def _metric(client: FlaskClient, line_start: str) -> float:

@@ -12,17 +12,11 @@ import pytest
 from hooks.webhook.kube import KubernetesImageMapSource, close, kube_client
 from hooks.webhook.watcher import Backoff, Gone, ImageMapWatcher
 from tests.controlplane import ControlPlane
+from tests.webhook.fakes import wait_for
 
-from .cluster import install_crd_and_webhook_rbac, put_imagemap, service_account_kubeconfig
-from .fakes import wait_for
+from .cluster import put_imagemap, service_account_kubeconfig
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def cluster(control_plane: ControlPlane) -> ControlPlane:
-    install_crd_and_webhook_rbac(control_plane)
-    return control_plane
 
 
 @pytest.fixture

@@ -1,20 +1,18 @@
-"""Every golden request, over real HTTP and through `image-mapper hook`, gives its response."""
+"""Every golden hook request, over real HTTP, gives its response (and `image-mapper hook` does
+too: tests/cli/test_hook_cmd.py); a status synced with itself stays as it is."""
 
 from __future__ import annotations
 
 import copy
-import io
 import json
 
 import pytest
 import requests
 
-from hooks.cli.main import main
 from hooks.controller.dispatch import run_hook
+from tests.golden import FIXTURE_NOW, Golden, hook_cases
 
-from .golden import FIXTURE_NOW, GoldenCase, golden_cases
-
-CASES = golden_cases()
+CASES = hook_cases()
 
 
 def test_every_hook_has_fixtures() -> None:
@@ -24,7 +22,7 @@ def test_every_hook_has_fixtures() -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
-def test_over_http(case: GoldenCase, hooks_url: str) -> None:
+def test_over_http(case: Golden, hooks_url: str) -> None:
     answer = requests.post(hooks_url + case.hook, data=case.request_path.read_bytes(),
                            headers={"Content-Type": "application/json"}, timeout=10)
     assert answer.status_code == 200, answer.text
@@ -32,21 +30,11 @@ def test_over_http(case: GoldenCase, hooks_url: str) -> None:
     assert answer.json() == case.response()
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
-def test_hook_command(
-    case: GoldenCase, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setattr("sys.stdin", io.StringIO(case.request_path.read_text(encoding="utf-8")))
-    assert main(["hook", case.hook, "--now", "2026-01-01T12:00:00Z"]) == 0
-    # Byte for byte: the response files are the command's own output.
-    assert capsys.readouterr().out == case.response_path.read_text(encoding="utf-8")
-
-
-SYNCS = golden_cases("/imagemap/sync")
+SYNCS = hook_cases("/imagemap/sync")
 
 
 @pytest.mark.parametrize("case", SYNCS, ids=[case.id for case in SYNCS])
-def test_status_is_stable_when_synced_with_itself(case: GoldenCase) -> None:
+def test_status_is_stable_when_synced_with_itself(case: Golden) -> None:
     """SPEC 2.5: syncing again with the returned status (hours later) changes nothing."""
     request = case.request()
     status = dict(run_hook("/imagemap/sync", request, now=FIXTURE_NOW))["status"]

@@ -10,11 +10,10 @@ from pathlib import Path
 import pytest
 
 from hooks.cli.main import main
+from tests.golden import ADMISSION_FIXTURES, IMAGEMAPS, Golden, admission_cases
 from tests.webhook.jsonpatch import decode
 
-from .golden import FIXTURES, IMAGEMAPS, Scenario, scenarios
-
-VALID = [s for s in scenarios() if not s.malformed]
+VALID = [s for s in admission_cases() if not s.malformed]
 
 
 def _review(monkeypatch: pytest.MonkeyPatch, stdin: bytes, *args: str) -> int:
@@ -24,7 +23,7 @@ def _review(monkeypatch: pytest.MonkeyPatch, stdin: bytes, *args: str) -> int:
 
 @pytest.mark.parametrize("scenario", VALID, ids=lambda s: s.name)
 def test_prints_the_golden_response(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], scenario: Scenario
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], scenario: Golden
 ) -> None:
     assert _review(monkeypatch, scenario.request_body, "-f", str(IMAGEMAPS)) == 0
     out = capsys.readouterr().out
@@ -41,7 +40,8 @@ def test_imagemaps_are_accepted_in_order_and_rejections_explained(
         "apiVersion: mapper.imagerelocation.pivotal.io/v1alpha1\nkind: ImageMap\n"
         "metadata: {name: second, creationTimestamp: '2026-02-01T00:00:00Z'}\n"
         "spec: {map: [{from: nginx, to: second.example.com/nginx}]}\n")
-    request = (FIXTURES / "create-existing-annotations-escaped-key.request.json").read_bytes()
+    request = (ADMISSION_FIXTURES
+               / "create-existing-annotations-escaped-key.request.json").read_bytes()
     assert _review(monkeypatch, request, "-f", str(tmp_path)) == 0
     captured = capsys.readouterr()
     patch = json.loads(captured.out)["response"]["patch"]

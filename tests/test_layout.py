@@ -1,0 +1,112 @@
+"""The import rule of the layout (README, "Architecture"), read from the source of every module.
+
+    cli  ─┬─> controller ─┬─> serving
+          └─> webhook ────┤
+                          └─> engine
+
+- the engine imports nothing from the other parts, and keeps no state between calls;
+- `serving` (what both servers share over HTTP) imports nothing from the parts that use it;
+- the controller and the webhook never import each other;
+- only the CLI knows argparse, and only the CLI (and `python -m hooks`) imports the CLI.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+HOOKS = Path(__file__).resolve().parents[1] / "hooks"
+PARTS = ("engine", "serving", "controller", "webhook", "cli")
+
+ALLOWED: dict[str, set[str]] = {
+    "engine": {"engine"},
+    "serving": {"serving"},
+    "controller": {"controller", "engine", "serving"},
+    "webhook": {"webhook", "engine", "serving"},
+    "cli": set(PARTS),
+}
+"""The parts each part may import (at run time or for type checking alike)."""
+
+STATEFUL = {"OrderedDict", "Counter", "defaultdict", "deque", "Lock", "RLock", "Event",
+            "Condition", "Semaphore"}
+"""Calls whose result, kept at module level, is state shared by every caller."""
+
+
+def modules() -> list[Path]:
+    return sorted(HOOKS.rglob("*.py"))
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(HOOKS.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def part_of(module: str) -> str | None:
+    """`engine` for `hooks.engine.mapping`; None for `hooks` itself and `hooks.__main__`."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in PARTS else None
+
+
+def imports(path: Path) -> list[tuple[int, str]]:
+    """(line, module) of every import in a file, relative ones resolved."""
+    package = module_name(path) if path.name == "__init__.py" else module_name(path)[
+        : module_name(path).rfind(".")]
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                module = ".".join([*base, node.module] if node.module else base)
+            else:
+                module = node.module or ""
+            found.append((node.lineno, module))
+            # `from hooks import engine` imports the part `hooks.engine`.
+            if module == "hooks":
+                found += [(node.lineno, f"hooks.{alias.name}") for alias in node.names]
+    return found
+
+
+def violations() -> list[str]:
+    found = []
+    for path in modules():
+        name = module_name(path)
+        part = part_of(name)
+        where = path.relative_to(HOOKS.parent)
+        for line, imported in imports(path):
+            if imported == "argparse" and part != "cli":
+                found.append(f"{where}:{line}: imports argparse; only the CLI knows it")
+            if not imported.startswith("hooks."):
+                continue
+            target = part_of(imported)
+            if target is None:
+                continue
+            allowed = ALLOWED[part] if part is not None else {"cli"}
+            if target not in allowed:
+                found.append(f"{where}:{line}: {part or name} imports {imported}")
+    return found
+
+
+def test_modules_import_only_what_their_part_may() -> None:
+    assert modules(), f"no modules under {HOOKS}"
+    found = violations()
+    assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize("path", [p for p in modules() if part_of(module_name(p)) == "engine"],
+                         ids=lambda p: p.name)
+def test_the_engine_keeps_no_module_level_state(path: Path) -> None:
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    assert not [n for n in ast.walk(tree) if isinstance(n, ast.Global)], "a `global` statement"
+    for node in tree.body:
+        value = node.value if isinstance(node, ast.Assign | ast.AnnAssign) else None
+        if isinstance(value, ast.Call):
+            func = value.func
+            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            assert called not in STATEFUL, f"line {node.lineno}: module-level {called}()"
