@@ -1,4 +1,4 @@
-"""Conformance of hooks/reference.py with the upstream Go test tables.
+"""Conformance of hooks/engine/reference.py with the upstream Go test tables.
 
 The tables are ported from github.com/distribution/reference (reference_test.go,
 normalize_test.go, regexp_test.go; current upstream, where the 255-character limit applies to
