@@ -88,10 +88,6 @@ class ClusterView:
     def namespaces(self) -> Sequence[str]:
         return sorted(self._mappings)
 
-    def imagemaps(self, namespace: str) -> list[ImageMap]:
-        """The ImageMaps the namespace's mapping was compiled from, as kept."""
-        return list(self._imagemaps.get(namespace, {}).values())
-
     # --- what the watcher does ---------------------------------------------------------
 
     def replace(self, imagemaps: Iterable[ImageMap]) -> None:

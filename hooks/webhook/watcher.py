@@ -70,8 +70,9 @@ class Backoff:
         self._attempt = 0
 
 
-def _read(obj: dict[str, Any]) -> ImageMap | None:
-    """What `compile_deployed` reads of an ImageMap; None if it has no name or namespace."""
+def read_for_view(obj: dict[str, Any]) -> ImageMap | None:
+    """What the view keeps of an ImageMap, what `compile_deployed` reads; None if it has no
+    name or namespace."""
     imagemap = ImageMap.read(obj)
     if imagemap is None or not imagemap.namespace:
         return None
@@ -135,7 +136,7 @@ class ImageMapWatcher:
 
     def _list(self) -> None:
         items, resource_version = self._source.list()
-        self.view.replace(m for m in map(_read, items) if m is not None)
+        self.view.replace(m for m in map(read_for_view, items) if m is not None)
         self._resource_version = resource_version
         self._confirm()
         log.info("listed %d ImageMaps in %d namespaces at resourceVersion %s",
@@ -164,7 +165,7 @@ class ImageMapWatcher:
         resource_version = metadata.get("resourceVersion") if isinstance(metadata, dict) else None
         change = event["type"]
         if change != "BOOKMARK":
-            imagemap = _read(obj)
+            imagemap = read_for_view(obj)
             if imagemap is not None:
                 self.view.apply(change, imagemap)
         if isinstance(resource_version, str) and resource_version:
