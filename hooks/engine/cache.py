@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from hooks.engine.imagemap import ImageMap
@@ -35,22 +36,27 @@ DECISIONS = 64
 SETTLED_NAMESPACES = 32
 
 
-def read(imagemap: ImageMap) -> tuple[object, ...]:
-    """Everything of an ImageMap the walk reads besides its name: its spec, and what orders it
-    (SPEC 2.4)."""
-    return (imagemap.spec_map, imagemap.creation_timestamp, imagemap.generation,
-            imagemap.observed_generation, imagemap.ready)
+read = attrgetter("spec_map", "creation_timestamp", "generation", "observed_generation",
+                  "ready")
+"""Everything of an ImageMap the walk reads besides its name: its spec, and what orders it
+(SPEC 2.4)."""
+
+_BY_NAME = attrgetter("name")
 
 
-def fingerprint(imagemaps: Sequence[ImageMap]) -> tuple[Key, Read] | None:
-    """The key a decision on `imagemaps` is kept under, and what to compare on a hit; None for
-    ImageMaps that are not all versioned objects of an API server."""
+def fingerprint(imagemaps: Iterable[ImageMap]) -> tuple[Key, Read] | None:
+    """The key a decision on `imagemaps` (one per name) is kept under, and what to compare on a
+    hit; None for ImageMaps that are not all versioned objects of an API server.
+
+    Taken in name order: the decision does not depend on the order they come in (the ImageMap
+    hook puts its parent first, so every ImageMap's sync lists them in another order)."""
+    ordered = sorted(imagemaps, key=_BY_NAME)
     key = []
-    for imagemap in imagemaps:
+    for imagemap in ordered:
         if not imagemap.uid or not imagemap.resource_version:
             return None
         key.append((imagemap.name, imagemap.uid, imagemap.resource_version))
-    return tuple(key), [read(imagemap) for imagemap in imagemaps]
+    return tuple(key), list(map(read, ordered))
 
 
 class DecisionCache:

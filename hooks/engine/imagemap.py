@@ -10,8 +10,7 @@ written, because checking them (and naming each bad entry) is the engine's job.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 GROUP = "mapper.imagerelocation.pivotal.io"
 VERSION = "v1alpha1"
@@ -23,8 +22,7 @@ READY = "Ready"
 """The type of the condition that says whether an ImageMap is in force."""
 
 
-@dataclass(frozen=True, slots=True)
-class ReadyCondition:
+class ReadyCondition(NamedTuple):
     """The first condition of type Ready in `status.conditions`."""
 
     status: str | None
@@ -33,8 +31,14 @@ class ReadyCondition:
     observed_generation: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class ImageMap:
+class ImageMap(NamedTuple):
+    """An ImageMap as the engine and the hooks read it.
+
+    Immutable and typed like the engine's frozen dataclasses, but a NamedTuple: every ImageMap
+    of a namespace is read at every hook call, and a tuple is built (and compared, by the
+    decision cache) in C, four times faster than a frozen dataclass.
+    """
+
     name: str
     namespace: str
     """Empty when the object has none (a YAML file may leave it out)."""
@@ -53,6 +57,7 @@ class ImageMap:
     @classmethod
     def read(cls, obj: object) -> ImageMap | None:
         """The ImageMap in an object; None when it is not an object with a name."""
+        # Every ImageMap of a namespace is read at every hook call: written out, not helped.
         if not isinstance(obj, dict):
             return None
         metadata = obj.get("metadata")
@@ -61,21 +66,31 @@ class ImageMap:
         name = metadata.get("name")
         if not isinstance(name, str) or not name:
             return None
+        namespace = metadata.get("namespace")
+        uid = metadata.get("uid")
+        version = metadata.get("resourceVersion")
+        generation = metadata.get("generation")
+        created = metadata.get("creationTimestamp")
         spec = obj.get("spec")
         status = obj.get("status")
-        if not isinstance(status, dict):
-            status = {}
+        ready = observed = deployed = None
+        if isinstance(status, dict):
+            conditions = status.get("conditions")
+            if isinstance(conditions, list):
+                ready = _ready(conditions)
+            observed = status.get("observedGeneration")
+            deployed = status.get("deployedMap")
         return cls(
             name,
-            _str(metadata.get("namespace")) or "",
-            _str(metadata.get("uid")),
-            _str(metadata.get("resourceVersion")),
-            _int(metadata.get("generation")),
-            _str(metadata.get("creationTimestamp")),
+            namespace if isinstance(namespace, str) else "",
+            uid if isinstance(uid, str) else None,
+            version if isinstance(version, str) else None,
+            generation if isinstance(generation, int) else None,
+            created if isinstance(created, str) else None,
             spec.get("map") if isinstance(spec, dict) else None,
-            _ready(status.get("conditions")),
-            _int(status.get("observedGeneration")),
-            status.get("deployedMap"),
+            ready,
+            observed if isinstance(observed, int) else None,
+            deployed,
         )
 
     def in_force_since(self, *, current_generation: bool) -> str | None:
@@ -117,22 +132,15 @@ def is_imagemap(obj: Mapping[str, Any]) -> bool:
             and api_version.startswith(f"{GROUP}/"))
 
 
-def _str(value: object) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _int(value: object) -> int | None:
-    return value if isinstance(value, int) else None
-
-
-def _ready(conditions: object) -> ReadyCondition | None:
-    if not isinstance(conditions, list):
-        return None
+def _ready(conditions: list[object]) -> ReadyCondition | None:
     for condition in conditions:
         if isinstance(condition, dict) and condition.get("type") == READY:
+            status = condition.get("status")
+            since = condition.get("lastTransitionTime")
+            observed = condition.get("observedGeneration")
             return ReadyCondition(
-                _str(condition.get("status")),
-                _str(condition.get("lastTransitionTime")),
-                _int(condition.get("observedGeneration")),
+                status if isinstance(status, str) else None,
+                since if isinstance(since, str) else None,
+                observed if isinstance(observed, int) else None,
             )
     return None

@@ -14,7 +14,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypedDict
 
 from hooks.engine.imagemap import ImageMap
@@ -76,7 +76,7 @@ def read_for_view(obj: dict[str, Any]) -> ImageMap | None:
     imagemap = ImageMap.read(obj)
     if imagemap is None or not imagemap.namespace:
         return None
-    return replace(imagemap, spec_map=None)  # the status is what counts here: keep no spec
+    return imagemap._replace(spec_map=None)  # the status is what counts here: keep no spec
 
 
 class ImageMapWatcher:

@@ -227,6 +227,8 @@ def test_decisions_are_memoized_by_uid_and_resource_version() -> None:
     cache = DecisionCache()
     once = decide(read_imagemaps([first, second]), cache=cache)
     assert decide(read_imagemaps([first, second]), cache=cache) is once
+    # In any order: each ImageMap's sync lists its parent first.
+    assert decide(read_imagemaps([second, first]), cache=cache) is once
     assert once.verdicts["second"].reason == "Conflict"
     # A new resourceVersion is new content: decided afresh.
     second["spec"]["map"][0]["to"] = "b.io/x:1"

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 
 def write_atomically(path: Path, data: bytes, mode: int) -> None:
+    """Replace `path` in one rename: a reader sees the old content or the new, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
@@ -58,6 +59,9 @@ def write_files(material: Material, cert_file: Path, key_file: Path) -> bool:
     write_atomically(key_file, material.key, 0o600)
     write_atomically(cert_file, material.cert, 0o644)
     return True
+
+
+# --- the Secret and the webhook configuration -------------------------------------------------
 
 
 class AlreadyExists(Exception):
