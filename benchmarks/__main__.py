@@ -106,7 +106,7 @@ def memory(table: Table) -> None:
     result = bench_admission.bench_memory(10_000)
     per_10k = result.total_bytes * 10_000 / result.maplets
     table.row(
-        f"retained by compile_deployed of {result.maplets:,} maplets, per 10k",
+        f"retained by compile_recorded of {result.maplets:,} maplets, per 10k",
         mib(per_10k),
         "<= 4 MiB",
         per_10k <= 4 * 2**20,
@@ -136,7 +136,7 @@ def floor(table: Table) -> None:
 
 
 def sizes(table: Table) -> None:
-    table.section("handler under mappings of 10, 10k, 100k maplets (compile_deployed)")
+    table.section("handler under mappings of 10, 10k, 100k maplets (compile_recorded)")
     results = bench_admission.bench_sizes()
     for result in results:
         table.row(

@@ -28,9 +28,10 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from benchmarks.bench_hooks import imagemap, maplets
-from hooks.engine.acceptance import compile_deployed
-from hooks.engine.imagemap import read_imagemaps
+from hooks.engine.acceptance import compile_recorded
+from hooks.engine.imagemap import ImageMap, read_imagemaps
 from hooks.engine.mapping import Mapping
+from hooks.engine.record import Entry, Record
 from hooks.webhook.app import AdmissionEndpoint, WebhookMetrics, create_app
 from hooks.webhook.view import StaticView
 
@@ -265,6 +266,14 @@ def sample_imagemaps(count: int, first_index: int = 0) -> list[dict[str, Any]]:
     return maps
 
 
+def webhook_mapping(imagemaps: list[ImageMap]) -> Mapping:
+    """The webhook's mapping of a namespace whose decision record has `imagemaps` in force."""
+    record = Record(tuple(Entry(m.name, m.uid or "", m.generation or 0) for m in imagemaps))
+    mapping = compile_recorded(record, imagemaps)
+    assert mapping is not None
+    return mapping
+
+
 def endpoint_for(mapping: Mapping) -> AdmissionEndpoint:
     """The endpoint exactly as `create_app` wires it (its own metrics registry)."""
     view = StaticView(mapping)
@@ -304,7 +313,7 @@ class FloorResult:
 
 def bench_floor(*, rounds: int = 7, seconds: float = 0.25) -> FloorResult:
     body = sample_review()
-    mapping = compile_deployed(read_imagemaps(sample_imagemaps(10)))
+    mapping = webhook_mapping(read_imagemaps(sample_imagemaps(10)))
     endpoint = endpoint_for(mapping)
     status, answer = endpoint(body)
     if status != 200 or answer != floor(body):
@@ -350,7 +359,7 @@ def bench_sizes(
     for size in sizes:
         maps = sample_imagemaps(size)
         started = time.perf_counter()
-        mapping = compile_deployed(read_imagemaps(maps))
+        mapping = webhook_mapping(read_imagemaps(maps))
         builds[size] = time.perf_counter() - started
         if len(mapping) != size:
             raise AssertionError(f"{len(mapping)} maplets in force, not {size}")
@@ -374,7 +383,7 @@ class MemoryResult:
 
 
 def bench_memory(size: int = 10_000) -> MemoryResult:
-    """tracemalloc: bytes allocated by `compile_deployed` and still alive afterwards, the
+    """tracemalloc: bytes allocated by `compile_recorded` and still alive afterwards, the
     ImageMaps themselves (the watcher's copy of the API objects) excluded. What stays once the
     Mapping is dropped is the process-wide compile cache (`hooks.engine.acceptance`, bounded). The
     ImageMaps are numbered apart from the other sections', so that nothing is cached yet."""
@@ -383,7 +392,7 @@ def bench_memory(size: int = 10_000) -> MemoryResult:
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
-        mapping = compile_deployed(read_imagemaps(maps))
+        mapping = webhook_mapping(read_imagemaps(maps))
         gc.collect()
         with_mapping = tracemalloc.get_traced_memory()[0]
         assert len(mapping) == size

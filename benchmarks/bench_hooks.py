@@ -29,6 +29,7 @@ from typing import Any
 from hooks.controller.dispatch import run_hook
 from hooks.controller.protocol import HookResponse
 from hooks.engine.cache import DecisionCache
+from hooks.engine.record import ANNOTATION, Entry, Record
 
 API = "mapper.imagerelocation.pivotal.io/v1alpha1"
 GROUP_KEY = f"ImageMap.{API}"
@@ -74,9 +75,25 @@ def imagemap(index: int, count: int, namespace: str = "bench") -> dict[str, Any]
 
 
 def composite_sync(parent: dict[str, Any], related: list[dict[str, Any]]) -> dict[str, Any]:
+    """As Metacontroller sends it (hook v2): the ImageMaps, and the Namespace whose decision
+    record has them all in force, in this order (the parent at its current generation)."""
     return {"controller": {"kind": "CompositeController"}, "parent": parent, "children": {},
-            "related": {GROUP_KEY: {m["metadata"]["name"]: m for m in related}},
+            "related": {GROUP_KEY: {f"bench/{m['metadata']['name']}": m for m in related},
+                        "Namespace.v1": {"bench": recorded_namespace([parent, *related])}},
             "finalizing": False}
+
+
+def recorded_namespace(imagemaps: list[dict[str, Any]]) -> dict[str, Any]:
+    """The Namespace with a decision record that has `imagemaps` in force."""
+    rows, seen = [], set()
+    for obj in imagemaps:
+        metadata = obj["metadata"]
+        if metadata["name"] not in seen:
+            seen.add(metadata["name"])
+            rows.append(Entry(metadata["name"], metadata["uid"], metadata["generation"],
+                              "2025-06-01T00:00:00Z"))
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {
+        "name": "bench", "annotations": {ANNOTATION: Record(tuple(rows)).encode()}}}
 
 
 def namespace_sync(related: list[dict[str, Any]]) -> dict[str, Any]:

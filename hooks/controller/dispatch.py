@@ -43,7 +43,7 @@ def _namespace_customize(body: object, now: datetime, cache: DecisionCache | Non
 
 
 def _namespace_sync(body: object, now: datetime, cache: DecisionCache | None) -> HookResponse:
-    return sync_namespace(parse_decorator_sync(body, kind=NAMESPACE_KIND), cache=cache)
+    return sync_namespace(parse_decorator_sync(body, kind=NAMESPACE_KIND), now=now, cache=cache)
 
 
 HOOKS: Final[dict[str, Hook]] = {

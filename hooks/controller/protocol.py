@@ -249,3 +249,14 @@ def namespace_imagemaps(related: ObjectMap, namespace: str) -> list[ImageMap]:
     """The ImageMaps of `namespace` among `related`, one per name, however the map is keyed."""
     return read_imagemaps(obj for group in related.values() for obj in group.values()
                           if is_imagemap(obj) and namespace_of(obj) == namespace)
+
+
+def related_namespace(related: ObjectMap, name: str) -> KubeObject | None:
+    """The Namespace `name` among `related`, however the map is keyed; None when it is not
+    there (Metacontroller leaves it out of a namespaced parent's request under hook v1)."""
+    for group in related.values():
+        for obj in group.values():
+            if (obj.get("kind") == NAMESPACE_KIND and obj.get("apiVersion") == "v1"
+                    and name_of(obj) == name):
+                return obj
+    return None

@@ -10,7 +10,8 @@ status:
 ```
 
 A status is a pure function of the ImageMap and its verdict, save `lastTransitionTime`, which
-is kept while the Ready status does not flip and is `now` when it does.
+is kept while the Ready status does not flip and, when it does, is the time the namespace's
+decision record gives the verdict (`since`), or `now` without one.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from hooks.engine.imagemap import READY, ImageMap
 from hooks.engine.verdicts import Conflict, Verdict
 
 
-def imagemap_status(imagemap: ImageMap, verdict: Verdict, *, now: datetime) -> dict[str, Any]:
+def imagemap_status(imagemap: ImageMap, verdict: Verdict, *, now: datetime,
+                    since: str | None = None) -> dict[str, Any]:
     """The status of `imagemap` under `verdict`, in the spec's field order."""
     generation = imagemap.generation
     status: dict[str, Any] = {}
@@ -40,7 +42,8 @@ def imagemap_status(imagemap: ImageMap, verdict: Verdict, *, now: datetime) -> d
         "status": condition_status,
         "reason": verdict.reason,
         "message": verdict.message,
-        "lastTransitionTime": _transition_time(imagemap, condition_status, now),
+        "lastTransitionTime": _transition_time(imagemap, condition_status,
+                                               since or rfc3339(now)),
     }
     if generation is not None:
         condition["observedGeneration"] = generation
@@ -59,14 +62,14 @@ def conflict_status(conflict: Conflict) -> dict[str, str]:
             "theirTo": conflict.their_target}
 
 
-def _transition_time(imagemap: ImageMap, condition_status: str, now: datetime) -> str:
-    """Kept while the Ready status does not flip; `now` when it does (or there was none)."""
+def _transition_time(imagemap: ImageMap, condition_status: str, flipped: str) -> str:
+    """Kept while the Ready status does not flip; `flipped` when it does (or there was none)."""
     previous = imagemap.ready
     if previous is not None and previous.status == condition_status:
         kept = previous.last_transition_time
         if kept:
             return kept
-    return rfc3339(now)
+    return flipped
 
 
 def rfc3339(moment: datetime) -> str:

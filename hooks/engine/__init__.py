@@ -9,6 +9,8 @@ caller owns). It imports nothing from the other parts of `hooks`.
 - `mapping`: maplets and the compiled mapping of a namespace: what a pod image becomes.
 - `imagemap`: the ImageMap resource's names, and the typed value read from an object.
 - `patterns`, `consistency`: the consistency rule of SPEC 2.3, pair by pair and as a walk.
-- `acceptance`: the acceptance walk of SPEC 2.4 (`decide`) and the webhook's mapping
-  (`compile_deployed`); `verdicts`: what it decides; `cache`: what a server may remember.
+- `record`: the namespace's decision record (SPEC 2.4.1), kept on the Namespace.
+- `acceptance`: the acceptance walk of SPEC 2.4 (`decide`), the record it makes (`record_of`),
+  and those who follow it: the ImageMap hook (`follow`) and the webhook's mapping
+  (`compile_recorded`); `verdicts`: what it decides; `cache`: what a server may remember.
 """

@@ -9,8 +9,10 @@ any order and from any replica, agrees:
 2. Walk them in that order; accept each valid ImageMap that is consistent with all those
    already accepted in this walk (SPEC 2.3, `hooks.engine.consistency`); reject the rest.
 
-`compile_deployed` is the webhook's view of the same namespace: the `deployedMap` of the Ready
-ImageMaps, walked in the same order.
+SPEC 2.4.1: the namespace hook alone decides, over the whole namespace, and records the outcome
+(`hooks.engine.record`) where a decision made on a stale view cannot land; the walk then takes
+the ImageMaps the record has in force first, in its order. The ImageMap hook (`follow`) and the
+webhook (`compile_recorded`) follow the record.
 
 How it stays fast (benchmarks/, `make bench`): the walk asks only whether a newcomer conflicts,
 with set operations over per-ImageMap key summaries kept in the compile cache, and asks the
@@ -29,8 +31,9 @@ from typing import TypeGuard
 from hooks.engine.cache import DecisionCache, fingerprint
 from hooks.engine.consistency import Compiled, Walk, compile_map, entry_name, reach_of
 from hooks.engine.imagemap import ImageMap, unique
-from hooks.engine.mapping import Mapping
-from hooks.engine.patterns import Overlap
+from hooks.engine.mapping import Maplet, Mapping
+from hooks.engine.patterns import Overlap, example
+from hooks.engine.record import Entry, Record
 from hooks.engine.verdicts import Conflict, Decision, Verdict, listed
 
 # --- the order of SPEC 2.4 -------------------------------------------------------------------
@@ -49,10 +52,20 @@ def order_key(imagemap: ImageMap, *, current_generation: bool) -> tuple[str, str
     return (since or NOT_YET, imagemap.creation_timestamp or NOT_YET, imagemap.name)
 
 
-def in_order(imagemaps: Iterable[ImageMap], *, current_generation: bool) -> list[ImageMap]:
-    """One ImageMap per name (`hooks.engine.imagemap.unique`), in walk order."""
-    return sorted(unique(imagemaps),
-                  key=lambda m: order_key(m, current_generation=current_generation))
+def in_order(imagemaps: Iterable[ImageMap], *, current_generation: bool,
+             record: Record | None = None) -> list[ImageMap]:
+    """One ImageMap per name (`hooks.engine.imagemap.unique`), in walk order: with a `record`
+    (SPEC 2.4.1), first those it has in force at their current generation, in its order, then
+    the newcomers by `order_key`."""
+    ordered = sorted(unique(imagemaps),
+                     key=lambda m: order_key(m, current_generation=current_generation))
+    if record is None or not record.in_force:
+        return ordered
+    by_name = {m.name: m for m in ordered}
+    first = [by_name[e.name] for e in record.in_force
+             if e.name in by_name and by_name[e.name].judged_as(e)]
+    known = {m.name for m in first}
+    return first + [m for m in ordered if m.name not in known]
 
 
 # --- the walk -------------------------------------------------------------------------------
@@ -124,10 +137,13 @@ def _conflict_verdict(name: str, compiled: Compiled, found: list[Overlap]) -> Ve
         if (id(ours), id(theirs)) in seen:
             continue
         seen.add((id(ours), id(theirs)))
-        conflicts.append(Conflict(ours.key, ours.target, theirs.image_map, theirs.target))
+        shown = example(ours, theirs, why)
+        conflicts.append(Conflict(ours.key, ours.target, theirs.image_map, theirs.target,
+                                  shown))
         lines.append(
             f"{entry_name(position[id(ours)], ours)} {why} "
             f"{theirs.describe()} of ImageMap {theirs.image_map!r}"
+            + (f" (e.g. {shown})" if shown else "")
         )
     others = sorted({c.image_map for c in conflicts})
     message = (
@@ -140,8 +156,11 @@ def _conflict_verdict(name: str, compiled: Compiled, found: list[Overlap]) -> Ve
 # --- deciding --------------------------------------------------------------------------------
 
 
-def decide(imagemaps: Iterable[ImageMap], *, cache: DecisionCache | None = None) -> Decision:
-    """Accept, in the order of SPEC 2.4, each valid ImageMap consistent with those before it.
+def decide(imagemaps: Iterable[ImageMap], *, record: Record | None = None,
+           cache: DecisionCache | None = None) -> Decision:
+    """Accept, in the order of SPEC 2.4, each valid ImageMap consistent with those before it;
+    with the namespace's decision `record` (SPEC 2.4.1), those it has in force come first, in
+    its order.
 
     `imagemaps` are one namespace's; of two with the same name the first is taken
     (`hooks.engine.imagemap.unique`). Never raises on bad specs: they become InvalidSpec
@@ -149,14 +168,15 @@ def decide(imagemaps: Iterable[ImageMap], *, cache: DecisionCache | None = None)
     and a settled namespace is judged on what changed only; the verdicts are the same.
     """
     given = unique(imagemaps)
-    content = fingerprint(given) if cache is not None else None
+    content = fingerprint(given, record) if cache is not None else None
     if cache is None or content is None:
-        return _walked(_steps(in_order(given, current_generation=True), None))[0]
+        return _walked(_steps(in_order(given, current_generation=True, record=record),
+                              None))[0]
     key, read = content
     with cache.lock:
         decision = cache.decision(key, read)
         if decision is None:
-            decision = _decide_settled(given, cache)
+            decision = _decide_settled(given, cache, record)
             cache.remember(key, read, decision)
     return decision
 
@@ -170,7 +190,8 @@ class Settled:
     """By name, in walk order."""
 
 
-def _decide_settled(imagemaps: list[ImageMap], cache: DecisionCache) -> Decision:
+def _decide_settled(imagemaps: list[ImageMap], cache: DecisionCache,
+                    record: Record | None) -> Decision:
     """`decide`, judging only what changed since the namespace's last walk when in that walk
     every valid ImageMap was accepted.
 
@@ -179,7 +200,7 @@ def _decide_settled(imagemaps: list[ImageMap], cache: DecisionCache) -> Decision
     accepted, whatever the order (SPEC 2.4 decides only between inconsistent ones). Otherwise
     the whole namespace is walked again.
     """
-    ordered = in_order(imagemaps, current_generation=True)
+    ordered = in_order(imagemaps, current_generation=True, record=record)
     namespace = ordered[0].namespace if ordered else ""
     settled = cache.take_settled(namespace)
     steps = _steps(ordered, settled.steps if settled is not None else None)
@@ -214,22 +235,92 @@ def _settle(settled: Settled, steps: dict[str, Step]) -> Decision | None:
     return Decision(verdicts, walk.maplets())
 
 
-# --- the webhook's view ----------------------------------------------------------------------
+# --- SPEC 2.4.1: one decider per namespace, and those who follow its record ----------------
 
 
-def compile_deployed(imagemaps: Iterable[ImageMap]) -> Mapping:
-    """The webhook's mapping: `status.deployedMap` of Ready ImageMaps, in the order of 2.4.
-
-    Hooks never accept two inconsistent ImageMaps, but the webhook can see two statuses from
-    different moments; then the one in force longer wins and the other is left out entirely.
-    """
-    walk = Walk()
-    ready = [m for m in imagemaps if m.in_force_since(current_generation=False) is not None]
-    for imagemap in in_order(ready, current_generation=False):
-        compiled = compile_map(imagemap.name, imagemap.deployed_map)
-        if not _valid(compiled):
+def record_of(decision: Decision, imagemaps: Iterable[ImageMap], *,
+              previous: Record | None = None, now: str = "") -> Record:
+    """The record of `decision`, made over `imagemaps`: those in force in walk order, and the
+    rejected; each at the generation judged, with the time it got its verdict: kept from the
+    `previous` record while the verdict does not change (whatever the generation), else `now`.
+    ImageMaps without a uid and generation (files) are left out."""
+    in_force: list[Entry] = []
+    rejected: list[Entry] = []
+    by_name = {m.name: m for m in unique(imagemaps)}
+    for name, verdict in decision.verdicts.items():
+        imagemap = by_name.get(name)
+        if imagemap is None or imagemap.uid is None or imagemap.generation is None:
             continue
-        reach = reach_of(compiled)
-        if walk.consistent(compiled, reach):
-            walk.add(compiled, reach)
-    return Mapping.build(walk.maplets())
+        before = previous.judged(name, imagemap.uid) if previous is not None else None
+        since = before[1].since if before is not None and before[0] == verdict.ready else ""
+        entry = Entry(name, imagemap.uid, imagemap.generation, since or now)
+        (in_force if verdict.ready else rejected).append(entry)
+    return Record(tuple(in_force), tuple(rejected))
+
+
+def behind(record: Record, imagemaps: Iterable[ImageMap]) -> list[str]:
+    """The ImageMaps this view holds at an older generation than the record judged: a view
+    behind the record, on which no decision may be made."""
+    judged = {(e.name, e.uid): e.generation for e in record.entries()}
+    return [m.name for m in imagemaps
+            if m.generation is not None
+            and judged.get((m.name, m.uid or ""), m.generation) > m.generation]
+
+
+def follow(record: Record | None, parent: ImageMap, imagemaps: Iterable[ImageMap]
+           ) -> Verdict | None:
+    """The verdict on `parent` that the namespace's `record` holds, explained from this view
+    of the others; None while the record has not judged its current generation, or while this
+    view cannot name the conflict yet (the caller then leaves its status as it is).
+
+    Validity is the ImageMap's own affair: an invalid spec is InvalidSpec at once."""
+    compiled = compile_map(parent.name, parent.spec_map)
+    if not _valid(compiled):
+        return _verdict(parent.name, compiled)
+    judged = record.judged(parent.name, parent.uid or "") if record is not None else None
+    if record is None or judged is None or judged[1].generation != parent.generation:
+        return None
+    if judged[0]:
+        return _verdict(parent.name, compiled)
+    walk = Walk()
+    for imagemap in _in_force(record, imagemaps):
+        other = compile_map(imagemap.name, imagemap.spec_map)
+        if _valid(other) and imagemap.name != parent.name:
+            walk.add(other)
+    found = walk.conflicts_with(compiled)
+    return _conflict_verdict(parent.name, compiled, found) if found else None
+
+
+def _in_force(record: Record, imagemaps: Iterable[ImageMap]) -> list[ImageMap]:
+    """Those of the ImageMaps the record has in force that this view holds at the judged
+    generation, in the record's order."""
+    by_name = {m.name: m for m in unique(imagemaps)}
+    return [by_name[e.name] for e in record.in_force
+            if e.name in by_name and by_name[e.name].judged_as(e)]
+
+
+def compile_recorded(record: Record, imagemaps: Iterable[ImageMap]) -> Mapping | None:
+    """The webhook's mapping of a namespace: the maplets of the ImageMaps that `record` has in
+    force, each at the generation judged, from its spec (while the ImageMap is at that
+    generation) or else its `deployedMap` (when its Ready condition was written for it).
+
+    None when this view holds one of them in neither form: the caller keeps the mapping it
+    has, so that a mapping never mixes maplets of two decisions."""
+    by_name = {m.name: m for m in unique(imagemaps)}
+    maplets: list[Maplet] = []
+    for entry in record.in_force:
+        imagemap = by_name.get(entry.name)
+        if imagemap is None or imagemap.uid != entry.uid:
+            return None
+        if imagemap.generation == entry.generation:
+            spec_map = imagemap.spec_map
+        elif (imagemap.ready is not None and imagemap.ready.status == "True"
+              and imagemap.ready.observed_generation == entry.generation):
+            spec_map = imagemap.deployed_map
+        else:
+            return None
+        compiled = compile_map(entry.name, spec_map)
+        if not _valid(compiled):
+            return None
+        maplets.extend(compiled.maplets)
+    return Mapping.build(maplets)

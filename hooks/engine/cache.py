@@ -22,13 +22,14 @@ from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from hooks.engine.imagemap import ImageMap
+from hooks.engine.record import Record
 
 if TYPE_CHECKING:
     from hooks.engine.acceptance import Settled
     from hooks.engine.verdicts import Decision
 
-Key = tuple[tuple[str, str, str], ...]
-"""(name, uid, resourceVersion) of each ImageMap."""
+Key = tuple[tuple[tuple[str, str, str], ...], object]
+"""(name, uid, resourceVersion) of each ImageMap, and the in-force order of the record."""
 Read = list[tuple[object, ...]]
 """What the walk reads of each ImageMap besides its name (`read`)."""
 
@@ -44,9 +45,10 @@ read = attrgetter("spec_map", "creation_timestamp", "generation", "observed_gene
 _BY_NAME = attrgetter("name")
 
 
-def fingerprint(imagemaps: Iterable[ImageMap]) -> tuple[Key, Read] | None:
-    """The key a decision on `imagemaps` (one per name) is kept under, and what to compare on a
-    hit; None for ImageMaps that are not all versioned objects of an API server.
+def fingerprint(imagemaps: Iterable[ImageMap], record: Record | None = None
+                ) -> tuple[Key, Read] | None:
+    """The key a decision on `imagemaps` (one per name, under `record`) is kept under, and what
+    to compare on a hit; None for ImageMaps that are not all versioned objects of an API server.
 
     Taken in name order: the decision does not depend on the order they come in (the ImageMap
     hook puts its parent first, so every ImageMap's sync lists them in another order)."""
@@ -56,7 +58,8 @@ def fingerprint(imagemaps: Iterable[ImageMap]) -> tuple[Key, Read] | None:
         if not imagemap.uid or not imagemap.resource_version:
             return None
         key.append((imagemap.name, imagemap.uid, imagemap.resource_version))
-    return tuple(key), list(map(read, ordered))
+    in_force = record.in_force if record is not None else None
+    return (tuple(key), in_force), list(map(read, ordered))
 
 
 class DecisionCache:

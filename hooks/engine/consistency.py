@@ -17,8 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from hooks.engine.mapping import Form, Maplet, MapletError, compile_maplet
-from hooks.engine.patterns import ConflictIndex, Overlap, Pattern, pattern
+from hooks.engine.mapping import Form, Maplet, MapletError, Mapping, compile_maplet
+from hooks.engine.patterns import ConflictIndex, Overlap, Pattern, example, pattern
 from hooks.engine.verdicts import Verdict, plural
 
 
@@ -154,8 +154,12 @@ class Walk:
                 known = exact.get(key)
                 if known is not None and known != target:
                     return False
-        return not (self.sources.overlaps(compiled.targets, reach[1])
-                    or self.targets.overlaps(compiled.sources, reach[0]))
+        if not (self.sources.overlaps(compiled.targets, reach[1])
+                or self.targets.overlaps(compiled.sources, reach[0])):
+            return True
+        # Patterns overlap: a conflict, unless only through a result that is one image and
+        # the exact rule finds it unchanged.
+        return not self.conflicts_with(compiled)
 
     def add(self, compiled: Compiled, reach: Reach | None = None) -> None:
         if reach is None:
@@ -197,7 +201,9 @@ class Walk:
                     or targets.overlaps(other.sources, other_sources)
                     or sources.overlaps(other.targets, other_targets)):
                 culprits.add(other.maplets)
-        return culprits.conflicts_with(compiled.maplets)
+        # Lookups see every accepted maplet: one outside the culprits (a pin) may shadow.
+        merged = Mapping.build((*self.maplets(), *compiled.maplets))
+        return culprits.conflicts_with(compiled.maplets, merged)
 
     def maplets(self) -> tuple[Maplet, ...]:
         return tuple(itertools.chain.from_iterable(c.maplets for c in self.accepted))
@@ -228,18 +234,19 @@ def _compile(name: str, flat: tuple[object, ...]) -> Compiled:
     inside.add(compiled.maplets)
     positions = {id(maplet): index for index, maplet in enumerate(maplets)}
     seen: set[tuple[int, int]] = set()
-    for ours, theirs, why in inside.conflicts_with(compiled.maplets):
+    for ours, theirs, why in inside.conflicts_with(compiled.maplets, Mapping.build(maplets)):
         a, b = positions[id(ours)], positions[id(theirs)]
         if (min(a, b), max(a, b)) in seen:
             continue
         seen.add((min(a, b), max(a, b)))
+        shown = f" (e.g. {e})" if (e := example(ours, theirs, why)) else ""
         if a == b:
             problems.append(
                 f"{entry_name(a, ours)}: its results would be mapped again by "
-                "its own 'from' (the mapping must be idempotent)"
+                f"its own 'from' (the mapping must be idempotent){shown}"
             )
         else:
-            problems.append(f"{entry_name(a, ours)} {why} {entry_name(b, theirs)}")
+            problems.append(f"{entry_name(a, ours)} {why} {entry_name(b, theirs)}{shown}")
     if problems:
         return Compiled(compiled.maplets, tuple(problems))
     changing = [m for m in maplets if not m.is_identity]

@@ -10,7 +10,10 @@ written, because checking them (and naming each bad entry) is the engine's job.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from hooks.engine.record import Entry
 
 GROUP = "mapper.imagerelocation.pivotal.io"
 VERSION = "v1alpha1"
@@ -99,9 +102,23 @@ class ImageMap(NamedTuple):
         ready = self.ready
         if ready is None or ready.status != "True":
             return None
-        if current_generation and self.observed_generation != self.generation:
+        if current_generation and self.judged_generation != self.generation:
             return None
         return ready.last_transition_time
+
+    def judged_as(self, entry: Entry) -> bool:
+        """Whether this is the object a record entry names, at the generation it judged."""
+        return (self.name, self.uid, self.generation) == (entry.name, entry.uid,
+                                                          entry.generation)
+
+    @property
+    def judged_generation(self) -> int | None:
+        """The generation the Ready condition was written for: its own `observedGeneration`,
+        else the status's. Metacontroller sets the status's to the current generation on every
+        status write, also while a new generation waits and the condition is the old one's."""
+        if self.ready is not None and self.ready.observed_generation is not None:
+            return self.ready.observed_generation
+        return self.observed_generation
 
 
 def read_imagemaps(objects: Iterable[object]) -> list[ImageMap]:

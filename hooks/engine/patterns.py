@@ -1,15 +1,16 @@
 """The consistency rule of SPEC 2.3, written out pair by pair.
 
 Two maplets conflict when they have the same form and normalized `from` but different
-normalized `to`, or when one's results could be matched again by the other's `from` (the
-mapping must be idempotent). Maplets that map a reference onto itself never change a result,
-so they never break idempotence.
+normalized `to`, or when the mapping would not be idempotent: `map(map(x)) = map(x)` must hold
+for every image x. Maplets that map a reference onto itself never change a result, so they never
+break idempotence; for an image maplet, whose one result is known, the check is exact (the
+merged mapping applied to that result must leave it unchanged).
 
 Each maplet stands for a pattern of references on each side: its `from`, and the results of its
 `to`. `ConflictIndex` indexes the patterns of the maplets accepted so far by every way another
 pattern could overlap them, and names every conflict of a newcomer, pair by pair. The walk
-(`hooks.engine.consistency.Walk`) asks only *whether* there is one, faster; this says *which*,
-when there is (and a property test holds the two to the same answers).
+(`hooks.engine.consistency.Walk`) asks first whether patterns overlap at all, faster; this says
+which pairs conflict, when they do (and a property test holds the two to the same answers).
 """
 
 from __future__ import annotations
@@ -17,11 +18,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from hooks.engine.mapping import Form, Maplet, image_lookup_keys
-from hooks.engine.reference import parse_normalized, repository_ancestors
+from hooks.engine.mapping import Form, Maplet, Mapping, image_key, image_lookup_keys
+from hooks.engine.reference import ReferenceError, parse_normalized, repository_ancestors
 
 Overlap = tuple[Maplet, Maplet, str]
 """(ours, theirs, why): one conflict, as a message fragment says it."""
+
+SAME_SOURCE = "maps the same source differently from"
+"""Why, when two maplets disagree on one source: the one conflict not about idempotence."""
+GIVES_RESULTS = "gives results that would be mapped again by"
+MAPS_RESULTS = "would map again the results of"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,31 +103,46 @@ class PatternIndex:
 
 class ConflictIndex:
     """Maplets and their patterns, indexed to list every conflict with a newcomer, each pair
-    named."""
+    named.
+
+    Idempotence (SPEC 2.3) is checked exactly where a maplet's result is one image (image
+    form): it is a conflict only if the merged mapping, looked up with that image in the order
+    of SPEC 2.2, changes it. A pin (`nginx:1.25` -> `nginx:1.25@sha256:...`) is matched again by
+    itself with the same result, and `x:7@sha256:D` is never looked up as `x:1@sha256:D`.
+    Repository and prefix maplets have a result for every tag and path, so any overlap of their
+    results with another maplet's `from` is a conflict."""
 
     def __init__(self) -> None:
         self.exact: dict[tuple[Form, str], Maplet] = {}
         self.sources = PatternIndex()
         self.targets = PatternIndex()
 
-    def conflicts_with(self, maplets: Iterable[Maplet]) -> list[Overlap]:
-        """Every way `maplets` (one ImageMap's) are inconsistent with the maplets here."""
+    def conflicts_with(self, maplets: Iterable[Maplet], merged: Mapping) -> list[Overlap]:
+        """Every way `maplets` (one ImageMap's) are inconsistent with the maplets here;
+        `merged` is the mapping of all maplets in force together with `maplets`."""
         found: list[Overlap] = []
         for maplet, source, target in _patterns(maplets):
             same = self.exact.get((maplet.form, maplet.key))
             if same is not None and same.target_key != maplet.target_key:
-                found.append((maplet, same, "maps the same source differently from"))
+                found.append((maplet, same, SAME_SOURCE))
             if maplet.is_identity:
                 continue
+            if maplet.form is Form.IMAGE:
+                hit = remapped_by(merged, maplet.target_key)
+                if hit is not None:
+                    found.append((maplet, hit, GIVES_RESULTS))
+            else:
+                found.extend(
+                    (maplet, theirs, GIVES_RESULTS)
+                    for theirs in self.sources.overlapping(target)
+                    if not theirs.is_identity and witness(maplet, theirs) is not None
+                )
             found.extend(
-                (maplet, theirs, "gives results that would be mapped again by")
-                for theirs in self.sources.overlapping(target)
-                if not theirs.is_identity
-            )
-            found.extend(
-                (maplet, theirs, "would map again the results of")
+                (maplet, theirs, MAPS_RESULTS)
                 for theirs in self.targets.overlapping(source)
-                if not theirs.is_identity and theirs is not maplet
+                if not theirs.is_identity and theirs is not maplet and (
+                    remapped_by(merged, theirs.target_key) is maplet
+                    if theirs.form is Form.IMAGE else witness(theirs, maplet) is not None)
             )
         return found
 
@@ -132,6 +153,78 @@ class ConflictIndex:
             self.targets.add(target, maplet)
 
 
+def remapped_by(mapping: Mapping, key: str) -> Maplet | None:
+    """The maplet that changes the image `key` (normalized) when `mapping` maps it, if any."""
+    match = mapping.lookup_reference(key, parse_normalized(key))
+    if match is None or match.maplet.is_identity:
+        return None
+    return None if image_key(parse_normalized(match.result)) == key else match.maplet
+
+
 def _patterns(maplets: Iterable[Maplet]) -> Iterator[tuple[Maplet, Pattern, Pattern]]:
     for maplet in maplets:
         yield maplet, pattern(maplet.form, maplet.key), pattern(maplet.form, maplet.target_key)
+
+
+
+
+def witness(first: Maplet, second: Maplet) -> str | None:
+    """An image that `first` maps to a result that `second`'s `from` matches: the example
+    that shows why the two together are not idempotent (`x -> first(x) -> second(first(x))`).
+    None when there is none: their patterns do not overlap, or only where normalization never
+    goes (a `docker.io/` prefix never yields a one-segment path: `docker.io/a` is
+    `docker.io/library/a`)."""
+    if first.form is Form.IMAGE:
+        return first.key
+    target = first.target_key
+    under = target if first.form is Form.PREFIX else None
+    # A repository and a suffix among `first`'s results that `second`'s `from` matches.
+    if second.form is Form.IMAGE:
+        reference = parse_normalized(second.key)
+        name, suffix = reference.name, reference.suffix
+    elif second.form is Form.REPOSITORY:
+        name, suffix = second.key, ":latest"
+    elif under is None:
+        name, suffix = target, ":latest"
+        if not name.startswith(second.key):
+            return None
+    elif second.key.startswith(under) or under.startswith(second.key):
+        # Two segments below the deeper prefix: a path any source prefix can yield.
+        name, suffix = max(second.key, under, key=len) + "w/x", ":latest"
+    else:
+        return None
+    if under is None:
+        return first.key + suffix if name == target else None
+    if not name.startswith(under):
+        return None
+    image = first.key + name[len(under):] + suffix
+    once = Mapping.build((first,)).lookup(image)
+    # Normalization may turn the image into another path (see above): then there is none.
+    return image if once is not None and _name(once.result) == name else None
+
+
+def _name(image: str) -> str | None:
+    try:
+        return parse_normalized(image).name
+    except ReferenceError:
+        return None
+
+
+def chain(first: Maplet, second: Maplet) -> str | None:
+    """`x -> y -> z`: a witness mapped by `first`, then again by `second`."""
+    x = witness(first, second)
+    if x is None:
+        return None
+    once = Mapping.build((first,)).lookup(x)
+    twice = Mapping.build((second,)).lookup(once.result) if once is not None else None
+    if once is None or twice is None:
+        return None
+    return f"{x} -> {once.result} -> {twice.result}"
+
+
+def example(ours: Maplet, theirs: Maplet, why: str) -> str | None:
+    """The image mapped twice that shows a conflict `(ours, theirs, why)`, if it is about
+    idempotence: `x -> y -> z`."""
+    if why == SAME_SOURCE:
+        return None
+    return chain(ours, theirs) if why == GIVES_RESULTS else chain(theirs, ours)

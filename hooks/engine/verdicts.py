@@ -28,6 +28,8 @@ class Conflict:
     """The other ImageMap."""
     their_target: str
     """Their `to`, as written."""
+    example: str | None = None
+    """For a mapping that would not be idempotent: `x -> y -> z`, an image mapped twice."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,14 +1,15 @@
 """The webhook's edge to the API server, through the Kubernetes Python client.
 
 Everything that talks to the cluster is here, behind the small protocols that the rest of the
-webhook uses (`hooks.webhook.watcher.ImageMapSource`, `hooks.webhook.tls.bootstrap.TLSStore`),
+webhook uses (`hooks.webhook.watcher.Source`, `hooks.webhook.tls.bootstrap.TLSStore`),
 so that code stays testable with fakes and this module stays thin.
 """
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, cast
 
 from kubernetes import client, config, watch
@@ -43,31 +44,34 @@ def close(api_client: client.ApiClient) -> None:
     api_client.close()  # type: ignore[no-untyped-call]
 
 
-class KubernetesImageMapSource:
-    """ImageMaps of the whole cluster: list, and watch from a resourceVersion."""
+class KubernetesSource:
+    """One resource of the whole cluster: list, and watch from a resourceVersion."""
 
-    def __init__(self, api_client: client.ApiClient, *, connect_timeout: float = 10.0) -> None:
-        self._api = client.CustomObjectsApi(api_client)
+    def __init__(self, list_call: Callable[..., Any], *args: str,
+                 connect_timeout: float = 10.0) -> None:
+        self._list_call = list_call
+        self._args = args
         self._watch = watch.Watch()  # type: ignore[no-untyped-call]
         self._connect_timeout = connect_timeout
 
     def list(self) -> tuple[list[dict[str, Any]], str]:
         try:
-            listing = cast(dict[str, Any], self._api.list_cluster_custom_object(
-                GROUP, VERSION, PLURAL, _request_timeout=(self._connect_timeout, 60)))
+            listing = self._list_call(*self._args, _preload_content=False,
+                                      _request_timeout=(self._connect_timeout, 60))
         except ApiException as error:
             if error.status == 410:
                 raise Gone(str(error.reason)) from None
             raise
-        items = listing.get("items") or []
-        resource_version = str((listing.get("metadata") or {}).get("resourceVersion", ""))
+        body = cast(dict[str, Any], json.loads(listing.data))
+        items = body.get("items") or []
+        resource_version = str((body.get("metadata") or {}).get("resourceVersion", ""))
         return list(items), resource_version
 
     def watch(self, resource_version: str, *, timeout_seconds: int) -> Iterator[WatchEvent]:
         # With timeout_seconds set, Watch.stream makes one request and raises ApiException on
         # an ERROR event, 410 included, instead of retrying on its own.
         stream = self._watch.stream(  # type: ignore[no-untyped-call]
-            self._api.list_cluster_custom_object, GROUP, VERSION, PLURAL,
+            self._list_call, *self._args,
             resource_version=resource_version,
             allow_watch_bookmarks=True,
             timeout_seconds=timeout_seconds,
@@ -84,6 +88,17 @@ class KubernetesImageMapSource:
 
     def interrupt(self) -> None:
         self._watch.stop()  # type: ignore[no-untyped-call]
+
+
+def imagemap_source(api_client: client.ApiClient) -> KubernetesSource:
+    """The ImageMaps of every namespace."""
+    api = client.CustomObjectsApi(api_client)
+    return KubernetesSource(api.list_cluster_custom_object, GROUP, VERSION, PLURAL)
+
+
+def namespace_source(api_client: client.ApiClient) -> KubernetesSource:
+    """The Namespaces, which hold the decision records."""
+    return KubernetesSource(client.CoreV1Api(api_client).list_namespace)
 
 
 class KubernetesTLSStore:

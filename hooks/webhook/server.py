@@ -34,16 +34,17 @@ from hooks.serving.errors import ServeError, describe_error
 from hooks.webhook.app import create_app
 from hooks.webhook.kube import (
     ApiClient,
-    KubernetesImageMapSource,
     KubernetesTLSStore,
     close,
+    imagemap_source,
     kube_client,
+    namespace_source,
 )
 from hooks.webhook.tls.bootstrap import TLSBootstrap
 from hooks.webhook.tls.certificates import service_dns_names
 from hooks.webhook.tls.reloader import CertificateReloader
 from hooks.webhook.view import StaticView, View
-from hooks.webhook.watcher import ImageMapWatcher
+from hooks.webhook.watcher import ClusterWatch
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +168,7 @@ def _builder(config: WebhookConfig) -> Callable[[WebhookServer], Flask]:
             view = StaticView(config.static)
         else:
             api_client = _client(config)
-            watcher = ImageMapWatcher(KubernetesImageMapSource(api_client))
+            watcher = ClusterWatch(imagemap_source(api_client), namespace_source(api_client))
             watcher.start()
             server.components.stoppers.append(partial(close, api_client))
             server.components.stoppers.append(watcher.stop)

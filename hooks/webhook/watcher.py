@@ -1,9 +1,10 @@
-"""The watch that keeps the webhook's view of the ImageMaps (`hooks.webhook.view`) current.
+"""The watches that keep the webhook's view (`hooks.webhook.view`) current: one of the
+ImageMaps, one of the Namespaces (which hold the decision records).
 
-The watch follows the Kubernetes list-then-watch protocol: list, watch from the list's
+Each watch follows the Kubernetes list-then-watch protocol: list, watch from the list's
 resourceVersion, resume from the last seen resourceVersion after a dropped connection
 (with backoff), and list again when the server answers 410 Gone. The view is not ready until
-the first list is in; after that it keeps serving the last known state when the API server goes
+both first lists are in; after that it keeps serving the last known state when the API server goes
 away, and reports its age.
 """
 
@@ -17,9 +18,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypedDict
 
-from hooks.engine.imagemap import ImageMap
 from hooks.serving.errors import describe_error
-from hooks.webhook.view import ClusterView
+from hooks.webhook.view import ClusterView, Sink
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +35,11 @@ class Gone(Exception):
     """The resourceVersion to watch from is too old (HTTP 410): list again."""
 
 
-class ImageMapSource(Protocol):
-    """Where ImageMaps come from: the API server, or a fake in unit tests."""
+class Source(Protocol):
+    """Where the objects of one resource come from: the API server, or a fake in unit tests."""
 
     def list(self) -> tuple[list[dict[str, Any]], str]:
-        """All ImageMaps of the cluster and the list's resourceVersion."""
+        """All objects of the cluster and the list's resourceVersion."""
         ...
 
     def watch(self, resource_version: str, *, timeout_seconds: int) -> Iterator[WatchEvent]:
@@ -70,29 +70,22 @@ class Backoff:
         self._attempt = 0
 
 
-def read_for_view(obj: dict[str, Any]) -> ImageMap | None:
-    """What the view keeps of an ImageMap, what `compile_deployed` reads; None if it has no
-    name or namespace."""
-    imagemap = ImageMap.read(obj)
-    if imagemap is None or not imagemap.namespace:
-        return None
-    return imagemap._replace(spec_map=None)  # the status is what counts here: keep no spec
-
-
-class ImageMapWatcher:
-    """Lists and watches ImageMaps in a thread, and keeps `view` as the API server has them."""
+class Watcher:
+    """Lists and watches one resource in a thread, and hands what it sees to `sink`."""
 
     def __init__(
         self,
-        source: ImageMapSource,
-        view: ClusterView | None = None,
+        source: Source,
+        sink: Sink,
         *,
+        resource: str,
         watch_timeout_seconds: int = 300,
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._source = source
-        self.view = view if view is not None else ClusterView(clock=clock)
+        self._sink = sink
+        self.resource = resource
         self._watch_timeout = watch_timeout_seconds
         self._backoff = backoff or Backoff()
         self._clock = clock
@@ -101,13 +94,18 @@ class ImageMapWatcher:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self.run, name="imagemap-watcher", daemon=True)
+        self._thread = threading.Thread(target=self.run, name=f"{self.resource}-watcher",
+                                        daemon=True)
         self._thread.start()
+
+    def request_stop(self) -> None:
+        """Make the watch end soon (a blocked watch returns at once)."""
+        self._stopping.set()
+        self._source.interrupt()
 
     def stop(self, timeout: float = 5.0) -> bool:
         """Stop the watch; whether its thread ended within `timeout` seconds."""
-        self._stopping.set()
-        self._source.interrupt()
+        self.request_stop()
         if self._thread is not None:
             self._thread.join(timeout)
             return not self._thread.is_alive()
@@ -121,26 +119,26 @@ class ImageMapWatcher:
                     self._list()
                 self._watch()
             except Gone:
-                log.info("ImageMap watch expired at resourceVersion %s; listing again",
-                         self._resource_version)
+                log.info("%s watch expired at resourceVersion %s; listing again",
+                         self.resource, self._resource_version)
                 self._resource_version = None
             except Exception as error:  # the API server went away, or answered nonsense
                 if self._stopping.is_set():
                     break
                 delay = self._backoff.next()
-                log.warning("ImageMap %s failed (%s); retrying in %.1fs, serving the last "
-                            "known state",
+                log.warning("%s %s failed (%s); retrying in %.1fs, serving the last known "
+                            "state", self.resource,
                             "list" if self._resource_version is None else "watch",
                             describe_error(error), delay)
                 self._stopping.wait(delay)
 
     def _list(self) -> None:
         items, resource_version = self._source.list()
-        self.view.replace(m for m in map(read_for_view, items) if m is not None)
+        self._sink.replace(items)
         self._resource_version = resource_version
         self._confirm()
-        log.info("listed %d ImageMaps in %d namespaces at resourceVersion %s",
-                 len(items), len(self.view.namespaces()), resource_version)
+        log.info("listed %d %s at resourceVersion %s", len(items), self.resource,
+                 resource_version)
 
     def _watch(self) -> None:
         assert self._resource_version is not None
@@ -164,14 +162,36 @@ class ImageMapWatcher:
         metadata = obj.get("metadata") if isinstance(obj, dict) else None
         resource_version = metadata.get("resourceVersion") if isinstance(metadata, dict) else None
         change = event["type"]
-        if change != "BOOKMARK":
-            imagemap = read_for_view(obj)
-            if imagemap is not None:
-                self.view.apply(change, imagemap)
+        if change != "BOOKMARK" and isinstance(obj, dict):
+            self._sink.apply(change, obj)
         if isinstance(resource_version, str) and resource_version:
             self._resource_version = resource_version
 
     def _confirm(self) -> None:
         self._backoff.reset()
-        self.view.confirm()
+        self._sink.confirm()
+
+
+class ClusterWatch:
+    """The two watches of a `ClusterView`: ImageMaps and Namespaces."""
+
+    def __init__(self, imagemaps: Source, namespaces: Source, view: ClusterView | None = None,
+                 **options: Any) -> None:
+        self.view = view if view is not None else ClusterView(
+            **({"clock": options["clock"]} if "clock" in options else {}))
+        self.watchers = (
+            Watcher(imagemaps, self.view.imagemaps, resource="imagemaps", **options),
+            Watcher(namespaces, self.view.namespaces, resource="namespaces", **options),
+        )
+
+    def start(self) -> None:
+        for watcher in self.watchers:
+            watcher.start()
+
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Stop both watches; whether both threads ended within `timeout` seconds."""
+        for watcher in self.watchers:
+            watcher.request_stop()
+        stopped = [watcher.stop(timeout) for watcher in self.watchers]  # join both, always
+        return all(stopped)
 

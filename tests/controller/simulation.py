@@ -1,5 +1,7 @@
-"""A namespace as Metacontroller drives it: every ImageMap synced with all of them as `related`,
-each returned status written back (with a new resourceVersion), until nothing changes."""
+"""A namespace as Metacontroller drives it (hook version v2): the Namespace decorated with all of
+its ImageMaps as `related` (the decider, whose labels and annotations are written back), then
+every ImageMap synced with its Namespace and all the ImageMaps as `related`, each returned status
+written back (with a new resourceVersion), until nothing changes."""
 
 from __future__ import annotations
 
@@ -25,6 +27,10 @@ class Namespace:
         self.reverse = reverse
         """Sync in reverse name order: the outcome must not depend on the order."""
         self.imagemaps: dict[str, dict[str, Any]] = {}
+        self.namespace: dict[str, Any] = {
+            "apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "uid": str(uuid.uuid4()), "labels": {},
+                         "annotations": {}}}
         self.now = FIXTURE_NOW
         self._versions = itertools.count(1000)
         self.syncs = 0
@@ -52,10 +58,11 @@ class Namespace:
 
     # --- what Metacontroller does
     def settle(self, *, max_rounds: int = 5) -> int:
-        """Sync every ImageMap until a whole round writes nothing; returns the rounds taken."""
+        """Decide the namespace, then sync every ImageMap, until a whole round writes nothing;
+        returns the rounds taken."""
         for rounds in range(1, max_rounds + 1):
             self.now += timedelta(minutes=1)
-            changed = False
+            changed = self.decide()
             names = sorted(self.imagemaps, reverse=self.reverse)
             for name in names:
                 changed |= self.sync(name)
@@ -68,7 +75,9 @@ class Namespace:
         parent = self.imagemaps[name]
         request: CompositeSyncRequest = {
             "controller": {}, "parent": copy.deepcopy(parent), "children": {},
-            "related": {GROUP_KEY: copy.deepcopy(self.imagemaps)}, "finalizing": False,
+            "related": {GROUP_KEY: self._related(),
+                        "Namespace.v1": {self.name: copy.deepcopy(self.namespace)}},
+            "finalizing": False,
         }
         status = sync_imagemap(request, now=self.now)["status"]
         if parent.get("status") == status:
@@ -77,15 +86,32 @@ class Namespace:
         parent["metadata"]["resourceVersion"] = str(next(self._versions))
         return True
 
-    def decorate(self) -> tuple[str | None, str | None]:
+    def decide(self) -> bool:
+        """The namespace hook; whether it changed the Namespace."""
         request: DecoratorSyncRequest = {
-            "controller": {},
-            "object": {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.name}},
-            "attachments": {}, "related": {GROUP_KEY: copy.deepcopy(self.imagemaps)},
-            "finalizing": False,
+            "controller": {}, "object": copy.deepcopy(self.namespace), "attachments": {},
+            "related": {GROUP_KEY: self._related()}, "finalizing": False,
         }
-        response = sync_namespace(request)
-        return response["labels"][ACTIVE_LABEL], response["annotations"][SUMMARY_ANNOTATION]
+        response = sync_namespace(request, now=self.now)
+        metadata = self.namespace["metadata"]
+        before = copy.deepcopy(metadata)
+        for field in ("labels", "annotations"):
+            for key, value in response[field].items():  # type: ignore[literal-required]
+                if value is None:
+                    metadata[field].pop(key, None)
+                else:
+                    metadata[field][key] = value
+        return bool(metadata != before)
+
+    def decorate(self) -> tuple[str | None, str | None]:
+        self.decide()
+        metadata = self.namespace["metadata"]
+        return metadata["labels"].get(ACTIVE_LABEL), metadata["annotations"].get(
+            SUMMARY_ANNOTATION)
+
+    def _related(self) -> dict[str, dict[str, Any]]:
+        """The ImageMaps keyed as v2 keys them."""
+        return {f"{self.name}/{name}": obj for name, obj in copy.deepcopy(self.imagemaps).items()}
 
     # --- what users see
     def ready(self, name: str) -> dict[str, Any]:

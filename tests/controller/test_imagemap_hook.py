@@ -137,11 +137,17 @@ def test_finalizing_is_answered_finalized() -> None:
     assert sync(imagemap(BOOTCAMP), finalizing=True)["finalized"] is True
 
 
-def test_customize_asks_for_the_imagemaps_of_its_namespace() -> None:
-    response = customize_imagemap({"controller": {}, "parent": imagemap(BOOTCAMP)})
-    assert response == {"relatedResources": [{
-        "apiVersion": "mapper.imagerelocation.pivotal.io/v1alpha1", "resource": "imagemaps",
-        "labelSelector": {}}]}
+def test_customize_asks_for_its_namespace_and_the_imagemaps_in_it() -> None:
+    parent = imagemap(BOOTCAMP)
+    namespace = parent["metadata"]["namespace"]
+    response = customize_imagemap({"controller": {}, "parent": parent})
+    assert response == {"relatedResources": [
+        # The Namespace holds the decision record the ImageMap's status follows.
+        {"apiVersion": "v1", "resource": "namespaces", "names": [namespace]},
+        # `namespace` keeps the ImageMaps to its own namespace under hook version v2 too.
+        {"apiVersion": "mapper.imagerelocation.pivotal.io/v1alpha1", "resource": "imagemaps",
+         "namespace": namespace},
+    ]}
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -10,13 +11,17 @@ from hypothesis import strategies as st
 
 from hooks.controller.namespace_hook import (
     ACTIVE_LABEL,
+    DECISION_ANNOTATION,
     SUMMARY_ANNOTATION,
     customize_namespace,
     sync_namespace,
 )
 from hooks.controller.protocol import DecoratorSyncRequest
+from tests.golden import FIXTURE_NOW
 
 from .simulation import GROUP_KEY, Namespace
+
+NOW = "2026-01-01T12:00:00Z"  # FIXTURE_NOW, as written in the record
 
 API = "mapper.imagerelocation.pivotal.io/v1alpha1"
 
@@ -37,7 +42,7 @@ def decorate(*imagemaps: dict[str, Any], finalizing: bool = False) -> dict[str, 
                                 for m in imagemaps}},
         "finalizing": finalizing,
     }
-    return dict(sync_namespace(request))
+    return dict(sync_namespace(request, now=FIXTURE_NOW))
 
 
 NGINX = ("nginx", "registry.example.com/nginx")
@@ -64,11 +69,24 @@ CASES = [
 def test_label_and_summary(
     imagemaps: tuple[dict[str, Any], ...], label: str | None, summary: str
 ) -> None:
-    assert decorate(*imagemaps) == {
-        "labels": {ACTIVE_LABEL: label},
-        "annotations": {SUMMARY_ANNOTATION: summary},
-        "attachments": [],
-    }
+    response = decorate(*imagemaps)
+    assert response["labels"] == {ACTIVE_LABEL: label}
+    assert response["annotations"][SUMMARY_ANNOTATION] == summary
+    assert response["attachments"] == []
+    # Without a namespace's ImageMaps there is nothing to record: the annotation goes away.
+    assert (response["annotations"][DECISION_ANNOTATION] is None) == (not [
+        m for m in imagemaps if m["metadata"]["namespace"] == "apps"])
+
+
+def test_the_decision_is_recorded_in_walk_order() -> None:
+    maps = [imagemap("a", NGINX), imagemap("bb", NGINX_ELSEWHERE, QUAY), imagemap("c", QUAY)]
+    for number, obj in enumerate(maps):
+        obj["metadata"]["uid"] = f"uid-{number}"
+    response = decorate(*maps)
+    assert json.loads(response["annotations"][DECISION_ANNOTATION]) == {
+        "inForce": [["a", "uid-0", 1, NOW], ["c", "uid-2", 1, NOW]],
+        "rejected": [["bb", "uid-1", 1, NOW]]}
+    assert response["resyncAfterSeconds"] == 60  # a rejected ImageMap: decided again later
 
 
 def test_finalizing_is_answered_finalized() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from hooks.engine.acceptance import compile_deployed, decide
+from hooks.engine.acceptance import decide
 from hooks.engine.cache import DecisionCache
 from hooks.engine.imagemap import read_imagemaps
 from hooks.engine.verdicts import Conflict, Verdict
@@ -206,17 +206,6 @@ def test_message_names_every_offending_entry() -> None:
     assert "spec.map[2]" in verdict.message
     assert "spec.map[1]" not in verdict.message
     assert len(verdict.conflicts) == 2
-
-
-def test_compile_deployed_uses_status_and_in_force_order() -> None:
-    # Two Ready statuses that transiently disagree: the one in force longer wins entirely.
-    a = imagemap("a", ("a.io/x:1", "b.io/x:1"), ("a.io/w:1", "b.io/w:1"), ready_since=T1)
-    b = imagemap("b", ("a.io/x:1", "c.io/x:1"), ("a.io/v:1", "c.io/v:1"), ready_since=T0)
-    mapping = compile_deployed(read_imagemaps([a, b]))
-    assert mapping.lookup("a.io/x:1").result == "c.io/x:1"  # type: ignore[union-attr]
-    assert mapping.lookup("a.io/w:1") is None
-    pending = imagemap("p", ("a.io/p:1", "b.io/p:1"))  # no status yet: not in force
-    assert compile_deployed(read_imagemaps([pending])).lookup("a.io/p:1") is None
 
 
 def test_decisions_are_memoized_by_uid_and_resource_version() -> None:

@@ -15,6 +15,7 @@ from hooks.engine.acceptance import decide
 from hooks.engine.cache import DecisionCache
 from hooks.engine.consistency import Walk, compile_map
 from hooks.engine.imagemap import read_imagemaps
+from hooks.engine.mapping import Form, Maplet, Mapping, image_key
 from hooks.engine.patterns import ConflictIndex
 from hooks.engine.reference import ReferenceError, parse_normalized
 from tests.engine.helpers import imagemap
@@ -113,7 +114,8 @@ def test_the_walks_set_check_agrees_with_the_pairwise_rule(maps: list[dict[str, 
         compiled = compile_map(imagemap_["metadata"]["name"], imagemap_["spec"]["map"])
         if isinstance(compiled, str) or compiled.problems:
             continue
-        expected = pairwise.conflicts_with(compiled.maplets)
+        merged = Mapping.build((*walk.maplets(), *compiled.maplets))
+        expected = pairwise.conflicts_with(compiled.maplets, merged)
         assert walk.consistent(compiled) == (not expected)
         assert walk.conflicts_with(compiled) == expected
         if not expected:
@@ -207,3 +209,75 @@ def test_parser_never_fails_other_than_with_reference_error(text: str) -> None:
         assert str(error).startswith("invalid image reference")
     else:
         assert str(parse_normalized(str(reference))) == str(reference)
+
+
+def _variants(maplet_text: str) -> list[str]:
+    """Images around one side of a maplet: the reference itself and its repository with other
+    tags, digests and deeper paths (SPEC 2.2 lookups: full, @digest, :tag; prefixes)."""
+    digest = DIGESTS[0]
+    if maplet_text.endswith("/"):
+        names = [maplet_text + "p", maplet_text + "p/q"]
+    else:
+        try:
+            names = [parse_normalized(maplet_text).name]
+        except ReferenceError:
+            return []
+        names.append(names[0] + "/sub")
+    found = [maplet_text] if not maplet_text.endswith("/") else []
+    for name in names:
+        found += [name, f"{name}:v1", f"{name}:v2", f"{name}@{digest}", f"{name}:v1@{digest}"]
+    return found
+
+
+@SETTINGS
+@given(namespaces())
+def test_every_accepted_mapping_is_idempotent_on_every_variant(
+    maps: list[dict[str, Any]],
+) -> None:
+    """SPEC 2.3: map(map(x)) = map(x) for x drawn from every maplet's `from` and `to`, with
+    tag, digest and path variants."""
+    mapping = decide(read_imagemaps(maps)).mapping
+    for entry in (e for m in maps for e in m["spec"]["map"]):
+        for image in (*_variants(entry["from"]), *_variants(entry["to"])):
+            match = mapping.lookup(image)
+            if match is None:
+                continue
+            again = mapping.lookup(match.result)
+            assert again is None or again.result == match.result, (image, match, again)
+
+
+@SETTINGS
+@given(namespaces())
+def test_every_idempotence_rejection_names_a_witness(maps: list[dict[str, Any]]) -> None:
+    """A rejection for idempotence shows an image mapped twice (`x -> y -> z`): by the pair
+    of maplets it names, and, where the result is one image (the exact rule), by the mapping
+    of the ImageMaps in force before it and its own."""
+    decision = decide(read_imagemaps(maps))
+    by_name = {m.name: m for m in read_imagemaps(maps)}
+    before: list[Maplet] = []
+    for name, verdict in decision.verdicts.items():
+        if verdict.ready:
+            before.extend(verdict.maplets)
+            continue
+        compiled = compile_map(name, by_name[name].spec_map)
+        for conflict in verdict.conflicts:
+            if conflict.example is None:
+                # Only two maplets of one source that disagree need no example.
+                assert any(m.key == conflict.source and m.target == conflict.their_target
+                           for m in before), conflict
+                continue
+            x, y, z = conflict.example.split(" -> ")
+            assert y != z, conflict
+            if (isinstance(compiled, str) or compiled.problems
+                    or any(c.example is None for c in verdict.conflicts)):
+                continue  # with two targets for one source, "were it in force" is undefined
+            ours = [m for m in compiled.maplets if m.key == conflict.source]
+            if any(m.form is Form.IMAGE and m.target_key == image_key(parse_normalized(y))
+                   for m in ours):
+                # Were it in force, the mapping would map x, then map the result again.
+                merged = Mapping.build((*before, *compiled.maplets))
+                once = merged.lookup(x)
+                assert once is not None, conflict
+                again = merged.lookup(once.result)
+                assert again is not None, conflict
+                assert again.result != once.result, conflict

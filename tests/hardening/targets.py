@@ -8,8 +8,9 @@ is not JSON, a broken invariant.
 - reference: strings to `parse_normalized` (and `parse`, `parse_docker_ref`, `parse_any`,
   `parse_repository`, `parse_prefix`). Only ReferenceError; an accepted reference parses
   again to itself.
-- decide: lists of JSON-ish ImageMap objects to `decide` and `compile_deployed`. No exception;
-  a verdict for each named ImageMap; its status serializes as strict JSON.
+- decide: lists of JSON-ish ImageMap objects to `decide`, then its record to `follow` and
+  `compile_recorded`. No exception; a verdict for each named ImageMap; its status serializes
+  as strict JSON.
 - lookup: strings to `Mapping.lookup` of a mapping with every maplet form. None or a Match; a
   result is never mapped again (SPEC 2.3).
 - hooks: bodies POSTed to the four hook paths of a waitress server. 200, 400 or 413, always a
@@ -36,7 +37,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from hooks.controller.status import imagemap_status
-from hooks.engine.acceptance import compile_deployed, decide
+from hooks.engine.acceptance import compile_recorded, decide, follow, record_of
 from hooks.engine.cache import DecisionCache
 from hooks.engine.imagemap import read_imagemaps
 from hooks.engine.mapping import Mapping
@@ -302,7 +303,10 @@ def check_decide(imagemaps: list[dict[str, Any]]) -> Outcome:
     for imagemap in typed:
         status = imagemap_status(imagemap, decision.verdicts[imagemap.name], now=NOW)
         json.dumps(status, allow_nan=False)
-    compile_deployed(typed)
+    record = record_of(decision, typed)
+    for imagemap in typed:
+        follow(record, imagemap, typed)
+    compile_recorded(record, typed)
     return "ok" if any(v.ready for v in decision.verdicts.values()) else "refused"
 
 

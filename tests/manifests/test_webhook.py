@@ -3,6 +3,7 @@ that agree with each other, least privilege."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -129,6 +130,10 @@ def test_deployment_is_available_and_locked_down(base: dict[tuple[str, str], Any
     assert pdb["spec"]["selector"]["matchLabels"] == LABELS
 
 
+def _canonical(rule: dict[str, Any]) -> str:
+    return json.dumps(rule, sort_keys=True)
+
+
 def _rules_of(objects: dict[tuple[str, str], Any], account: str) -> list[dict[str, Any]]:
     rules: list[dict[str, Any]] = []
     for (kind, _), binding in objects.items():
@@ -149,9 +154,12 @@ def test_rbac_is_least_privilege(base: dict[tuple[str, str], Any]) -> None:
     account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
     assert ("ServiceAccount", account) in base
     args = _args(deployment)
-    assert sorted(_rules_of(base, account), key=str) == sorted([
+    assert sorted(_rules_of(base, account), key=_canonical) == sorted([
         {"apiGroups": ["mapper.imagerelocation.pivotal.io"], "resources": ["imagemaps"],
          "verbs": ["get", "list", "watch"], "scope": "*"},
+        # The Namespaces hold the decision records the webhook follows.
+        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"],
+         "scope": "*"},
         {"apiGroups": ["admissionregistration.k8s.io"],
          "resources": ["mutatingwebhookconfigurations"],
          "resourceNames": [args["--webhook-configuration"]], "verbs": ["get", "patch"],
@@ -160,7 +168,7 @@ def test_rbac_is_least_privilege(base: dict[tuple[str, str], Any]) -> None:
          "verbs": ["get", "update"], "scope": "image-mapper"},
         {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"],
          "scope": "image-mapper"},
-    ], key=str)
+    ], key=_canonical)
 
 
 @needs_kubectl
@@ -179,9 +187,12 @@ def test_cert_manager_overlay_replaces_the_bootstrap(
     assert configuration["metadata"]["annotations"]["cert-manager.io/inject-ca-from"] == \
         f"image-mapper/{certificate['metadata']['name']}"
     account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
-    assert _rules_of(cert_manager, account) == [
+    assert sorted(_rules_of(cert_manager, account), key=_canonical) == sorted([
         {"apiGroups": ["mapper.imagerelocation.pivotal.io"], "resources": ["imagemaps"],
-         "verbs": ["get", "list", "watch"], "scope": "*"}]
+         "verbs": ["get", "list", "watch"], "scope": "*"},
+        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"],
+         "scope": "*"},
+    ], key=_canonical)
 
 
 def test_dockerfile_passes_hadolint() -> None:

@@ -1,8 +1,10 @@
-"""An in-memory ImageMap source with the list/watch semantics of the API server."""
+"""In-memory sources of ImageMaps and Namespaces with the list/watch semantics of the API
+server."""
 
 from __future__ import annotations
 
 import copy
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,11 +19,13 @@ def imagemap(
     namespace: str = "demo",
     ready_since: str | None = "2026-01-01T00:00:00Z",
     created: str = "2026-01-01T00:00:00Z",
+    generation: int = 1,
 ) -> dict[str, Any]:
     """An ImageMap as the API server returns it after the hooks accepted it (or not)."""
     obj: dict[str, Any] = {
         "apiVersion": "mapper.imagerelocation.pivotal.io/v1alpha1", "kind": "ImageMap",
-        "metadata": {"name": name, "namespace": namespace, "generation": 1,
+        "metadata": {"name": name, "namespace": namespace, "generation": generation,
+                     "uid": f"uid-{namespace}-{name}",
                      "creationTimestamp": created, "managedFields": [{"manager": "kubectl"}]},
         "spec": {"map": [{"from": f, "to": t} for f, t in entries]},
     }
@@ -40,8 +44,24 @@ def imagemap(
     return obj
 
 
+def namespace(name: str, *in_force: str | tuple[str, int],
+              rejected: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A Namespace whose decision record has these ImageMaps (of `imagemap`) in force, in
+    this order, each at generation 1 or the one given."""
+    def row(entry: str | tuple[str, int]) -> list[object]:
+        imagemap_name, generation = entry if isinstance(entry, tuple) else (entry, 1)
+        return [imagemap_name, f"uid-{name}-{imagemap_name}", generation]
+
+    record = json.dumps({"inForce": [row(e) for e in in_force],
+                         "rejected": [row(e) for e in rejected]})
+    return {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "annotations": {
+                "mapper.imagerelocation.pivotal.io/decision": record}}}
+
+
 class FakeSource:
-    """ImageMaps with resourceVersions, a compactable history and breakable watches."""
+    """Objects of one resource with resourceVersions, a compactable history and breakable
+    watches."""
 
     def __init__(self) -> None:
         self._lock = threading.Condition()
@@ -62,7 +82,7 @@ class FakeSource:
         self._rv += 1
         obj = copy.deepcopy(obj)
         obj["metadata"]["resourceVersion"] = str(self._rv)
-        key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
+        key = (obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
         if kind == "DELETED":
             self._objects.pop(key, None)
         else:
@@ -72,7 +92,7 @@ class FakeSource:
 
     def apply(self, obj: dict[str, Any]) -> None:
         with self._lock:
-            key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
+            key = (obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
             self._record("MODIFIED" if key in self._objects else "ADDED", obj)
 
     def delete(self, namespace: str, name: str) -> None:
@@ -103,7 +123,7 @@ class FakeSource:
     def resource_version(self) -> int:
         return self._rv
 
-    # --- the ImageMapSource protocol ------------------------------------------------------
+    # --- the Source protocol ------------------------------------------------------
 
     def list(self) -> tuple[list[dict[str, Any]], str]:
         with self._lock:

@@ -1,4 +1,5 @@
-"""The webhook's view of the ImageMaps over a fake list/watch source."""
+"""The webhook's view over fake list/watch sources of ImageMaps and Namespaces: the mapping of
+each namespace follows its decision record (SPEC 2.4.1, 4)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from hooks.engine.imagemap import ImageMap
-from hooks.webhook.watcher import Backoff, ImageMapWatcher, read_for_view
+from hooks.webhook.watcher import Backoff, ClusterWatch
 
-from .fakes import FakeSource, imagemap, wait_for
+from .fakes import FakeSource, imagemap, namespace, wait_for
 
 NGINX = ("nginx", "registry.example.com/nginx")
 QUAY = ("quay.io/", "registry.example.com/quay/")
@@ -25,6 +26,12 @@ class Clock:
 
 @pytest.fixture
 def source() -> FakeSource:
+    """The ImageMaps."""
+    return FakeSource()
+
+
+@pytest.fixture
+def namespaces() -> FakeSource:
     return FakeSource()
 
 
@@ -34,147 +41,209 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def watcher(source: FakeSource, clock: Clock) -> Iterator[ImageMapWatcher]:
-    watcher = ImageMapWatcher(source, watch_timeout_seconds=30, clock=clock,
-                              backoff=Backoff(initial=0.01, maximum=0.02))
-    yield watcher
-    watcher.stop()
+def watch(source: FakeSource, namespaces: FakeSource, clock: Clock) -> Iterator[ClusterWatch]:
+    watch = ClusterWatch(source, namespaces, watch_timeout_seconds=30, clock=clock,
+                         backoff=Backoff(initial=0.01, maximum=0.02))
+    yield watch
+    watch.stop()
 
 
-def _result(watcher: ImageMapWatcher, namespace: str, image: str) -> str | None:
-    match = watcher.view.mapping_for(namespace).lookup(image)
+def _result(watch: ClusterWatch, namespace_: str, image: str) -> str | None:
+    match = watch.view.mapping_for(namespace_).lookup(image)
     return None if match is None else match.result
 
 
-def test_not_ready_until_the_first_list_is_in(
-    source: FakeSource, watcher: ImageMapWatcher, caplog: pytest.LogCaptureFixture
+def test_not_ready_until_both_first_lists_are_in(
+    source: FakeSource, namespaces: FakeSource, watch: ClusterWatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     source.list_failures = [ConnectionError("refused"), ConnectionError("refused")]
     source.apply(imagemap("mirrors", NGINX))
-    assert watcher.view.readiness()[0] is False
-    assert watcher.view.age() is None
-    watcher.start()
-    wait_for(lambda: watcher.view.synced, what="the first list")
-    assert caplog.text.count("ImageMap list failed") == 2  # retried twice
-    assert watcher.view.readiness()[0] is True
-    assert _result(watcher, "demo", "nginx:1") == "registry.example.com/nginx:1"
-    assert _result(watcher, "other", "nginx:1") is None
+    namespaces.apply(namespace("demo", "mirrors"))
+    assert watch.view.readiness() == (False, "imagemaps and namespaces not yet listed")
+    assert watch.view.age() is None
+    watch.start()
+    wait_for(lambda: watch.view.synced, what="the first lists")
+    assert caplog.text.count("imagemaps list failed") == 2  # retried twice
+    assert watch.view.readiness()[0] is True
+    assert _result(watch, "demo", "nginx:1") == "registry.example.com/nginx:1"
+    assert _result(watch, "other", "nginx:1") is None
 
 
-def test_only_ready_imagemaps_count(source: FakeSource, watcher: ImageMapWatcher) -> None:
+def test_only_what_the_record_has_in_force_counts(
+    source: FakeSource, namespaces: FakeSource, watch: ClusterWatch
+) -> None:
+    # `quay` says Ready in its status, but the record rejected it; `pending` is not judged yet.
     source.apply(imagemap("mirrors", NGINX))
-    source.apply(imagemap("rejected", QUAY, ready_since=None))
-    watcher.start()
-    wait_for(lambda: watcher.view.synced)
-    assert _result(watcher, "demo", "nginx") == "registry.example.com/nginx"
-    assert _result(watcher, "demo", "quay.io/a/b:1") is None
+    source.apply(imagemap("quay", QUAY))
+    source.apply(imagemap("pending", ("gcr.io/", "registry.example.com/gcr/")))
+    namespaces.apply(namespace("demo", "mirrors", rejected=("quay",)))
+    watch.start()
+    wait_for(lambda: watch.view.synced)
+    assert _result(watch, "demo", "nginx") == "registry.example.com/nginx"
+    assert _result(watch, "demo", "quay.io/a/b:1") is None
+    assert _result(watch, "demo", "gcr.io/a:1") is None
 
 
 def test_watch_events_update_one_namespace_at_a_time(
-    source: FakeSource, watcher: ImageMapWatcher
+    source: FakeSource, namespaces: FakeSource, watch: ClusterWatch
 ) -> None:
-    watcher.start()
-    wait_for(lambda: watcher.view.synced)
+    watch.start()
+    wait_for(lambda: watch.view.synced)
     source.apply(imagemap("mirrors", NGINX))
     source.apply(imagemap("quay", QUAY, namespace="team"))
-    wait_for(lambda: _result(watcher, "team", "quay.io/x:1") == "registry.example.com/quay/x:1")
-    assert _result(watcher, "demo", "nginx") == "registry.example.com/nginx"
-    before = watcher.view.mapping_for("demo")
+    namespaces.apply(namespace("demo", "mirrors"))
+    namespaces.apply(namespace("team", "quay"))
+    wait_for(lambda: _result(watch, "team", "quay.io/x:1") == "registry.example.com/quay/x:1")
+    assert _result(watch, "demo", "nginx") == "registry.example.com/nginx"
+    before = watch.view.mapping_for("demo")
 
-    source.apply(imagemap("quay", QUAY, namespace="team", ready_since=None))  # now rejected
-    wait_for(lambda: _result(watcher, "team", "quay.io/x:1") is None)
-    assert watcher.view.mapping_for("demo") is before  # other namespaces untouched
+    namespaces.apply(namespace("team", rejected=("quay",)))  # now rejected
+    wait_for(lambda: _result(watch, "team", "quay.io/x:1") is None)
+    assert watch.view.mapping_for("demo") is before  # other namespaces untouched
+    namespaces.apply(namespace("demo"))
     source.delete("demo", "mirrors")
-    wait_for(lambda: _result(watcher, "demo", "nginx") is None)
-    assert watcher.view.namespaces() == ["team"]
+    wait_for(lambda: _result(watch, "demo", "nginx") is None)
+    assert "in 0 namespaces" in watch.view.readiness()[1]
     assert source.lists == ["100"]  # one list; everything else came through the watch
+    assert namespaces.lists == ["100"]
+
+
+def test_a_mapping_never_mixes_two_decisions(
+    source: FakeSource, namespaces: FakeSource, watch: ClusterWatch
+) -> None:
+    """A conflicting pair: `first` in force, `second` rejected. `first` is deleted, and the
+    webhook sees the delete before the new record: it keeps `first`'s mapping until the
+    record that puts `second` in force arrives (no moment with neither)."""
+    source.apply(imagemap("first", NGINX))
+    source.apply(imagemap("second", ("nginx", "mirror.example.com/nginx")))
+    namespaces.apply(namespace("demo", "first", rejected=("second",)))
+    watch.start()
+    wait_for(lambda: watch.view.synced)
+    source.delete("demo", "first")
+    wait_for(lambda: not any(m.name == "first" for m in watch.view.imagemaps_of("demo")))
+    assert _result(watch, "demo", "nginx") == "registry.example.com/nginx"
+    namespaces.apply(namespace("demo", "second"))
+    wait_for(lambda: _result(watch, "demo", "nginx") == "mirror.example.com/nginx")
+
+
+def test_a_new_generation_waiting_for_its_decision_keeps_the_one_in_force(
+    source: FakeSource, namespaces: FakeSource, watch: ClusterWatch
+) -> None:
+    source.apply(imagemap("mirrors", NGINX))
+    namespaces.apply(namespace("demo", "mirrors"))
+    watch.start()
+    wait_for(lambda: watch.view.synced)
+    # The spec moves to generation 2; the status still has generation 1's deployedMap.
+    updated = imagemap("mirrors", ("nginx", "elsewhere.example.com/nginx"), generation=2)
+    updated["status"] = imagemap("mirrors", NGINX)["status"]
+    source.apply(updated)
+    wait_for(lambda: any(m.generation == 2 for m in watch.view.imagemaps_of("demo")))
+    assert _result(watch, "demo", "nginx") == "registry.example.com/nginx"
+    namespaces.apply(namespace("demo", ("mirrors", 2)))
+    wait_for(lambda: _result(watch, "demo", "nginx") == "elsewhere.example.com/nginx")
 
 
 def test_a_dropped_watch_resumes_from_the_last_resource_version(
-    source: FakeSource, watcher: ImageMapWatcher
+    source: FakeSource, namespaces: FakeSource, watch: ClusterWatch
 ) -> None:
-    watcher.start()
-    wait_for(lambda: watcher.view.synced)
+    namespaces.apply(namespace("demo", "mirrors", "quay"))
+    watch.start()
+    wait_for(lambda: watch.view.synced)
     source.apply(imagemap("mirrors", NGINX))
-    wait_for(lambda: _result(watcher, "demo", "nginx") is not None)
+    wait_for(lambda: watch.view.imagemaps_of("demo") != [])
     seen = source.resource_version
     source.break_watches(ConnectionResetError("connection reset by peer"))
     source.apply(imagemap("quay", QUAY))  # while the watch is down
-    wait_for(lambda: _result(watcher, "demo", "quay.io/x") == "registry.example.com/quay/x")
+    wait_for(lambda: _result(watch, "demo", "quay.io/x") == "registry.example.com/quay/x")
     assert str(seen) in source.watches[1:]
     assert len(source.lists) == 1  # no list again
 
 
-def test_410_gone_lists_again(source: FakeSource, watcher: ImageMapWatcher) -> None:
+def test_410_gone_lists_again(
+    source: FakeSource, namespaces: FakeSource, watch: ClusterWatch
+) -> None:
     source.apply(imagemap("mirrors", NGINX))
-    watcher.start()
-    wait_for(lambda: watcher.view.synced)
-    source.break_watches(ConnectionResetError("reset"))
-    source.delete("demo", "mirrors")  # while the watch is down ...
+    namespaces.apply(namespace("demo", "mirrors"))
+    watch.start()
+    wait_for(lambda: watch.view.synced)
+    namespaces.break_watches(ConnectionResetError("reset"))
+    namespaces.apply(namespace("demo", "quay"))  # while the watch is down ...
     source.apply(imagemap("quay", QUAY))
-    source.compact()  # ... and the history is gone: the watch gets 410
-    wait_for(lambda: len(source.lists) == 2, what="a relist")
-    wait_for(lambda: _result(watcher, "demo", "quay.io/x") is not None)
-    assert _result(watcher, "demo", "nginx") is None  # the delete was not missed
-    assert len(source.lists) == 2
+    namespaces.compact()  # ... and the history is gone: the watch gets 410
+    wait_for(lambda: len(namespaces.lists) == 2, what="a relist")
+    wait_for(lambda: _result(watch, "demo", "quay.io/x") is not None)
+    assert _result(watch, "demo", "nginx") is None  # the new record was not missed
+    assert len(source.lists) == 1
 
 
 def test_keeps_serving_the_last_known_state_when_the_api_server_is_away(
-    source: FakeSource, watcher: ImageMapWatcher, clock: Clock, caplog: pytest.LogCaptureFixture
+    source: FakeSource, namespaces: FakeSource, watch: ClusterWatch, clock: Clock,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     source.apply(imagemap("mirrors", NGINX))
-    watcher.start()
-    wait_for(lambda: watcher.view.synced)
-    assert watcher.view.age() == 0
-    source.list_failures = [ConnectionRefusedError("refused")] * 1000
-    source.compact()
-    source.break_watches(ConnectionRefusedError("refused"))
+    namespaces.apply(namespace("demo", "mirrors"))
+    watch.start()
+    wait_for(lambda: watch.view.synced)
+    assert watch.view.age() == 0
+    for down in (source, namespaces):
+        down.list_failures = [ConnectionRefusedError("refused")] * 1000
+        down.compact()
+        down.break_watches(ConnectionRefusedError("refused"))
     clock.now += 120
-    wait_for(lambda: "ImageMap watch failed" in caplog.text)
-    assert watcher.view.age() == 120
-    ready, reason = watcher.view.readiness()
+    wait_for(lambda: "imagemaps watch failed" in caplog.text)
+    wait_for(lambda: "namespaces watch failed" in caplog.text)
+    assert watch.view.age() == 120
+    ready, reason = watch.view.readiness()
     assert ready is True
     assert "confirmed 120s ago" in reason
-    assert _result(watcher, "demo", "nginx") == "registry.example.com/nginx"
+    assert _result(watch, "demo", "nginx") == "registry.example.com/nginx"
 
 
 def test_bookmarks_move_the_resource_version_and_confirm_the_view(
-    source: FakeSource, watcher: ImageMapWatcher, clock: Clock
+    source: FakeSource, namespaces: FakeSource, watch: ClusterWatch, clock: Clock
 ) -> None:
-    watcher.start()
-    wait_for(lambda: watcher.view.synced)
+    watch.start()
+    wait_for(lambda: watch.view.synced)
     clock.now += 50
-    assert watcher.view.age() == 50
+    assert watch.view.age() == 50
     source.bookmark()
-    wait_for(lambda: watcher.view.age() == 0, what="the bookmark")
+    namespaces.bookmark()
+    wait_for(lambda: watch.view.age() == 0, what="the bookmarks")
     source.break_watches(ConnectionResetError("reset"))
     wait_for(lambda: len(source.watches) == 2)
     assert source.watches[1] == str(source.resource_version)
 
 
-def test_imagemaps_that_transiently_disagree_are_taken_in_acceptance_order(
-    source: FakeSource, watcher: ImageMapWatcher
+def test_the_age_is_the_older_watch_s(
+    source: FakeSource, namespaces: FakeSource, watch: ClusterWatch, clock: Clock
 ) -> None:
-    # Both say Ready (one status is stale): the one in force longer wins, the other is out.
-    source.apply(imagemap("newer", ("nginx", "other.example.com/nginx"),
-                          ready_since="2026-03-01T00:00:00Z"))
-    source.apply(imagemap("older", NGINX, ready_since="2026-02-01T00:00:00Z"))
-    watcher.start()
-    wait_for(lambda: watcher.view.synced)
-    match = watcher.view.mapping_for("demo").lookup("nginx")
-    assert match is not None
-    assert match.maplet.image_map == "older"
+    watch.start()
+    wait_for(lambda: watch.view.synced)
+    clock.now += 50
+    source.bookmark()
+    wait_for(lambda: len(source.watches) == 1)
+    namespaces.break_watches(ConnectionRefusedError("refused"))
+    namespaces.list_failures = [ConnectionRefusedError("refused")] * 1000
+    namespaces.compact()
+    source.bookmark()
+    wait_for(lambda: watch.view.age() == 50, what="the namespaces watch's age")
 
 
-def test_stop_ends_the_thread(source: FakeSource, watcher: ImageMapWatcher) -> None:
-    watcher.start()
-    wait_for(lambda: watcher.view.synced)
-    assert watcher.stop(timeout=2)  # the thread ended
+def test_stop_ends_both_threads(watch: ClusterWatch) -> None:
+    watch.start()
+    wait_for(lambda: watch.view.synced)
+    assert watch.stop(timeout=2)  # both threads ended
 
 
-def test_only_what_compiling_needs_is_kept() -> None:
-    kept = read_for_view(imagemap("mirrors", NGINX))
-    # A typed value, with no room for managedFields and the like, and no spec either.
+def test_what_is_kept_is_typed(
+    source: FakeSource, namespaces: FakeSource, watch: ClusterWatch
+) -> None:
+    source.apply(imagemap("mirrors", NGINX))
+    namespaces.apply(namespace("demo", "mirrors"))
+    watch.start()
+    wait_for(lambda: watch.view.synced)
+    (kept,) = watch.view.imagemaps_of("demo")
+    # A typed value, with no room for managedFields and the like.
     assert isinstance(kept, ImageMap)
-    assert kept.spec_map is None
-    assert kept.deployed_map == [{"from": NGINX[0], "to": NGINX[1]}]
+    assert kept.spec_map == [{"from": NGINX[0], "to": NGINX[1]}]

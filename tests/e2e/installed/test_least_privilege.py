@@ -106,6 +106,10 @@ WEBHOOK_ALLOWED = [
     Access("list", "imagemaps", namespace=OTHER),
     Access("list", "imagemaps"),
     Access("watch", "imagemaps"),
+    # The Namespaces hold the decision records the webhook follows (read only).
+    Access("get", "namespaces", OTHER),
+    Access("list", "namespaces"),
+    Access("watch", "namespaces"),
     Access("get", "secrets", TLS_SECRET, NAMESPACE),
     Access("update", "secrets", TLS_SECRET, NAMESPACE),
     # THE EXCEPTION: create cannot be limited by name (see the module's docstring).
@@ -402,6 +406,9 @@ WEBHOOK_EVERYWHERE: set[Rule] = {
     ("get", GROUP, "imagemaps", "*"),
     ("list", GROUP, "imagemaps", "*"),
     ("watch", GROUP, "imagemaps", "*"),
+    ("get", "", "namespaces", "*"),
+    ("list", "", "namespaces", "*"),
+    ("watch", "", "namespaces", "*"),
     ("get", ADMISSION, "mutatingwebhookconfigurations", WEBHOOK_CONFIGURATION),
     ("patch", ADMISSION, "mutatingwebhookconfigurations", WEBHOOK_CONFIGURATION),
 }

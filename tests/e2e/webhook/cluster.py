@@ -14,6 +14,7 @@ from tests.controlplane import ControlPlane
 ROOT = Path(__file__).resolve().parents[3]
 NAMESPACE = "image-mapper"
 SERVICE_ACCOUNT = "image-mapper-webhook"
+DECISION = "mapper.imagerelocation.pivotal.io/decision"
 RBAC_KINDS = {"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role",
               "RoleBinding"}
 
@@ -67,7 +68,13 @@ def put_imagemap(
     cp: ControlPlane, namespace: str, name: str, entries: list[tuple[str, str]], *,
     ready: bool = True, since: str = "2026-01-01T00:00:00Z",
 ) -> None:
-    """An ImageMap, and the status the hooks would give it (Metacontroller is not running)."""
+    """An ImageMap, the status the hooks would give it and its place in the namespace's
+    decision record.
+
+    This package tests the webhook's watches alone against a real API server (restarts, 410
+    Gone, its RBAC), so no Metacontroller runs here: the test writes what the hooks would, to
+    know exactly what the webhook saw. The product with the real Metacontroller is tested in
+    `tests/e2e/installed` and `tests/e2e/hooks_token`."""
     entries_json = [{"from": f, "to": t} for f, t in entries]
     apply(cp, {"apiVersion": "mapper.imagerelocation.pivotal.io/v1alpha1", "kind": "ImageMap",
                "metadata": {"name": name, "namespace": namespace},
@@ -84,3 +91,31 @@ def put_imagemap(
         status["deployedMap"] = entries_json
     cp.kubectl("patch", "imagemap", name, "-n", namespace, "--subresource=status",
                "--type=merge", "-p", json.dumps({"status": status}))
+    uid = cp.kubectl("get", "imagemap", name, "-n", namespace, "-o",
+                     "jsonpath={.metadata.uid}").stdout
+    record = _record(cp, namespace)
+    for key in ("inForce", "rejected"):
+        record[key] = [row for row in record[key] if row[0] != name]
+    record["inForce" if ready else "rejected"].append([name, uid, generation])
+    _put_record(cp, namespace, record)
+
+
+def delete_imagemap(cp: ControlPlane, namespace: str, name: str) -> None:
+    """Delete an ImageMap, then take it out of the namespace's decision record."""
+    cp.kubectl("delete", "imagemap", name, "-n", namespace)
+    record = _record(cp, namespace)
+    for key in ("inForce", "rejected"):
+        record[key] = [row for row in record[key] if row[0] != name]
+    _put_record(cp, namespace, record)
+
+
+def _record(cp: ControlPlane, namespace: str) -> dict[str, Any]:
+    annotations = cp.kubectl_json("get", "namespace", namespace)["metadata"].get(  # type: ignore[union-attr]
+        "annotations") or {}
+    text = annotations.get(DECISION)
+    return json.loads(text) if text else {"inForce": [], "rejected": []}
+
+
+def _put_record(cp: ControlPlane, namespace: str, record: dict[str, Any]) -> None:
+    cp.kubectl("annotate", "namespace", namespace, "--overwrite",
+               f"{DECISION}={json.dumps(record)}")

@@ -1,5 +1,6 @@
-"""The ImageMap watcher against a real kube-apiserver: list, watch, 410 Gone and a relist,
-an API server that goes away; as the webhook's ServiceAccount with the manifests' RBAC."""
+"""The webhook's watches (ImageMaps and Namespaces) against a real kube-apiserver: list, watch,
+410 Gone and a relist, an API server that goes away; as the webhook's ServiceAccount with the
+manifests' RBAC."""
 
 from __future__ import annotations
 
@@ -9,30 +10,40 @@ from pathlib import Path
 
 import pytest
 
-from hooks.webhook.kube import KubernetesImageMapSource, close, kube_client
-from hooks.webhook.watcher import Backoff, Gone, ImageMapWatcher
+from hooks.webhook.kube import (
+    KubernetesSource,
+    close,
+    imagemap_source,
+    kube_client,
+    namespace_source,
+)
+from hooks.webhook.watcher import Backoff, ClusterWatch, Gone
 from tests.controlplane import ControlPlane
 from tests.webhook.fakes import wait_for
 
-from .cluster import put_imagemap, service_account_kubeconfig
+from .cluster import delete_imagemap, put_imagemap, service_account_kubeconfig
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def source(cluster: ControlPlane, tmp_path: Path) -> Iterator[KubernetesImageMapSource]:
+def sources(cluster: ControlPlane, tmp_path: Path
+            ) -> Iterator[tuple[KubernetesSource, KubernetesSource]]:
     kubeconfig = service_account_kubeconfig(cluster, tmp_path / "webhook.kubeconfig")
     api_client = kube_client(kubeconfig=str(kubeconfig))
-    yield KubernetesImageMapSource(api_client)
+    yield imagemap_source(api_client), namespace_source(api_client)
     close(api_client)
 
 
-def _result(watcher: ImageMapWatcher, namespace: str, image: str) -> str | None:
+def _result(watcher: ClusterWatch, namespace: str, image: str) -> str | None:
     match = watcher.view.mapping_for(namespace).lookup(image)
     return None if match is None else match.result
 
 
-def test_a_too_old_resource_version_is_gone(source: KubernetesImageMapSource) -> None:
+def test_a_too_old_resource_version_is_gone(
+    sources: tuple[KubernetesSource, KubernetesSource],
+) -> None:
+    source = sources[0]  # the ImageMaps (a resource with no history that old)
     _, resource_version = source.list()
     assert int(resource_version) > 1
     with pytest.raises(Gone, match="too old resource version"):
@@ -40,15 +51,16 @@ def test_a_too_old_resource_version_is_gone(source: KubernetesImageMapSource) ->
 
 
 def test_list_watch_relist_and_outage(
-    cluster: ControlPlane, source: KubernetesImageMapSource, caplog: pytest.LogCaptureFixture
+    cluster: ControlPlane, sources: tuple[KubernetesSource, KubernetesSource],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="hooks.webhook.watcher")  # "listing again" is INFO
     cp = cluster
     ns = "state-e2e"
     cp.kubectl("create", "namespace", ns)
     put_imagemap(cp, ns, "mirrors", [("nginx", "registry.example.com/nginx")])
-    watcher = ImageMapWatcher(source, watch_timeout_seconds=60,
-                              backoff=Backoff(initial=0.2, maximum=2.0))
+    watcher = ClusterWatch(*sources, watch_timeout_seconds=60,
+                           backoff=Backoff(initial=0.2, maximum=2.0))
     assert watcher.view.readiness()[0] is False
     watcher.start()
     try:
@@ -61,7 +73,7 @@ def test_list_watch_relist_and_outage(
         wait_for(lambda: _result(watcher, ns, "quay.io/a/b:1") is not None, timeout=30,
                  what="the new ImageMap through the watch")
         put_imagemap(cp, ns, "rejected", [("gcr.io/", "elsewhere.example.com/")], ready=False)
-        cp.kubectl("delete", "imagemap", "mirrors", "-n", ns)
+        delete_imagemap(cp, ns, "mirrors")
         wait_for(lambda: _result(watcher, ns, "nginx") is None, timeout=30,
                  what="the deletion through the watch")
         assert _result(watcher, ns, "gcr.io/x:1") is None
@@ -70,7 +82,7 @@ def test_list_watch_relist_and_outage(
         # The API server goes away: the last known state is still served, and ages.
         cp.kubectl("create", "configmap", "moves-the-resource-version", "-n", ns)
         cp.stop_apiserver()
-        wait_for(lambda: "ImageMap watch failed" in caplog.text, timeout=30,
+        wait_for(lambda: "imagemaps watch failed" in caplog.text, timeout=30,
                  what="the watch to fail")
         assert watcher.view.readiness()[0] is True
         assert _result(watcher, ns, "quay.io/a/b:1") == "registry.example.com/quay/a/b:1"
