@@ -25,10 +25,12 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml | prerequisites
 
 venv: $(STAMP)
 
-# etcd, kube-apiserver and kube-controller-manager, built once from the Go module proxy
-# and cached under ~/.cache/image-mapper (a fresh clone on the same machine reuses them).
+# etcd, kube-apiserver and kube-controller-manager, built once from the Go module proxy,
+# and the real Metacontroller, built from its pinned source in ../shared/vendor/metacontroller;
+# all cached under ~/.cache/image-mapper (a fresh clone on the same machine reuses them).
 controlplane: prerequisites
 	tests/controlplane/build.sh
+	tests/controlplane/build-metacontroller.sh
 
 # checkov in its own virtual environment, cached outside the checkout like the binaries
 # (its folder is named by version; the stamp is written last, so an interrupted install is redone).

@@ -20,7 +20,7 @@ from .cluster import ControlPlane
 def control_plane() -> Iterator[ControlPlane]:
     """A started control plane for each test package that imports this fixture into its
     conftest.py (tests/e2e/installed, tests/e2e/hooks_token, tests/e2e/webhook,
-    tests/controlplane): packages install different things (the Metacontroller stand-in,
+    tests/controlplane): packages install different things (the real Metacontroller,
     test webhooks) and must not meet.
 
     The first run builds the binaries (10-20 minutes); later runs reuse the cache.

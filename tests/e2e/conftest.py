@@ -2,8 +2,8 @@
 (`tests.controlplane.fixtures.control_plane`, one per package): they install different things
 and must not meet.
 
-- `installed/`: the product as `kubectl apply -k metacontroller/` installs it, with the
-  Metacontroller stand-in (`stack.py`, `metacontroller.py`);
+- `installed/`: the product as `kubectl apply -k metacontroller/` installs it, driven by the
+  real Metacontroller (`stack.py`, `tests/controlplane/metacontroller.py`);
 - `hooks_token/`: the same with `overlays/hooks-token`;
 - `webhook/`: `serve-webhook` alone against an API server, and its watch.
 """

@@ -1,7 +1,8 @@
 """`make demo`: the original prototype's walk-through on this design, on a local control plane.
 
 Starts etcd, kube-apiserver and kube-controller-manager, installs the project's manifests,
-runs the hooks and the webhook (and the test-only Metacontroller stand-in), applies the sample
+runs the hooks, the webhook and the real Metacontroller (built from its pinned source on first
+use), applies the sample
 ImageMap, runs the bootcamp pod with `kubectl run`, prints what it runs, and tears it all down.
 """
 
@@ -29,7 +30,7 @@ def main() -> int:
     with ControlPlane() as cp, tempfile.TemporaryDirectory(prefix="image-mapper-demo-") as tmp:
         step(
             "installing the manifests (kubectl apply -k metacontroller/), starting the hooks, "
-            "the webhook and the Metacontroller stand-in"
+            "the webhook and Metacontroller"
         )
         with running_stack(cp, Path(tmp)) as stack:
             step(f"kubectl apply -f {SAMPLE.relative_to(SAMPLE.parents[1])}")

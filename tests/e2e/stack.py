@@ -1,14 +1,16 @@
 """The whole product on a real control plane: shared by the e2e tests and `make demo`.
 
 - etcd, kube-apiserver and kube-controller-manager (tests/controlplane);
-- Metacontroller's two CRDs (only their API types: Metacontroller itself cannot run here), so
-  that `kubectl apply -k metacontroller/` installs the project's real manifests unchanged;
+- the real Metacontroller (built from its pinned source, tests/controlplane/metacontroller.py):
+  its CRDs first, so that `kubectl apply -k metacontroller/` installs the project's real
+  manifests unchanged, then the controller itself, out of cluster, with its default workers and
+  client throttling;
 - the MutatingWebhookConfiguration re-pointed from its Service (which cannot route without
   kube-proxy) to `url: https://localhost:PORT/mutate`;
 - `image-mapper serve-hooks` and `image-mapper serve-webhook` as real processes, the webhook
   under its own ServiceAccount token with the project's RBAC and bootstrapping its own TLS
   (the Secret, the caBundle) exactly as in a cluster;
-- the test-only Metacontroller driver calling the hooks.
+- the installed controllers' hooks re-pointed to the local hooks server (`webhook.url`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import ssl
@@ -31,11 +34,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tests.controlplane.cluster import ControlPlane
-from tests.e2e.metacontroller import MetacontrollerDriver
+from tests.controlplane.metacontroller import Metacontroller, install_crds, point_hooks
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "metacontroller"
-METACONTROLLER_CRDS = Path(__file__).with_name("metacontroller-crds.yaml")
 SAMPLE = ROOT / "samples" / "bootcamp-imagemap.yaml"
 NAMESPACE = "image-mapper"
 WEBHOOK_CONFIGURATION = "image-mapper"
@@ -155,7 +157,12 @@ class Stack:
     """Starts and stops the product around a started ControlPlane."""
 
     def __init__(
-        self, control_plane: ControlPlane, workdir: Path, manifests: Path = MANIFESTS
+        self,
+        control_plane: ControlPlane,
+        workdir: Path,
+        manifests: Path = MANIFESTS,
+        *,
+        metacontroller_args: dict[str, Any] | None = None,
     ) -> None:
         self.cp = control_plane
         self.workdir = workdir
@@ -167,25 +174,21 @@ class Stack:
         self.webhook_url = f"https://localhost:{self.webhook_port}"
         self.hooks: Server | None = None
         self.webhook: Server | None = None
-        self.driver: MetacontrollerDriver | None = None
+        self.metacontroller: Metacontroller | None = None
+        self.metacontroller_args = dict(metacontroller_args or {})
+        """Keyword arguments of `Metacontroller` (workers, client_qps, client_burst)."""
         self.webhook_kubeconfig = workdir / "webhook.kubeconfig"
         self.tls_dir = workdir / "tls"
+        self._secret_volumes: list[tuple[dict[str, Any], Path]] = []
 
     # --- install ----------------------------------------------------------------------------
 
     def install(self) -> None:
         """The project's manifests, as `kubectl apply -k` installs them (SPEC 7)."""
-        self.cp.kubectl("apply", "-f", str(METACONTROLLER_CRDS))
-        wait_for(
-            "Metacontroller's CRDs",
-            lambda: (
-                self.cp.kubectl(
-                    "get", "compositecontrollers,decoratorcontrollers", check=False
-                ).returncode
-                == 0
-            ),
-        )
+        install_crds(self.cp)
         self.cp.kubectl("apply", "-k", str(self.manifests))
+        # In-cluster Service names cannot resolve here: the hooks are served on 127.0.0.1.
+        point_hooks(self.cp, self.hooks_url)
         self.cp.kubectl(
             "wait",
             "--for=condition=Established",
@@ -238,32 +241,42 @@ class Stack:
 
     def _hooks_environment(self) -> dict[str, str]:
         """The environment the installed hooks Deployment gives its container. A path in it
-        under a Secret volume's mount is that Secret's key, written here, as the kubelet
-        mounts it."""
+        under a Secret volume's mount is that Secret's key, or the whole Secret as a folder,
+        written here as the kubelet mounts it (`sync_secret_volumes` writes it again)."""
         deployment = self.cp.kubectl_json("get", "deployment", HOOKS_DEPLOYMENT, "-n", NAMESPACE)
         pod: dict[str, Any] = deployment["spec"]["template"]["spec"]  # type: ignore[index]
         (container,) = pod["containers"]
         volumes = {volume["name"]: volume for volume in pod.get("volumes", [])}
         environment: dict[str, str] = {}
+        self._secret_volumes = []
         for variable in container.get("env", []):
             value: str = variable["value"]
             for mount in container.get("volumeMounts", []):
-                prefix = mount["mountPath"].rstrip("/") + "/"
-                if not value.startswith(prefix):
+                root = mount["mountPath"].rstrip("/")
+                if value != root and not value.startswith(root + "/"):
                     continue
                 secret = volumes[mount["name"]]["secret"]
-                path = value.removeprefix(prefix)
-                items = secret.get("items") or [{"key": path, "path": path}]
-                key = next(item["key"] for item in items if item["path"] == path)
-                data = self.cp.kubectl_json(
-                    "get", "secret", secret["secretName"], "-n", NAMESPACE
-                )["data"]
-                local = self.workdir / "mounts" / mount["name"] / path
-                local.parent.mkdir(parents=True, exist_ok=True)
-                local.write_bytes(base64.b64decode(data[key]))  # type: ignore[index]
-                value = str(local)
-            environment[variable["name"]] = value
+                local = self.workdir / "mounts" / mount["name"]
+                self._secret_volumes.append((secret, local))
+                value = str(local / value.removeprefix(root).lstrip("/"))
+            environment[variable["name"]] = value.rstrip("/")
+        self.sync_secret_volumes()
         return environment
+
+    def sync_secret_volumes(self) -> None:
+        """Write the hooks' Secret volumes from the Secrets as they are now (keys added,
+        changed or removed), as the kubelet does some time after a Secret changes."""
+        for secret, local in self._secret_volumes:
+            data: dict[str, str] = self.cp.kubectl_json(  # type: ignore[assignment]
+                "get", "secret", secret["secretName"], "-n", NAMESPACE).get("data") or {}
+            items = secret.get("items") or [{"key": key, "path": key} for key in data]
+            wanted = {item["path"]: item["key"] for item in items}
+            local.mkdir(parents=True, exist_ok=True)
+            for existing in local.iterdir():
+                if existing.name not in wanted:
+                    existing.unlink()
+            for path, key in wanted.items():
+                (local / path).write_bytes(base64.b64decode(data[key]))
 
     def _write_webhook_kubeconfig(self) -> None:
         """The webhook's own ServiceAccount token: it runs with the project's RBAC only."""
@@ -357,12 +370,11 @@ class Stack:
         )
         return self.webhook
 
-    def start_driver(self) -> MetacontrollerDriver:
-        self.driver = MetacontrollerDriver(
-            self.cp.server, self.cp.admin_token, self.cp.ca_file, self.hooks_url
-        )
-        self.driver.start()
-        return self.driver
+    def start_metacontroller(self) -> Metacontroller:
+        self.metacontroller = Metacontroller(
+            self.cp, self.workdir / "metacontroller.log", **self.metacontroller_args
+        ).start()
+        return self.metacontroller
 
     def _check_alive(self, server: Server | None) -> bool:
         if server is None or server.process is None:
@@ -377,12 +389,12 @@ class Stack:
         self.install()
         self.start_hooks()
         self.start_webhook()
-        self.start_driver()
+        self.start_metacontroller()
         return self
 
     def stop(self) -> None:
-        if self.driver is not None:
-            self.driver.stop()
+        if self.metacontroller is not None:
+            self.metacontroller.stop()
         for server in (self.webhook, self.hooks):
             if server is not None:
                 server.stop()
@@ -417,6 +429,18 @@ class Stack:
             timeout=timeout,
         )
 
+    def hook_calls(self) -> dict[tuple[str, str], int]:
+        """Calls the hooks server answered, by (hook path, outcome), from its /metrics."""
+        with urllib.request.urlopen(f"{self.hooks_url}/metrics", timeout=5) as response:
+            text = response.read().decode()
+        calls: dict[tuple[str, str], int] = {}
+        for line in text.splitlines():
+            match = re.fullmatch(
+                r'image_mapper_hook_calls_total\{hook="([^"]+)",outcome="([^"]+)"\} (\S+)', line)
+            if match:
+                calls[(match[1], match[2])] = int(float(match[3]))
+        return calls
+
     def namespace_active(self, namespace: str) -> bool:
         labels = self.get("namespace", namespace)["metadata"].get("labels") or {}
         return labels.get(ACTIVE_LABEL) == "true"
@@ -450,9 +474,13 @@ class Stack:
 
 @contextlib.contextmanager
 def running_stack(
-    control_plane: ControlPlane, workdir: Path, manifests: Path = MANIFESTS
+    control_plane: ControlPlane,
+    workdir: Path,
+    manifests: Path = MANIFESTS,
+    *,
+    metacontroller_args: dict[str, Any] | None = None,
 ) -> Iterator[Stack]:
-    stack = Stack(control_plane, workdir, manifests)
+    stack = Stack(control_plane, workdir, manifests, metacontroller_args=metacontroller_args)
     try:
         yield stack.start()
     finally:
