@@ -4,8 +4,9 @@ Views only read the body, call the hook (`hooks.controller.dispatch`) and write 
 JSON of the one shape both servers use (`hooks.serving.errors`). Nothing is read from the
 environment here; `image-mapper serve-hooks` passes the configuration in:
 
-- `HOOKS_TOKEN` (str | None): when set, hook calls must carry `Authorization: Bearer <token>`
-  (Metacontroller's `authorization` hook setting); probes and metrics stay open.
+- `HOOKS_TOKEN` (str | Tokens | None): when set, hook calls must carry `Authorization: Bearer
+  <token>` (Metacontroller's `authorization` hook setting) with that token, or one of the
+  `Tokens` (`hooks.controller.tokens`, reloaded as they change); probes and metrics stay open.
 - `HOOKS_CLOCK` (() -> datetime): the current time, for `lastTransitionTime`; tests fix it.
 - `MAX_CONTENT_LENGTH` (int): the largest body accepted; a namespace of 1,000 ImageMaps is a
   few megabytes.
@@ -27,6 +28,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from hooks.controller.dispatch import HOOKS, Hook, utc_now
 from hooks.controller.protocol import BadRequest, HookResponse
+from hooks.controller.tokens import Tokens
 from hooks.engine.cache import DecisionCache
 from hooks.serving.errors import http_error, json_error, too_long
 from hooks.serving.probes import LATENCY_BUCKETS, probes_blueprint
@@ -85,8 +87,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if config is not None:
         app.config.from_mapping(config)
     token = app.config["HOOKS_TOKEN"]
-    if token is not None and (not isinstance(token, str) or not token):
-        raise ValueError("HOOKS_TOKEN must be a non-empty string, or None for no token check")
+    if token is not None and not isinstance(token, Tokens) and (
+            not isinstance(token, str) or not token):
+        raise ValueError("HOOKS_TOKEN must be a non-empty string, Tokens, or None for no token "
+                         "check")
 
     registry = CollectorRegistry()
     metrics = HookMetrics(registry)
@@ -105,7 +109,7 @@ def _hook_view(
     path: str,
     hook: Hook,
     metrics: HookMetrics,
-    token: str | None,
+    token: str | Tokens | None,
     *,
     clock: Callable[[], datetime],
     cache: DecisionCache,
@@ -122,7 +126,7 @@ def _hook_view(
 
 
 def _answer(
-    path: str, hook: Hook, token: str | None, clock: Callable[[], datetime],
+    path: str, hook: Hook, token: str | Tokens | None, clock: Callable[[], datetime],
     cache: DecisionCache,
 ) -> tuple[Outcome, HookResponse | None, Response]:
     if token is not None and not _authorized(request.headers.get("Authorization"), token):
@@ -162,7 +166,9 @@ def _loggable(message: str, limit: int = 300) -> str:
     return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in message)
 
 
-def _authorized(header: str | None, token: str) -> bool:
+def _authorized(header: str | None, token: str | Tokens) -> bool:
+    if isinstance(token, Tokens):
+        return token.accepts(header)
     expected = f"Bearer {token}".encode()
     return header is not None and hmac.compare_digest(header.encode(), expected)
 

@@ -34,6 +34,7 @@ from waitress.server import BaseWSGIServer
 from waitress.task import ErrorTask
 
 from hooks.controller.app import create_app
+from hooks.controller.tokens import Tokens
 from hooks.serving.errors import ServeError, error_body, too_long
 
 log = logging.getLogger(__name__)
@@ -52,14 +53,15 @@ class HooksConfig:
     """0 for any free port."""
     threads: int
     token_file: Path | None
-    """Require `Authorization: Bearer <token>` on hook calls, the token read from this file."""
+    """Require `Authorization: Bearer <token>` on hook calls, the token read from this file, or
+    any of the tokens in this folder (a mounted Secret); reloaded when they change."""
     shutdown_timeout: float
     """On SIGTERM, seconds to let calls in flight finish."""
 
 
 def serve(config: HooksConfig) -> int:
     """Serve the hooks until SIGTERM or SIGINT; raises ServeError when it cannot start."""
-    token = read_token(config.token_file) if config.token_file is not None else None
+    token = Tokens(config.token_file) if config.token_file is not None else None
     app = create_app({"HOOKS_TOKEN": token})
     try:
         server = HooksServer(app, host=config.host, port=config.port, threads=config.threads)
@@ -78,17 +80,6 @@ def serve(config: HooksConfig) -> int:
     server.serve(shutdown_timeout=config.shutdown_timeout)
     log.info("stopped")
     return 0
-
-
-def read_token(path: Path) -> str:
-    try:
-        token = path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as error:
-        raise ServeError(f"cannot read the hooks token from {path}: {error}") from None
-    if not token:
-        raise ServeError(f"the hooks token file {path} is empty; put the token in it, or "
-                         f"leave out --token-file to serve without a token check")
-    return token
 
 
 class HooksServer:

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -191,3 +192,41 @@ def test_bad_settings_are_refused(argv: list[str], environ: dict[str, str],
         parse(argv, environ)
     assert raised.value.code == 2
     assert "error: argument" in capsys.readouterr().err
+
+
+def test_tokens_in_a_mounted_secret_are_reloaded_without_a_restart(
+    start_hooks: Callable[..., HooksProcess], tmp_path: Path
+) -> None:
+    """Rotation: a new key added to the Secret is accepted beside the old one; once the old key
+    is removed, only the new token is (the kubelet updates a Secret volume in place)."""
+    secret = tmp_path / "hooks-token"
+    secret.mkdir()
+    (secret / "token").write_text("old-token\n", encoding="utf-8")
+    (secret / "..data").mkdir()  # the kubelet's own entries are not tokens
+    hooks = start_hooks(env={serve_hooks.ENV_TOKEN_FILE: str(secret)})
+    url = hooks.url + "/imagemap/sync"
+    body = NEWCOMER.request_path.read_bytes()
+
+    def status(token: str) -> int:
+        return requests.post(url, data=body, timeout=10,
+                             headers={"Authorization": f"Bearer {token}"}).status_code
+
+    assert (status("old-token"), status("new-token")) == (200, 401)
+    (secret / "token-2").write_text("new-token\n", encoding="utf-8")
+    wait_until(lambda: status("new-token") == 200, what="the new token")
+    assert status("old-token") == 200  # both, while the controllers move to the new key
+    (secret / "token").unlink()
+    wait_until(lambda: status("old-token") == 401, what="the old token to go")
+    assert status("new-token") == 200
+    (secret / "token-2").write_text("", encoding="utf-8")  # emptied mid-update: kept
+    time.sleep(1.5)
+    assert status("new-token") == 200
+    assert "hooks tokens reloaded" in "".join(hooks.log)
+    assert hooks.terminate() == 0
+
+
+def wait_until(check: Callable[[], bool], *, what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
