@@ -27,7 +27,7 @@ from typing import Any
 
 from tests.controlplane.cluster import ControlPlane
 from tests.controlplane.metacontroller import Metacontroller
-from tests.e2e.stack import Stack, running_stack, wait_for
+from tests.e2e.stack import Stack, imagemap_list, running_stack, wait_for
 from tests.e2e.watching import StatusWatch
 
 GROUP_PATH = "/apis/mapper.imagerelocation.pivotal.io/v1alpha1"
@@ -36,12 +36,9 @@ RAISED = {"client_qps": 50.0, "client_burst": 100}
 
 
 def imagemaps(count: int, prefix: str = "m") -> str:
-    return json.dumps({"apiVersion": "v1", "kind": "List", "items": [
-        {"apiVersion": "mapper.imagerelocation.pivotal.io/v1alpha1", "kind": "ImageMap",
-         "metadata": {"name": f"{prefix}{i:03}"},
-         "spec": {"map": [{"from": f"gcr.io/team/app{i}:v1",
-                           "to": f"registry.example.com/app{i}:v1"}]}}
-        for i in range(count)]})
+    return imagemap_list({f"{prefix}{i:03}": [(f"gcr.io/team/app{i}:v1",
+                                               f"registry.example.com/app{i}:v1")]
+                          for i in range(count)})
 
 
 def ready_count(cp: ControlPlane, namespace: str) -> int:

@@ -50,6 +50,15 @@ ORIGINAL_IMAGES = "mapper.imagerelocation.pivotal.io/original-images"
 T = TypeVar("T")
 
 
+def imagemap_list(maps: dict[str, list[tuple[str, str]]]) -> str:
+    """ImageMaps by name, with their maplets, as one List for one `kubectl apply -f -`: it
+    creates them one after the other, in this order."""
+    return json.dumps({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "mapper.imagerelocation.pivotal.io/v1alpha1", "kind": "ImageMap",
+         "metadata": {"name": name}, "spec": {"map": [{"from": f, "to": t} for f, t in entries]}}
+        for name, entries in maps.items()]})
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from tests.e2e.stack import SAMPLE, Stack, wait_for
+from tests.e2e.stack import SAMPLE, Stack, imagemap_list, wait_for
 from tests.e2e.watching import PodStream, StatusWatch
 
 pytestmark = pytest.mark.e2e
@@ -27,16 +27,7 @@ TARGETS = {"a-mirror": "a.example/nginx:1.25", "b-mirror": "b.example/nginx:1.25
 
 
 def _pair() -> str:
-    """Both ImageMaps in one List: one `kubectl apply` creates them one after the other."""
-    return json.dumps({"apiVersion": "v1", "kind": "List", "items": [
-        {
-            "apiVersion": "mapper.imagerelocation.pivotal.io/v1alpha1",
-            "kind": "ImageMap",
-            "metadata": {"name": name},
-            "spec": {"map": [{"from": IMAGE, "to": target}]},
-        }
-        for name, target in TARGETS.items()
-    ]})
+    return imagemap_list({name: [(IMAGE, target)] for name, target in TARGETS.items()})
 
 
 def _settled(stack: Stack, namespace: str) -> bool:

@@ -6,12 +6,11 @@ with ~130 ImageMaps elsewhere."""
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
 
-from tests.e2e.stack import Stack, wait_for
+from tests.e2e.stack import Stack, imagemap_list, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -20,12 +19,9 @@ PER_NAMESPACE = 5
 
 
 def _maps(prefix: str, count: int) -> str:
-    return json.dumps({"apiVersion": "v1", "kind": "List", "items": [
-        {"apiVersion": "mapper.imagerelocation.pivotal.io/v1alpha1", "kind": "ImageMap",
-         "metadata": {"name": f"{prefix}-{i}"},
-         "spec": {"map": [{"from": f"gcr.io/{prefix}/app{i}:v1",
-                           "to": f"registry.example.com/{prefix}/app{i}:v1"}]}}
-        for i in range(count)]})
+    return imagemap_list({f"{prefix}-{i}": [(f"gcr.io/{prefix}/app{i}:v1",
+                                             f"registry.example.com/{prefix}/app{i}:v1")]
+                          for i in range(count)})
 
 
 def test_imagemaps_of_other_namespaces_are_not_synced(stack: Stack) -> None:
