@@ -76,8 +76,11 @@ class HookMetrics:
     def count_verdict(self, response: HookResponse) -> None:
         status = response.get("status")
         conditions = status.get("conditions") if isinstance(status, dict) else None
-        if conditions:
-            self.verdicts.labels(reason=conditions[0]["reason"]).inc()
+        # A status not judged yet is the parent's own, as the request had it: anything.
+        first = conditions[0] if isinstance(conditions, list) and conditions else None
+        reason = first.get("reason") if isinstance(first, dict) else None
+        if reason in ("Accepted", "InvalidSpec", "Conflict"):
+            self.verdicts.labels(reason=reason).inc()
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:

@@ -245,3 +245,20 @@ def test_in_process_answers_are_compact_json_in_the_spec_order(client: FlaskClie
     assert answer.data == json.dumps(ACCEPTED.response(), separators=(",", ":")).encode()
     assert list(answer.json["status"]) == [  # type: ignore[index]
         "observedGeneration", "mappings", "deployedMap", "conditions"]
+
+
+def test_a_status_not_judged_yet_is_returned_as_it_came_whatever_it_holds(
+    hooks_url: str,
+) -> None:
+    """Until the namespace's record judges an ImageMap, its status stays as the request had
+    it: a malformed one too, answered and counted without a failure."""
+    parent = {"apiVersion": "mapper.imagerelocation.pivotal.io/v1alpha1", "kind": "ImageMap",
+              "metadata": {"name": "m", "namespace": "apps", "uid": "u", "generation": 1},
+              "spec": {"map": [{"from": "a.io/x:1", "to": "b.io/x:1"}]},
+              "status": {"conditions": ["junk", {"reason": 5}]}}
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "apps"}}
+    body = {"controller": {}, "parent": parent, "children": {}, "finalizing": False,
+            "related": {"Namespace.v1": {"apps": namespace}}}
+    answer = requests.post(f"{hooks_url}/imagemap/sync", json=body, timeout=10)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["status"] == parent["status"]
