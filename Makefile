@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 TOOLS := $(HOME)/.cache/image-mapper/tools
 CHECKOV_VENV := $(TOOLS)/checkov-3.3.30
 
-.PHONY: all prerequisites venv lint unit test e2e demo bench controlplane tools clean
+.PHONY: all prerequisites python-prerequisites venv lint unit test e2e demo bench controlplane tools clean
 
 all: test
 
@@ -16,8 +16,12 @@ all: test
 prerequisites:
 	@scripts/prerequisites.sh
 
+# Only what the virtual environment needs: venv, unit and lint run without Go.
+python-prerequisites:
+	@scripts/prerequisites.sh python
+
 # A virtual environment with the pinned requirements, rebuilt when they change.
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml | prerequisites
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml | python-prerequisites
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # What `make demo` and `make test` need from the machine, installed with apt-get where Debian
 # has it, otherwise a clear message. Idempotent and quiet when everything is there.
+#   scripts/prerequisites.sh          everything (the control plane needs Go and kubectl)
+#   scripts/prerequisites.sh python   only what the virtual environment needs (make venv, unit,
+#                                     lint: no Go)
 set -euo pipefail
 
 PYTHON=${PYTHON:-python3}
@@ -27,6 +30,8 @@ if ((${#missing_debian[@]})); then
         exit 1
     fi
 fi
+
+[[ "${1:-}" == python ]] && exit 0
 
 # Go builds etcd and kube-apiserver v1.35 (which needs Go 1.24 or newer); Debian's is older.
 if ! command -v go >/dev/null; then

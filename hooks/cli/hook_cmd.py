@@ -30,6 +30,9 @@ def run(args: argparse.Namespace) -> int:
     if path not in HOOKS:
         raise CommandError(f"no hook at {args.path!r}; the hooks are {', '.join(HOOKS)}")
     text = sys.stdin.read()
+    if not text.strip():
+        raise CommandError("no request on standard input: expected the JSON body "
+                           f"Metacontroller POSTs to {path}")
     try:
         body = json.loads(text)
     except (ValueError, RecursionError) as error:

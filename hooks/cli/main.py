@@ -2,14 +2,17 @@
 
 Each subcommand module provides `configure(parser)` and `run(args) -> int`. The server
 commands import their servers only when run, so that `image-mapper map` never pays for
-gunicorn and the Kubernetes client.
+gunicorn and the Kubernetes client. A user sees one line per error, never a traceback: a bad
+flag gets the subcommand's own usage, a closed pipe (`| head`) and Ctrl-C end quietly.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 from typing import Protocol
 
 from hooks.cli import hook_cmd, map_cmd, review_cmd, serve_hooks, serve_webhook
@@ -31,28 +34,50 @@ COMMANDS: dict[str, tuple[Command, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def version() -> str:
+    try:
+        return metadata.version("image-mapper")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The parser, and each subcommand's own parser by name."""
     parser = argparse.ArgumentParser(
         prog="image-mapper",
         description="Run Kubernetes pods from relocated images: preview and test ImageMaps, "
                     "serve the Metacontroller hooks and the admission webhook.")
+    parser.add_argument("--version", action="version", version=f"image-mapper {version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    subparsers = {}
     for name, (command, help_text) in COMMANDS.items():
         sub = commands.add_parser(name, help=help_text, description=help_text)
         command.configure(sub)
         sub.set_defaults(run=command.run)
-    return parser
+        subparsers[name] = sub
+    return parser, subparsers
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    parser, subparsers = build_parser()
     try:
+        args, extra = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+        if extra:
+            # The subcommand's own usage, not the top-level one.
+            subparsers[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
         status: int = args.run(args)
+        sys.stdout.flush()
     except CommandError as error:
         print(f"image-mapper {args.command}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        print(file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`| head`): nothing more to say, and nowhere to say it.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     return status
 
 

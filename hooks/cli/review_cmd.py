@@ -26,8 +26,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     imagemaps = load_imagemaps(args.filename)
+    body = sys.stdin.buffer.read()
+    if not body.strip():
+        raise CommandError("no AdmissionReview on standard input: expected the JSON body the "
+                           "API server POSTs to the webhook")
     try:
-        review_request = parse_review(sys.stdin.buffer.read())
+        review_request = parse_review(body)
     except ReviewError as error:
         raise CommandError(f"stdin: not a valid AdmissionReview: {error}") from None
     decision = decide(read_imagemaps(imagemaps))

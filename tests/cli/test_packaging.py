@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import re
+import shutil
+import subprocess
 import sys
 import tomllib
 from importlib.metadata import packages_distributions
@@ -54,3 +56,20 @@ def test_the_pinned_versions_fall_in_the_declared_ranges() -> None:
     for name, requirement in declared().items():
         assert name in pinned, f"{name} is declared but not pinned in requirements.txt"
         assert requirement.specifier.contains(pinned[name]), (requirement, pinned[name])
+
+
+def test_the_virtual_environment_needs_no_go(tmp_path: Path) -> None:
+    """`make venv`, `make unit` and `make lint` need Python only; the control plane needs Go."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").symlink_to(sys.executable)  # a Python, and no Go on this PATH
+    environment = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    script = str(ROOT / "scripts" / "prerequisites.sh")
+    python_only = subprocess.run(["bash", script, "python"], env=environment,
+                                 capture_output=True, text=True, timeout=120, check=False)
+    assert python_only.returncode == 0, python_only.stderr
+    if shutil.which("go", path=environment["PATH"]) is None:
+        everything = subprocess.run(["bash", script], env=environment, capture_output=True,
+                                    text=True, timeout=120, check=False)
+        assert everything.returncode == 1
+        assert "Go 1.24 or newer is needed to build the control plane" in everything.stderr

@@ -53,7 +53,7 @@ def test_imagemaps_are_accepted_in_order_and_rejections_explained(
 @pytest.mark.parametrize(
     ("stdin", "message"),
     [
-        pytest.param(b"", "stdin: not a valid AdmissionReview: body is not JSON", id="empty"),
+        pytest.param(b"", "no AdmissionReview on standard input", id="empty"),
         pytest.param(b"{}", "stdin: not a valid AdmissionReview: apiVersion must be",
                      id="empty-object"),
     ],

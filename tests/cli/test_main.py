@@ -1,0 +1,81 @@
+"""The entry point as a user meets it: a version, one line per error, the subcommand's own usage,
+no traceback on a closed pipe or Ctrl-C, clear words on empty input."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hooks.cli.main import version
+
+COMMAND = [sys.executable, "-m", "hooks"]
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "bootcamp-imagemap.yaml"
+
+
+def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*COMMAND, *args], input=stdin, capture_output=True, text=True,
+                          timeout=60, check=False)
+
+
+def test_version() -> None:
+    done = run("--version")
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"image-mapper {version()}"
+    assert version() != "unknown (not installed)"  # the venv has the package installed
+
+
+def test_a_bad_flag_gets_the_subcommand_s_own_usage() -> None:
+    done = run("map", "-f", str(SAMPLE), "--nope", "nginx")
+    assert done.returncode == 2
+    assert done.stderr.startswith("usage: image-mapper map ")
+    assert "unrecognized arguments: --nope" in done.stderr
+
+
+def test_a_closed_pipe_ends_quietly() -> None:
+    images = [f"registry.example.com/app{i}:v{i}" for i in range(6000)]  # past a pipe's buffer
+    with subprocess.Popen([*COMMAND, "map", "-f", str(SAMPLE), *images],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        process.stdout.readline()
+        process.stdout.close()  # as `| head -1` does
+        assert process.wait(60) == 141
+        assert process.stderr.read() == b""
+
+
+def test_ctrl_c_ends_quietly() -> None:
+    with subprocess.Popen([*COMMAND, "hook", "/imagemap/sync"], stdin=subprocess.PIPE,
+                          stderr=subprocess.PIPE) as process:
+        time.sleep(1.0)  # waiting on standard input
+        process.send_signal(signal.SIGINT)
+        assert process.wait(30) == 130
+        assert process.stderr is not None
+        assert b"Traceback" not in process.stderr.read()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    pytest.param(("hook", "/imagemap/sync"), "no request on standard input", id="hook"),
+    pytest.param(("review", "-f", str(SAMPLE)), "no AdmissionReview on standard input",
+                 id="review"),
+    pytest.param(("map", "-f", "-", "nginx"), "standard input is empty", id="map"),
+])
+def test_empty_input_is_named(args: tuple[str, ...], message: str) -> None:
+    done = run(*args, stdin="  \n")
+    assert done.returncode == 1
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_no_spec_section_is_cited_to_users() -> None:
+    for args in ((), ("map",), ("review",), ("hook",), ("serve-hooks",), ("serve-webhook",)):
+        done = run(*args, "--help")
+        assert done.returncode == 0
+        assert "SPEC" not in done.stdout, args
+    crd = (Path(__file__).resolve().parents[2] / "crds" / "imagemaps.yaml").read_text()
+    assert all("SPEC" not in line for line in crd.splitlines()
+               if line.strip().startswith("description"))
