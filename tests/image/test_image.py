@@ -31,10 +31,7 @@ from tests.hardening.corpus import ADMISSION_FIXTURES, HOOK_FIXTURES
 from tests.hardening.servers import make_pki
 from tests.webhook.server import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
-UID = 65532
-TLS_DIR = "/run/image-mapper/tls"
-PODMAN = ["podman", "--runtime", "runc"]
+from .podman import PODMAN, ROOT, TLS_DIR, UID, remove, run_argv
 
 
 def deployment_container(component: str) -> dict[str, Any]:
@@ -85,7 +82,8 @@ class Container:
 
 @pytest.fixture
 def run(image: str, tmp_path: Path) -> Iterator[Any]:
-    """`run(*args, tls=False)`: the image with `args`, as the Deployments run it."""
+    """`run(*args, mounts=())`: the image with `args`, as the Deployments run it, with the
+    webhook's certificate mounted read-only where its Deployment mounts it."""
     started: list[Container] = []
     tls = tmp_path / "tls"
     tls.mkdir()
@@ -99,39 +97,17 @@ def run(image: str, tmp_path: Path) -> Iterator[Any]:
     def start(*args: str, mounts: tuple[str, ...] = ()) -> Container:
         name = f"image-mapper-test-{uuid.uuid4().hex[:10]}"
         tmp = tmp_path / f"emptydir{len(started)}"
-        tmp.mkdir()
-        tmp.chmod(0o1777)
         log = tmp_path / f"{name}.log"
+        argv = run_argv(
+            image,
+            name,
+            args,
+            tmp=tmp,
+            volumes=(f"{tls}:{TLS_DIR}:ro", *mounts),
+        )
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [
-                    *PODMAN,
-                    "run",
-                    "--rm",
-                    "--name",
-                    name,
-                    "--user",
-                    f"{UID}:{UID}",
-                    "--read-only",
-                    "--read-only-tmpfs=false",
-                    "--cap-drop",
-                    "ALL",
-                    "--security-opt",
-                    "no-new-privileges",
-                    "--network",
-                    "host",
-                    "--ulimit",
-                    "nofile=1024:1024",
-                    "--ulimit",
-                    "nproc=1000:1000",
-                    "--volume",
-                    f"{tmp}:/tmp",
-                    "--volume",
-                    f"{tls}:{TLS_DIR}:ro",
-                    *(option for mount in mounts for option in ("--volume", mount)),
-                    image,
-                    *args,
-                ],
+                argv,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -143,8 +119,7 @@ def run(image: str, tmp_path: Path) -> Iterator[Any]:
     yield start
     for container in started:
         if container.process.poll() is None:
-            remove = [*PODMAN, "rm", "--force", container.name]
-            subprocess.run(remove, capture_output=True, check=False)
+            remove(container.name)
             container.process.wait(60)
 
 
