@@ -21,15 +21,18 @@ SUITE=bookworm
 INCLUDE=python3,python3-venv,python-is-python3,ca-certificates
 CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 mkdir -p "$CACHE"
+# One build at a time on this machine (checkouts share podman's storage and this cache).
+exec 9>"$CACHE/lock"
+flock 9
 
 say() { echo "image: $*" >&2; }
 
 # --- 1. tools -------------------------------------------------------------------------------
+export PATH=$PATH:/usr/sbin:/sbin  # runc and debootstrap are there
 missing=()
 for tool in buildah:buildah podman:podman runc:runc debootstrap:debootstrap \
     fuse-overlayfs:fuse-overlayfs newuidmap:uidmap; do
-    command -v "${tool%%:*}" >/dev/null || PATH=$PATH:/usr/sbin:/sbin command -v "${tool%%:*}" \
-        >/dev/null || missing+=("${tool##*:}")
+    command -v "${tool%%:*}" >/dev/null || missing+=("${tool##*:}")
 done
 if ((${#missing[@]})); then
     say "installing ${missing[*]} with apt-get"
@@ -44,7 +47,6 @@ if ((${#missing[@]})); then
         exit 1
     fi
 fi
-export PATH=$PATH:/usr/sbin:/sbin
 
 # --- 2. the base ----------------------------------------------------------------------------
 # The Debian mirror apt uses (deb822 sources first, then the one-line format).
