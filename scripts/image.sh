@@ -147,5 +147,11 @@ say "building $IMAGE from the Dockerfile (inputs ${KEY%% *})"
 start=$SECONDS
 rm -f "$STAMP"
 (cd "$ROOT" && buildah bud --pull-never --isolation chroot --layers -t "$IMAGE" . </dev/null >&2)
-echo "$KEY $(podman image inspect --format '{{.Id}}' "$IMAGE")" >"$STAMP"
+new_id=$(podman image inspect --format '{{.Id}}' "$IMAGE")
+echo "$KEY $new_id" >"$STAMP"
+# The image this one replaces, now untagged: its venv layer alone is about 200 MB. (Only that
+# one: the build's cached layers stay for the next build.)
+if [[ -n $image_id && $image_id != "$new_id" ]]; then
+    podman rmi "$image_id" >/dev/null 2>&1 || true
+fi
 say "$IMAGE built in $((SECONDS - start)) s: $(podman image inspect --format '{{.Size}}' "$IMAGE") bytes"
