@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 TOOLS := $(HOME)/.cache/image-mapper/tools
 CHECKOV_VENV := $(TOOLS)/checkov-3.3.30
 
-.PHONY: all prerequisites python-prerequisites venv lint unit test e2e demo bench controlplane tools clean
+.PHONY: all prerequisites python-prerequisites venv lint unit test e2e demo bench controlplane tools image clean
 
 all: test
 
@@ -46,12 +46,20 @@ $(CHECKOV_VENV)/.installed:
 
 tools: $(CHECKOV_VENV)/.installed
 
+# image-mapper:dev from the unchanged Dockerfile with Debian's buildah (installed with apt-get),
+# on the real base if a registry answers, else on a stand-in of the same name built with
+# debootstrap; rebuilt only when the Dockerfile, requirements, pyproject.toml, README.md or
+# hooks/ change (scripts/image.sh). tests/image builds it the same way within `make test`.
+image: venv
+	$(BIN)/hadolint Dockerfile
+	scripts/image.sh
+
 lint: venv
 	$(BIN)/ruff check hooks tests benchmarks
 	$(BIN)/mypy
 
 unit: venv
-	$(BIN)/pytest -m "not e2e"
+	$(BIN)/pytest -m "not e2e and not image"
 
 e2e: venv controlplane
 	$(BIN)/pytest -m e2e

@@ -11,6 +11,11 @@
   under its own ServiceAccount token with the project's RBAC and bootstrapping its own TLS
   (the Secret, the caBundle) exactly as in a cluster;
 - the installed controllers' hooks re-pointed to the local hooks server (`webhook.url`).
+
+With `image=`, the hooks and the webhook run as that container image instead (podman, as the
+Deployments run it: uid 65532, read-only root, no capabilities, the host's network), with the
+same args; the files they read are mounted into the container read-only, the webhook's TLS
+folder read-write at /run/image-mapper/tls, as its Deployment's emptyDir.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from typing import Any, TypeVar
 
 from tests.controlplane.cluster import ControlPlane
 from tests.controlplane.metacontroller import Metacontroller, install_crds, point_hooks
+from tests.image import podman
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "metacontroller"
@@ -94,6 +100,8 @@ class Server:
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
+    container: str | None = None
+    """The podman container's name when the server runs from the image."""
 
     def start(self) -> None:
         log = self.log_path.open("ab")
@@ -109,10 +117,13 @@ class Server:
     def stop(self, timeout: float = 20.0) -> int | None:
         if self.process is None or self.process.poll() is not None:
             return None if self.process is None else self.process.returncode
+        # podman run passes SIGTERM on to the container and exits with its status.
         self.process.terminate()
         try:
             return self.process.wait(timeout)
         except subprocess.TimeoutExpired:
+            if self.container is not None:
+                podman.remove(self.container)
             self.process.kill()
             return self.process.wait(5)
 
@@ -172,8 +183,11 @@ class Stack:
         manifests: Path = MANIFESTS,
         *,
         metacontroller_args: dict[str, Any] | None = None,
+        image: str | None = None,
     ) -> None:
         self.cp = control_plane
+        self.image = image
+        """The container image to run the hooks and the webhook from; None: this venv."""
         self.workdir = workdir
         self.manifests = manifests
         """What `kubectl apply -k` installs: `metacontroller/` or an overlay of it."""
@@ -224,21 +238,33 @@ class Stack:
 
     # --- processes --------------------------------------------------------------------------
 
+    def _server(
+        self,
+        name: str,
+        args: list[str],
+        env: dict[str, str] | None = None,
+        volumes: tuple[str, ...] = (),
+    ) -> Server:
+        """`image-mapper ARGS` as a process of this venv or, with `self.image`, a container."""
+        log = self.workdir / f"{name}.log"
+        if self.image is None:
+            return Server(name, [sys.executable, "-m", "hooks", *args], log, env or {})
+        container = f"image-mapper-e2e-{name}-{self.hooks_port}"
+        podman.remove(container)
+        argv = podman.run_argv(
+            self.image, container, args, tmp=self.workdir / f"{name}-tmp", volumes=volumes, env=env
+        )
+        return Server(name, argv, log, container=container)
+
     def start_hooks(self) -> Server:
-        self.hooks = Server(
+        environment = self._hooks_environment()
+        mounts = self.workdir / "mounts"
+        self.hooks = self._server(
             "hooks",
-            [
-                sys.executable,
-                "-m",
-                "hooks",
-                "serve-hooks",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.hooks_port),
-            ],
-            self.workdir / "hooks.log",
-            self._hooks_environment(),
+            ["serve-hooks", "--host", "127.0.0.1", "--port", str(self.hooks_port)],
+            environment,
+            # The Secret volumes, at the paths the environment names (written by this test).
+            (f"{mounts}:{mounts}:ro",) if mounts.exists() else (),
         )
         self.hooks.start()
         wait_for(
@@ -323,34 +349,45 @@ class Stack:
     def start_webhook(self) -> Server:
         self._write_webhook_kubeconfig()
         self.tls_dir.mkdir(exist_ok=True)
-        self.webhook = Server(
+        kubeconfig, tls = self.webhook_kubeconfig, self.tls_dir
+        volumes: tuple[str, ...] = ()
+        if self.image is not None:
+            # The container's uid writes the TLS folder (the Deployment's emptyDir) and reads
+            # the kubeconfig, which names the control plane's CA by its path: both mounted.
+            os.chown(self.tls_dir, podman.UID, podman.UID)
+            os.chown(self.webhook_kubeconfig, podman.UID, podman.UID)
+            self.webhook_kubeconfig.chmod(0o600)
+            kubeconfig, tls = Path("/run/image-mapper/kubeconfig"), Path(podman.TLS_DIR)
+            volumes = (
+                f"{self.webhook_kubeconfig}:{kubeconfig}:ro",
+                f"{self.cp.ca_file}:{self.cp.ca_file}:ro",
+                f"{self.tls_dir}:{tls}",
+            )
+        self.webhook = self._server(
             "webhook",
             [
-                sys.executable,
-                "-m",
-                "hooks",
                 "serve-webhook",
                 "--host",
                 "127.0.0.1",
                 "--port",
                 str(self.webhook_port),
                 "--kubeconfig",
-                str(self.webhook_kubeconfig),
+                str(kubeconfig),
                 "--bootstrap-tls",
                 "--namespace",
                 NAMESPACE,
                 "--tls-dns-name",
                 "localhost",
                 "--cert-file",
-                str(self.tls_dir / "tls.crt"),
+                str(tls / "tls.crt"),
                 "--key-file",
-                str(self.tls_dir / "tls.key"),
+                str(tls / "tls.key"),
                 "--shutdown-delay",
                 "0",
                 "--graceful-timeout",
                 "5",
             ],
-            self.workdir / "webhook.log",
+            volumes=volumes,
         )
         self.webhook.start()
         context = ssl.create_default_context()
@@ -488,8 +525,11 @@ def running_stack(
     manifests: Path = MANIFESTS,
     *,
     metacontroller_args: dict[str, Any] | None = None,
+    image: str | None = None,
 ) -> Iterator[Stack]:
-    stack = Stack(control_plane, workdir, manifests, metacontroller_args=metacontroller_args)
+    stack = Stack(
+        control_plane, workdir, manifests, metacontroller_args=metacontroller_args, image=image
+    )
     try:
         yield stack.start()
     finally:
