@@ -5,11 +5,12 @@ or `helm template` output on standard input (`-`), printed with every image the 
 rewrite rewritten and the original-images annotation on the pod template, or as a diff. The
 rewrite is the webhook's own (`hooks.cli.manifests`).
 
-Which ImageMaps map which manifest: every document's namespace is its `metadata.namespace`, else
-`-n`, else none (the context's). ImageMaps are grouped by that namespace and each group is
-decided on its own. When there is one group, it maps every manifest (the common case: one file
-of ImageMaps and a chart's output); when there are several, a manifest is mapped by its own
-namespace's group only.
+Which ImageMaps map which manifest (`mapping_for`): ImageMaps are grouped by
+`metadata.namespace` (those without one are one group) and each group is decided on its own, as
+the webhook decides each namespace. A manifest's namespace is its `metadata.namespace`, else
+`-n`. It is mapped by its namespace's group; else by the ImageMaps without a namespace (they
+would be created in whichever namespace they are applied to); a manifest without any namespace
+is mapped by the only group there is. Otherwise it is shown unchanged, and stderr says so.
 """
 
 from __future__ import annotations
@@ -68,18 +69,26 @@ def _imagemap_in_manifests(where: str, document: dict[str, Any]) -> bool:
 
 
 def _shown(namespace: str) -> str:
-    return namespace or "(none)"
+    return f"namespace {namespace}" if namespace else "manifests without a namespace (-n)"
 
 
-def _decisions(imagemaps: list[dict[str, Any]], default: str) -> dict[str, Decision]:
+def mapping_for(namespace: str, decisions: dict[str, Decision]) -> Decision | None:
+    """The decision that maps a manifest in `namespace` ("" for none); see the module's doc."""
+    decision = decisions.get(namespace) or decisions.get("")
+    if decision is None and not namespace and len(decisions) == 1:
+        decision = next(iter(decisions.values()))
+    return decision
+
+
+def _decisions(imagemaps: list[dict[str, Any]]) -> dict[str, Decision]:
     groups: dict[str, list[dict[str, Any]]] = {}
     for imagemap in imagemaps:
-        groups.setdefault(_namespace(imagemap, default), []).append(imagemap)
+        groups.setdefault(_namespace(imagemap, ""), []).append(imagemap)
     decisions = {namespace: decide(read_imagemaps(group)) for namespace, group in groups.items()}
     for namespace, decision in decisions.items():
         for verdict in decision.verdicts.values():
             if not verdict.ready:
-                name = verdict.name if len(groups) == 1 else f"{namespace}/{verdict.name}"
+                name = f"{namespace}/{verdict.name}" if namespace else verdict.name
                 print(f"image-mapper preview: ImageMap {name} is not in force: "
                       f"{verdict.reason}: {verdict.message}", file=sys.stderr)
     return decisions
@@ -112,18 +121,17 @@ def run(args: argparse.Namespace) -> int:
     if not imagemaps:
         raise CommandError(f"no ImageMap ({API_VERSION}) found in "
                            f"{', '.join(args.filename + args.manifests)}")
-    decisions = _decisions(imagemaps, args.namespace)
-    only = next(iter(decisions.values())) if len(decisions) == 1 else None
+    decisions = _decisions(imagemaps)
     unmapped: set[str] = set()
     out = sys.stdout
     for where, document in manifests:
         namespace = _namespace(document, args.namespace)
-        decision = only or decisions.get(namespace)
+        decision = mapping_for(namespace, decisions)
         mapping = decision.mapping if decision is not None else Mapping.EMPTY
         result = preview(document, namespace=namespace, mapping=mapping)
         if result.admission is not None and decision is None and namespace not in unmapped:
             unmapped.add(namespace)
-            print(f"image-mapper preview: no ImageMaps for namespace {_shown(namespace)}: "
+            print(f"image-mapper preview: no ImageMaps for {_shown(namespace)}: "
                   "its workloads are shown unchanged", file=sys.stderr)
         for warning in (result.admission.response.get("warnings", [])
                         if result.admission is not None else []):

@@ -188,29 +188,50 @@ def test_a_mirror_pod_is_left_alone(maps: Path) -> None:
     assert documents(done.stdout) == [pod]
 
 
-def test_each_namespace_is_mapped_by_its_own_imagemaps(tmp_path: Path) -> None:
-    maps = ("apiVersion: mapper.imagerelocation.pivotal.io/v1alpha1\nkind: ImageMap\n"
-            "metadata: {name: m-NS, namespace: NS}\n"
-            "spec: {map: [{from: nginx, to: NS.example/nginx}]}\n")
-    (tmp_path / "maps.yaml").write_text(
-        "---\n".join(maps.replace("NS", ns) for ns in ("red", "blue")))
-    pods = [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", **ns},
-             "spec": {"containers": [{"name": "a", "image": "nginx"}]}}
-            for ns in ({"namespace": "red"}, {"namespace": "blue"}, {}, {"namespace": "green"})]
-    (tmp_path / "pods.yaml").write_text(yaml.safe_dump_all(pods))
-    done = image_mapper("preview", "-n", "blue", "-f", str(tmp_path / "maps.yaml"),
-                        str(tmp_path / "pods.yaml"))
+def namespaced_maps(*namespaces: str) -> str:
+    """One ImageMap per namespace ("" for none), mapping nginx to `<namespace>.example/nginx`."""
+    return "---\n".join(
+        "apiVersion: mapper.imagerelocation.pivotal.io/v1alpha1\nkind: ImageMap\n"
+        f"metadata: {{name: m-{ns or 'none'}{', namespace: ' + ns if ns else ''}}}\n"
+        f"spec: {{map: [{{from: nginx, to: {ns or 'none'}.example/nginx}}]}}\n"
+        for ns in namespaces)
+
+
+def nginx_pods(*namespaces: str) -> str:
+    return yaml.safe_dump_all(
+        [{"apiVersion": "v1", "kind": "Pod",
+          "metadata": {"name": "p", **({"namespace": ns} if ns else {})},
+          "spec": {"containers": [{"name": "a", "image": "nginx"}]}} for ns in namespaces])
+
+
+@pytest.mark.parametrize(
+    ("maps", "options", "pods", "images", "note"),
+    [
+        pytest.param(("red", "blue"), ("-n", "blue"), ("red", "blue", "", "green"),
+                     ["red.example/nginx", "blue.example/nginx", "blue.example/nginx", "nginx"],
+                     "no ImageMaps for namespace green", id="each-its-own-and-n"),
+        pytest.param(("red", ""), (), ("red", "green", ""),
+                     ["red.example/nginx", "none.example/nginx", "none.example/nginx"], None,
+                     id="without-namespace-for-the-others"),
+        pytest.param(("",), (), ("anywhere", ""), ["none.example/nginx"] * 2, None,
+                     id="only-without-namespace-maps-all"),
+        pytest.param(("red",), (), ("", "blue"), ["red.example/nginx", "nginx"],
+                     "no ImageMaps for namespace blue", id="the-only-group-for-no-namespace"),
+        pytest.param(("red", "blue"), (), ("",), ["nginx"],
+                     "no ImageMaps for manifests without a namespace (-n)", id="ambiguous"),
+    ],
+)
+def test_each_namespace_is_mapped_by_its_own_imagemaps(
+    tmp_path: Path, *, maps: tuple[str, ...], options: tuple[str, ...], pods: tuple[str, ...],
+    images: list[str], note: str | None
+) -> None:
+    (tmp_path / "maps.yaml").write_text(namespaced_maps(*maps))
+    done = image_mapper("preview", *options, "-f", str(tmp_path / "maps.yaml"), "-",
+                        stdin=nginx_pods(*pods))
     assert done.returncode == 0, done.stderr
-    images = [d["spec"]["containers"][0]["image"] for d in documents(done.stdout)]
-    assert images == ["red.example/nginx", "blue.example/nginx", "blue.example/nginx", "nginx"]
-    assert done.stderr == ("image-mapper preview: no ImageMaps for namespace green: "
-                           "its workloads are shown unchanged\n")
-
-
-def test_one_group_of_imagemaps_maps_every_namespace(maps: Path) -> None:
-    pod = WORKLOADS["Pod"][0] | {"metadata": {"name": "p", "namespace": "anywhere"}}
-    done = image_mapper("preview", "-f", str(maps), "-", stdin=yaml.safe_dump(pod))
-    assert documents(done.stdout)[0]["spec"] == EXPECTED_SPEC
+    assert [d["spec"]["containers"][0]["image"] for d in documents(done.stdout)] == images
+    expected = f"image-mapper preview: {note}: its workloads are shown unchanged\n"
+    assert done.stderr == (expected if note else "")
 
 
 def test_a_rejected_imagemap_is_reported_and_exits_0(tmp_path: Path) -> None:
