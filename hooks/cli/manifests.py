@@ -101,6 +101,10 @@ def preview(manifest: object, *, namespace: str, mapping: Mapping) -> Previewed:
     for key in path[:-1]:
         parent[key] = dict(parent[key])  # copied along the path, shared elsewhere
         parent = parent[key]
-    parent[path[-1]] = {**template, **{k: admitted[k] for k in ("metadata", "spec")
-                                       if k in admitted}}
+    # The template's own keys in their order; metadata first when the patch added it.
+    added = "metadata" in admitted and "metadata" not in template
+    rewritten = {"metadata": admitted["metadata"]} if added else {}
+    rewritten.update((k, admitted.get(k, v) if k in ("metadata", "spec") else v)
+                     for k, v in template.items())
+    parent[path[-1]] = rewritten
     return Previewed(result, admission)

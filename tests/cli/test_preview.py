@@ -73,6 +73,11 @@ WORKLOADS: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
                     "spec": {"template": template()}}, ("spec", "template")),
     "Job": ({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "once"},
              "spec": {"backoffLimit": 1, "template": template()}}, ("spec", "template")),
+    "ReplicationController": ({"apiVersion": "v1", "kind": "ReplicationController",
+                               "metadata": {"name": "rc"}, "spec": {"template": template()}},
+                              ("spec", "template")),
+    "PodTemplate": ({"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "t"},
+                     "template": template()}, ("template",)),
     "CronJob": ({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "nightly"},
                  "spec": {"schedule": "0 3 * * *",
                           "jobTemplate": {"spec": {"template": template()}}}},
@@ -289,3 +294,15 @@ def test_review_patch_prints_the_decoded_patch(scenario: Any) -> None:
     expected = (json.loads(scenario.patch_path.read_text())
                 if scenario.patch_path.exists() else [])
     assert json.loads(done.stdout) == expected
+
+
+def test_a_template_without_metadata_gets_the_record(maps: Path) -> None:
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "bare"},
+                  "spec": {"template": {"spec": {"containers": [{"name": "a",
+                                                                 "image": "nginx:1"}]}}}}
+    done = image_mapper("preview", "-f", str(maps), "-", stdin=yaml.safe_dump(deployment))
+    [result] = documents(done.stdout)
+    assert result["spec"]["template"] == {
+        "metadata": {"annotations": {ORIGINAL_IMAGES: '{"a":"nginx:1"}'}},
+        "spec": {"containers": [{"name": "a", "image": "registry.example.com/hub/nginx:1"}]},
+    }
