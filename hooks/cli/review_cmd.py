@@ -15,12 +15,16 @@ from hooks.cli.errors import CommandError
 from hooks.engine.acceptance import decide
 from hooks.engine.imagemap import read_imagemaps
 from hooks.webhook.admission import admit
+from hooks.webhook.patches import decode
 from hooks.webhook.reviews import ReviewError, parse_review, review_response
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-f", "--filename", action="append", required=True, metavar="PATH",
                         help="ImageMap YAML file or folder (repeatable)")
+    parser.add_argument("-o", "--output", choices=("review", "patch"), default="review",
+                        help="print the response AdmissionReview (default), or only its "
+                             "JSONPatch, decoded ([] when nothing changes)")
     parser.epilog = "The AdmissionReview is read from stdin; the response goes to stdout."
 
 
@@ -40,6 +44,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"image-mapper review: ImageMap {verdict.name} is not in force: "
                   f"{verdict.reason}: {verdict.message}", file=sys.stderr)
     admission = admit(review_request=review_request, mapping=decision.mapping)
-    json.dump(review_response(admission.response), sys.stdout, indent=2)
+    if args.output == "patch":
+        patch = admission.response.get("patch")
+        json.dump(decode(patch) if patch else [], sys.stdout, indent=2, ensure_ascii=False)
+    else:
+        json.dump(review_response(admission.response), sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0

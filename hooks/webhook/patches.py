@@ -7,6 +7,7 @@ operations for them.
 from __future__ import annotations
 
 import base64
+import copy
 import json
 from typing import Any, Literal, TypedDict
 
@@ -64,3 +65,69 @@ def encode(operations: list[Operation]) -> str:
         # UTF-8 form; escaped, it reaches the API server as the request wrote it.
         data = json.dumps(operations, separators=(",", ":")).encode()
     return base64.b64encode(data).decode("ascii")
+
+
+def decode(patch: str) -> list[Operation]:
+    """The operations of an AdmissionResponse's `patch` (the inverse of `encode`)."""
+    operations: list[Operation] = json.loads(base64.b64decode(patch, validate=True))
+    return operations
+
+
+class PatchError(ValueError):
+    """An operation whose path does not exist as the operation requires."""
+
+
+def _tokens(path: str) -> list[str]:
+    if not path.startswith("/"):
+        raise PatchError(f"{path!r} is not a JSON pointer (it must start with '/')")
+    return [t.replace("~1", "/").replace("~0", "~") for t in path[1:].split("/")]
+
+
+def _index(target: list[Any], step: str, path: str, *, end: bool) -> int:
+    # RFC 6901: decimal digits without leading zeros; `-` (past the end) only where adding.
+    if end and step == "-":
+        return len(target)
+    if not (step.isascii() and step.isdigit()) or (step != "0" and step.startswith("0")):
+        raise PatchError(f"{path}: {step!r} is not an array index")
+    index = int(step)
+    if index > len(target) or (index == len(target) and not end):
+        raise PatchError(f"{path}: index {index} is out of range")
+    return index
+
+
+def _child(parent: Any, token: str, path: str) -> Any:
+    if isinstance(parent, list):
+        return parent[_index(parent, token, path, end=False)]
+    if isinstance(parent, dict) and token in parent:
+        return parent[token]
+    raise PatchError(f"{path}: no such location")
+
+
+def apply(document: Any, operations: list[Operation]) -> Any:
+    """The patched copy of `document` (RFC 6902 add, replace and remove: what `encode`d
+    patches hold); `document` is left as it was. Raises PatchError on a path that does not
+    exist as its operation requires."""
+    result = copy.deepcopy(document)
+    for operation in operations:
+        path = operation["path"]
+        *parents, last = _tokens(path)
+        target = result
+        for token in parents:
+            target = _child(target, token, path)
+        if operation["op"] == "add":
+            if isinstance(target, list):
+                target.insert(_index(target, last, path, end=True), operation["value"])
+            elif isinstance(target, dict):
+                target[last] = operation["value"]
+            else:
+                raise PatchError(f"{path}: the parent is not an object or array")
+            continue
+        _child(target, last, path)  # replace and remove need the location to exist
+        key: int | str = int(last) if isinstance(target, list) else last
+        if operation["op"] == "remove":
+            del target[key]
+        elif operation["op"] == "replace":
+            target[key] = operation["value"]
+        else:
+            raise PatchError(f"{path}: unsupported operation {operation['op']!r}")
+    return result
