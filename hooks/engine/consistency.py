@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from hooks.engine.mapping import Form, Maplet, MapletError, Mapping, compile_maplet
+from hooks.engine.mapping import Form, Maplet, MapletError, compile_maplet
 from hooks.engine.patterns import ConflictIndex, Overlap, Pattern, example, pattern
 from hooks.engine.verdicts import Verdict, plural
 
@@ -201,9 +201,7 @@ class Walk:
                     or targets.overlaps(other.sources, other_sources)
                     or sources.overlaps(other.targets, other_targets)):
                 culprits.add(other.maplets)
-        # Lookups see every accepted maplet: one outside the culprits (a pin) may shadow.
-        merged = Mapping.build((*self.maplets(), *compiled.maplets))
-        return culprits.conflicts_with(compiled.maplets, merged)
+        return culprits.conflicts_with(compiled.maplets)
 
     def maplets(self) -> tuple[Maplet, ...]:
         return tuple(itertools.chain.from_iterable(c.maplets for c in self.accepted))
@@ -234,7 +232,7 @@ def _compile(name: str, flat: tuple[object, ...]) -> Compiled:
     inside.add(compiled.maplets)
     positions = {id(maplet): index for index, maplet in enumerate(maplets)}
     seen: set[tuple[int, int]] = set()
-    for ours, theirs, why in inside.conflicts_with(compiled.maplets, Mapping.build(maplets)):
+    for ours, theirs, why in inside.conflicts_with(compiled.maplets):
         a, b = positions[id(ours)], positions[id(theirs)]
         if (min(a, b), max(a, b)) in seen:
             continue

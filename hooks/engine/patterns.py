@@ -106,31 +106,47 @@ class ConflictIndex:
     named.
 
     Idempotence (SPEC 2.3) is checked exactly where a maplet's result is one image (image
-    form): it is a conflict only if the merged mapping, looked up with that image in the order
-    of SPEC 2.2, changes it. A pin (`nginx:1.25` -> `nginx:1.25@sha256:...`) is matched again by
-    itself with the same result, and `x:7@sha256:D` is never looked up as `x:1@sha256:D`.
-    Repository and prefix maplets have a result for every tag and path, so any overlap of their
-    results with another maplet's `from` is a conflict."""
+    form): it is a conflict only if the mapping of the two ImageMaps together, looked up with
+    that image in the order of SPEC 2.2, changes it. A pin (`nginx:1.25` ->
+    `nginx:1.25@sha256:...`) is matched again by itself with the same result, and
+    `x:7@sha256:D` is never looked up as `x:1@sha256:D`. Only the pair counts, never a third
+    ImageMap's pin: consistency stays a relation between two ImageMaps, so deleting one never
+    makes two others that are in force inconsistent (no displacement, SPEC 2.4.1), and a set
+    of pairwise consistent ImageMaps is idempotent as a whole (the lookup's best match in the
+    set is its best match in the pair it belongs to). Repository and prefix maplets have a
+    result for every tag and path: an overlap of their results with another maplet's `from`
+    is a conflict wherever a result can really be matched (`witness`)."""
 
     def __init__(self) -> None:
         self.exact: dict[tuple[Form, str], Maplet] = {}
         self.sources = PatternIndex()
         self.targets = PatternIndex()
+        self.groups: dict[str, list[Maplet]] = {}
+        """The maplets here by ImageMap, for the mapping of a pair."""
 
-    def conflicts_with(self, maplets: Iterable[Maplet], merged: Mapping) -> list[Overlap]:
-        """Every way `maplets` (one ImageMap's) are inconsistent with the maplets here;
-        `merged` is the mapping of all maplets in force together with `maplets`."""
+    def conflicts_with(self, maplets: Iterable[Maplet]) -> list[Overlap]:
+        """Every way `maplets` (one ImageMap's) are inconsistent with the maplets here."""
+        ours = tuple(maplets)
+        pairs: dict[str, Mapping] = {}
+
+        def pair(name: str) -> Mapping:
+            """Their ImageMap's maplets (first: they were accepted first) and ours."""
+            if name not in pairs:
+                pairs[name] = Mapping.build((*self.groups.get(name, ()), *ours))
+            return pairs[name]
+
         found: list[Overlap] = []
-        for maplet, source, target in _patterns(maplets):
+        for maplet, source, target in _patterns(ours):
             same = self.exact.get((maplet.form, maplet.key))
             if same is not None and same.target_key != maplet.target_key:
                 found.append((maplet, same, SAME_SOURCE))
             if maplet.is_identity:
                 continue
             if maplet.form is Form.IMAGE:
-                hit = remapped_by(merged, maplet.target_key)
-                if hit is not None:
-                    found.append((maplet, hit, GIVES_RESULTS))
+                for name in self.groups:
+                    hit = remapped_by(pair(name), maplet.target_key)
+                    if hit is not None and (name in (hit.image_map, maplet.image_map)):
+                        found.append((maplet, hit, GIVES_RESULTS))
             else:
                 found.extend(
                     (maplet, theirs, GIVES_RESULTS)
@@ -141,7 +157,7 @@ class ConflictIndex:
                 (maplet, theirs, MAPS_RESULTS)
                 for theirs in self.targets.overlapping(source)
                 if not theirs.is_identity and theirs is not maplet and (
-                    remapped_by(merged, theirs.target_key) is maplet
+                    remapped_by(pair(theirs.image_map), theirs.target_key) is maplet
                     if theirs.form is Form.IMAGE else witness(theirs, maplet) is not None)
             )
         return found
@@ -151,6 +167,7 @@ class ConflictIndex:
             self.exact.setdefault((maplet.form, maplet.key), maplet)
             self.sources.add(source, maplet)
             self.targets.add(target, maplet)
+            self.groups.setdefault(maplet.image_map, []).append(maplet)
 
 
 def remapped_by(mapping: Mapping, key: str) -> Maplet | None:

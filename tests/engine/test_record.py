@@ -210,8 +210,8 @@ D = "sha256:" + "d" * 64
     pytest.param([[(f"gcr.io/x:1@{D}", "m.example/x:1")], [("quay.io/y:2", f"gcr.io/x:7@{D}")]],
                  id="digest-with-another-tag-is-not-looked-up"),
     pytest.param([[("nginx:1.25", f"nginx:1.25@{D}")]], id="pin-a-tag-to-its-digest"),
-    pytest.param([[("a.io/x:1", "b.io/y:1")], [("b.io/y:1", "b.io/y:1")],
-                  [("b.io/y", "c.io/y")]], id="a-pin-shadows-the-repository"),
+    pytest.param([[("a.io/x:1", "b.io/y:1"), ("b.io/y:1", "b.io/y:1")],
+                  [("b.io/y", "c.io/y")]], id="its-own-pin-shadows-the-repository"),
 ])
 def test_no_false_conflicts_on_results_the_lookup_leaves_alone(
     maps: list[list[tuple[str, str]]],
@@ -228,6 +228,10 @@ def test_no_false_conflicts_on_results_the_lookup_leaves_alone(
                  id="result-looked-up-by-digest"),
     pytest.param([[("a.io/x", "b.io/y")], [("b.io/y:3", "c.io/y:3")]],
                  id="repository-results-reach-an-image"),
+    # Only the pair counts, not a third ImageMap's pin: were the pin deleted, the two would
+    # be inconsistent while both in force.
+    pytest.param([[("a.io/x:1", "b.io/y:1")], [("b.io/y", "c.io/y")], [("b.io/y:1", "b.io/y:1")]],
+                 id="another-imagemap-s-pin-does-not-count"),
 ])
 def test_a_result_that_would_be_mapped_again_is_a_conflict(
     maps: list[list[tuple[str, str]]],
