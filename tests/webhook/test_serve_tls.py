@@ -225,8 +225,12 @@ def test_sigterm_goes_unready_finishes_requests_and_exits(pki: Pki, tmp_path: Pa
     print(f"\nshutdown: {load.sent} requests sent, {load.counts['failed']} failed, "
           f"{served_while_draining} served while unready; exited after {stopped_after:.1f}s")
     assert exit_code == 0
-    assert readiness
-    assert set(readiness) == {503}
+    # Unready at once (a probe sent in the instant before the signal is handled may still
+    # see 200), and unready until the end: never ready again while draining.
+    assert 503 in readiness, readiness
+    first = readiness.index(503)
+    assert first <= 2, readiness
+    assert set(readiness[first:]) == {503}, readiness
     assert served_while_draining > 0
     assert load.counts["failed"] == 0, load.errors[:5]
     assert 2 <= stopped_after < 10
