@@ -1,7 +1,8 @@
 """`image-mapper review -f imagemap.yaml < admission-review.json` (SPEC 6).
 
 The webhook's admission logic on a sample AdmissionReview, without a cluster: the ImageMaps
-are taken as the request's namespace and accepted in the order of SPEC 2.4.
+are taken as the request's namespace (given ImageMaps of several namespaces, those of the
+request's) and accepted in the order of SPEC 2.4.
 """
 
 from __future__ import annotations

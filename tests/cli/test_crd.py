@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
 
-from hooks.cli.crd import Schema, field_path, json_schema
+from hooks.cli.crd import CRD_FILE, Schema, field_path, json_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,3 +39,12 @@ def test_openapi_translation() -> None:
                                              (("spec", "map", 3, "from"), "spec.map[3].from")])
 def test_field_path(path: tuple[object, ...], shown: str) -> None:
     assert field_path(path) == shown
+
+
+def test_the_crd_ships_in_the_package_and_kustomize_applies_the_same_file() -> None:
+    """`pip install .` and the image carry the CRD the CLI reads; `kubectl apply -k crds`
+    applies that very file (no copy)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "/".join(CRD_FILE) in project["tool"]["setuptools"]["package-data"]["hooks"]
+    assert (ROOT / "hooks" / Path(*CRD_FILE)).is_file()
+    assert not (ROOT / "crds" / "imagemaps.yaml").exists()
