@@ -89,14 +89,15 @@ def _check_imagemap(where: str, document: dict[str, Any]) -> str:
     return name
 
 
-def load_imagemaps(paths: Sequence[str]) -> list[dict[str, Any]]:
-    """Every ImageMap in the given files and folders; other kinds are skipped.
+def located_imagemaps(paths: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
+    """(where, document) of every ImageMap in the given files and folders; other kinds are
+    skipped.
 
     Raises CommandError (one line) for unreadable files, invalid YAML, malformed ImageMap
-    documents, a name given twice, or no ImageMap at all.
+    documents, a name given twice in one namespace, or no ImageMap at all.
     """
-    imagemaps: list[dict[str, Any]] = []
-    origin: dict[str, str] = {}
+    imagemaps: list[tuple[str, dict[str, Any]]] = []
+    origin: dict[tuple[str, str], str] = {}
     for where, document in read_documents(paths):
         if not isinstance(document, dict):
             raise CommandError(
@@ -105,10 +106,24 @@ def load_imagemaps(paths: Sequence[str]) -> list[dict[str, Any]]:
         if document.get("kind") != KIND:
             continue
         name = _check_imagemap(where, document)
-        if name in origin:
-            raise CommandError(f"{where}: ImageMap {name!r} is also defined in {origin[name]}")
-        origin[name] = where
-        imagemaps.append(document)
+        # Names are unique per namespace (a missing one counting as one unnamed namespace).
+        key = (namespace_of(document), name)
+        if key in origin:
+            raise CommandError(f"{where}: ImageMap {name!r} is also defined in {origin[key]}")
+        origin[key] = where
+        imagemaps.append((where, document))
     if not imagemaps:
         raise CommandError(f"no ImageMap ({API_VERSION}) found in {', '.join(paths)}")
     return imagemaps
+
+
+def load_imagemaps(paths: Sequence[str]) -> list[dict[str, Any]]:
+    """Every ImageMap in the given files and folders, as `located_imagemaps` finds them."""
+    return [document for _, document in located_imagemaps(paths)]
+
+
+def namespace_of(document: dict[str, Any]) -> str:
+    """`metadata.namespace`; empty when there is none."""
+    metadata = document.get("metadata")
+    namespace = metadata.get("namespace") if isinstance(metadata, dict) else None
+    return namespace if isinstance(namespace, str) else ""

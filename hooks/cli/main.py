@@ -15,7 +15,15 @@ from collections.abc import Sequence
 from importlib import metadata
 from typing import Protocol
 
-from hooks.cli import hook_cmd, map_cmd, preview_cmd, review_cmd, serve_hooks, serve_webhook
+from hooks.cli import (
+    hook_cmd,
+    map_cmd,
+    preview_cmd,
+    review_cmd,
+    serve_hooks,
+    serve_webhook,
+    validate_cmd,
+)
 from hooks.cli.errors import CommandError
 
 
@@ -28,6 +36,7 @@ class Command(Protocol):
 COMMANDS: dict[str, tuple[Command, str]] = {
     "map": (map_cmd, "preview what images become under some ImageMaps"),
     "preview": (preview_cmd, "show manifests as they would run, images rewritten"),
+    "validate": (validate_cmd, "check ImageMaps as the cluster would, for CI and pre-commit"),
     "review": (review_cmd, "run the admission logic on an AdmissionReview"),
     "hook": (hook_cmd, "run a Metacontroller hook on a request read from stdin"),
     "serve-hooks": (serve_hooks, "serve the Metacontroller hooks (plain HTTP)"),

@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 
-from hooks.cli.documents import load_imagemaps
 from hooks.cli.errors import CommandError
+from hooks.cli.namespaces import pick, stored_imagemaps
 from hooks.engine.acceptance import decide
 from hooks.engine.imagemap import read_imagemaps
 from hooks.engine.reference import ReferenceError, parse_normalized
@@ -21,6 +21,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         required=True,
         metavar="PATH",
         help="ImageMap YAML file or folder (repeatable)",
+    )
+    parser.add_argument(
+        "-n",
+        "--namespace",
+        metavar="NAMESPACE",
+        help="the namespace whose ImageMaps to decide, when they are in several "
+             "('' for those without metadata.namespace)",
     )
     parser.add_argument(
         "-o",
@@ -38,7 +45,9 @@ def run(args: argparse.Namespace) -> int:
             parse_normalized(image)
         except ReferenceError as error:
             raise CommandError(str(error)) from None
-    decision = decide(read_imagemaps(load_imagemaps(args.filename)))
+    # Each namespace is decided on its own, as in the cluster; -n picks which one.
+    imagemaps = pick(stored_imagemaps(args.filename), args.namespace)
+    decision = decide(read_imagemaps(imagemaps))
     images = []
     for image in args.images:
         match = decision.mapping.lookup(image)

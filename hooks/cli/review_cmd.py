@@ -1,7 +1,8 @@
 """`image-mapper review -f imagemap.yaml < admission-review.json` (SPEC 6).
 
 The webhook's admission logic on a sample AdmissionReview, without a cluster: the ImageMaps
-are taken as the request's namespace and accepted in the order of SPEC 2.4.
+are taken as the request's namespace (given ImageMaps of several namespaces, those of the
+request's) and accepted in the order of SPEC 2.4.
 """
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
-from hooks.cli.documents import load_imagemaps
 from hooks.cli.errors import CommandError
+from hooks.cli.namespaces import shown, stored_imagemaps
 from hooks.engine.acceptance import decide
 from hooks.engine.imagemap import read_imagemaps
 from hooks.webhook.admission import admit
@@ -29,7 +31,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    imagemaps = load_imagemaps(args.filename)
+    groups = stored_imagemaps(args.filename)
     body = sys.stdin.buffer.read()
     if not body.strip():
         raise CommandError("no AdmissionReview on standard input: expected the JSON body the "
@@ -38,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
         review_request = parse_review(body)
     except ReviewError as error:
         raise CommandError(f"stdin: not a valid AdmissionReview: {error}") from None
+    imagemaps = _namespace_of_request(groups, review_request.get("namespace", ""))
     decision = decide(read_imagemaps(imagemaps))
     for verdict in decision.verdicts.values():
         if not verdict.ready:
@@ -51,3 +54,16 @@ def run(args: argparse.Namespace) -> int:
         json.dump(review_response(admission.response), sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0
+
+
+def _namespace_of_request(groups: dict[str, list[dict[str, Any]]],
+                          namespace: str) -> list[dict[str, Any]]:
+    """The ImageMaps of the request's namespace. ImageMaps of one namespace only (or of none)
+    are taken as the request's; of several, those whose namespace is the request's."""
+    if len(groups) == 1:
+        return next(iter(groups.values()))
+    if namespace in groups:
+        return groups[namespace]
+    listed = ", ".join(shown(n) for n in groups)
+    raise CommandError(f"the ImageMaps are in several namespaces ({listed}), and none is the "
+                       f"request's ({shown(namespace)})")

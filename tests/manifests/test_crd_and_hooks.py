@@ -14,7 +14,9 @@ from hooks.controller.dispatch import HOOKS
 from tests.golden import hook_cases
 
 ROOT = Path(__file__).resolve().parents[2]
-MANIFESTS = sorted([*ROOT.glob("crds/*.yaml"), *ROOT.glob("metacontroller/*.yaml")])
+# The CRD is package data (hooks/crds/), which the CLI reads; crds/ points there.
+MANIFESTS = sorted([*ROOT.glob("crds/*.yaml"), *ROOT.glob("hooks/crds/*.yaml"),
+                    *ROOT.glob("metacontroller/*.yaml")])
 
 
 def documents(path: Path) -> list[dict[str, Any]]:
@@ -46,7 +48,9 @@ def test_the_kustomization_is_a_plain_list_of_every_manifest() -> None:
     assert others <= set(resources)
     for resource in resources:
         assert (ROOT / "metacontroller" / resource).exists()
-    assert documents(ROOT / "crds" / "kustomization.yaml")[0]["resources"] == ["imagemaps.yaml"]
+    assert documents(ROOT / "crds" / "kustomization.yaml")[0]["resources"] == ["../hooks/crds"]
+    assert documents(ROOT / "hooks" / "crds" / "kustomization.yaml")[0]["resources"] == [
+        "imagemaps.yaml"]
     assert manifest("Namespace")["metadata"]["name"] == "image-mapper"
 
 

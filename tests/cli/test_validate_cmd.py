@@ -1,0 +1,140 @@
+"""`image-mapper validate` as CI runs it: a real subprocess, real files; exit 1 when the cluster
+would refuse or reject an ImageMap (SPEC 6, issue 14)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hooks.cli.validate_cmd import check
+from tests.cli.test_namespaces import image_mapper, imagemap, write
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "samples" / "bootcamp-imagemap.yaml"
+
+
+def test_clean_maps_exit_0() -> None:
+    done = image_mapper("validate", "-f", str(SAMPLE))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout == "1 ImageMap in 1 namespace: all would be accepted\n"
+
+
+def test_schema_errors_name_file_document_and_field(tmp_path: Path) -> None:
+    path = write(tmp_path, imagemap("good", ("nginx", "r.example.com/nginx")),
+                 "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: skipped}",
+                 "apiVersion: mapper.imagerelocation.pivotal.io/v1alpha1\nkind: ImageMap\n"
+                 "metadata: {name: bad}\nspec:\n  map:\n  - {from: 'not an image', to: 5}\n"
+                 "  - {to: x}\n")
+    done = image_mapper("validate", "-f", str(tmp_path))
+    assert done.returncode == 1
+    assert done.stdout.splitlines() == [
+        f"{path}, document 3: spec.map[0].from: 'not an image' does not match "
+        r"^[A-Za-z0-9\[](?:[A-Za-z0-9._:@+\[\]_-]|/[A-Za-z0-9._:@+\[\]_-])*/?$",
+        f"{path}, document 3: spec.map[0].to: must be of type string, not int 5",
+        f"{path}, document 3: spec.map[1].from: Required value",
+        "1 ImageMap of 2 would be refused or rejected (3 problems, 1 namespace)",
+    ]
+
+
+def test_a_map_over_the_crd_limit_is_refused(tmp_path: Path) -> None:
+    maplets = [(f"a.example.com/x{i}:1", f"b.example.com/x{i}:1") for i in range(1001)]
+    path = write(tmp_path, imagemap("huge", *maplets))
+    done = image_mapper("validate", "-f", str(path))
+    assert done.returncode == 1
+    assert done.stdout.splitlines()[0] == (
+        f"{path}, document 1: spec.map: must have at most 1000 items, has 1001")
+
+
+@pytest.mark.parametrize(
+    ("documents", "line"),
+    [
+        pytest.param([imagemap("m", ("a.io/x:1", "b.io/x:1"), ("b.io/x:1", "c.io/x:1"))],
+                     "document 1: ImageMap m: InvalidSpec: 1 invalid entry: spec.map[0]",
+                     id="invalid-spec"),
+        pytest.param([imagemap("first", ("nginx", "a.example.com/nginx")),
+                      imagemap("second", ("nginx", "b.example.com/nginx"),
+                               created="2026-02-01T00:00:00Z")],
+                     "document 2: ImageMap second: Conflict: conflicts with ImageMap 'first'",
+                     id="conflict"),
+        pytest.param([imagemap("same", ("nginx", "a.example.com/nginx")),
+                      imagemap("same", ("redis", "a.example.com/redis"))],
+                     "document 2: metadata.name: 'same' is also defined in",
+                     id="name-twice-in-a-namespace"),
+    ],
+)
+def test_rejections_exit_1(tmp_path: Path, documents: list[str], line: str) -> None:
+    path = write(tmp_path, *documents)
+    done = image_mapper("validate", "-f", str(path))
+    assert done.returncode == 1
+    assert done.stdout.splitlines()[0].startswith(f"{path}, {line}"), done.stdout
+
+
+def test_namespaces_are_decided_apart(tmp_path: Path) -> None:
+    write(tmp_path, imagemap("m", ("nginx", "a.example.com/nginx"), namespace="team-a"),
+          imagemap("m", ("nginx", "b.example.com/nginx"), namespace="team-b"),
+          imagemap("m", ("nginx", "c.example.com/nginx")))
+    done = image_mapper("validate", "-f", str(tmp_path))
+    assert done.returncode == 0, done.stdout
+    assert done.stdout == "3 ImageMaps in 3 namespaces: all would be accepted\n"
+
+
+def test_json_lists_problems_and_verdicts(tmp_path: Path) -> None:
+    path = write(tmp_path, imagemap("first", ("nginx", "a.example.com/nginx"), namespace="ns"),
+                 imagemap("second", ("nginx", "b.example.com/nginx"), namespace="ns",
+                          created="2026-02-01T00:00:00Z"),
+                 imagemap("empty", namespace="ns"))
+    done = image_mapper("validate", "-o", "json", "-f", "-", stdin=path.read_text())
+    assert done.returncode == 1
+    output = json.loads(done.stdout)
+    assert output["valid"] is False
+    assert output["summary"] == (
+        "2 ImageMaps of 3 would be refused or rejected (2 problems, 1 namespace)")
+    second, empty = output["problems"]
+    assert second == {"where": "standard input, document 2", "reason": "Conflict",
+                      "message": second["message"], "imageMap": "second", "namespace": "ns",
+                      "field": None}
+    assert empty == {"where": "standard input, document 3", "reason": "SchemaError",
+                     "message": "must have at least 1 item, has 0", "imageMap": "empty",
+                     "namespace": "ns", "field": "spec.map"}
+    assert [(m["name"], m["ready"], m["reason"]) for m in output["imageMaps"]] == [
+        ("first", True, "Accepted"), ("second", False, "Conflict"),
+        ("empty", False, "SchemaError")]
+    assert output["imageMaps"][0] == {"where": "standard input, document 1", "namespace": "ns",
+                                      "name": "first", "ready": True, "reason": "Accepted",
+                                      "message": "1 maplet in force"}
+
+
+def test_several_files_after_one_f_as_pre_commit_passes_them(tmp_path: Path) -> None:
+    first = write(tmp_path, imagemap("first", ("nginx", "a.example.com/nginx")), name="a.yaml")
+    second = write(tmp_path, imagemap("second", ("nginx", "b.example.com/nginx"),
+                                      created="2026-02-01T00:00:00Z"), name="b.yaml")
+    done = image_mapper("validate", "-f", str(first), str(second))
+    assert done.returncode == 1
+    assert done.stdout.startswith(f"{second}, document 1: ImageMap second: Conflict:")
+
+
+def test_no_imagemap_is_not_a_failure(tmp_path: Path) -> None:
+    path = write(tmp_path, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}")
+    done = image_mapper("validate", "-f", str(path))
+    assert done.returncode == 0
+    assert done.stdout == "no ImageMap (mapper.imagerelocation.pivotal.io/v1alpha1) found\n"
+
+
+def test_wrong_api_version_and_no_name(tmp_path: Path) -> None:
+    write(tmp_path, "apiVersion: example.com/v1\nkind: ImageMap\nmetadata: {}\n"
+          "spec: {map: [{from: a, to: b}]}")
+    problems, outcomes = check([str(tmp_path)])
+    assert [(p.field, p.message) for p in problems] == [
+        ("apiVersion", "must be mapper.imagerelocation.pivotal.io/v1alpha1, not "
+                       "'example.com/v1'"),
+        ("metadata.name", "Required value")]
+    assert [o.reason for o in outcomes] == ["SchemaError"]
+
+
+def test_missing_file_is_an_error() -> None:
+    done = image_mapper("validate", "-f", "/nonexistent.yaml")
+    assert done.returncode == 1
+    assert done.stderr == (
+        "image-mapper validate: error: /nonexistent.yaml: no such file or folder\n")
