@@ -54,12 +54,19 @@ def stored_imagemaps(paths: Sequence[str],
     """The ImageMaps of the given files and folders by namespace, each checked against the
     CRD's schema. Raises CommandError (one line) naming the file, document and field of the
     first ImageMap the API server would refuse."""
-    schema = Schema() if schema is None else schema
     located = located_imagemaps(paths)
+    refuse_unstorable(located, schema)
+    return grouped((namespace_of(document), document) for _, document in located)
+
+
+def refuse_unstorable(located: Iterable[tuple[str, dict[str, Any]]],
+                      schema: Schema | None = None) -> None:
+    """Raise CommandError (one line) naming the file, document and field of the first ImageMap
+    the API server would refuse (the CRD's schema: its limits among them)."""
+    schema = Schema() if schema is None else schema
     for where, document in located:
         problems = schema.problems(document)
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             raise CommandError(f"{where}: {problems[0]}{more}: the API server would refuse "
                                "this ImageMap (image-mapper validate lists every problem)")
-    return grouped((namespace_of(document), document) for _, document in located)

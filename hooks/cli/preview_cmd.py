@@ -22,9 +22,10 @@ from typing import Any
 
 import yaml
 
-from hooks.cli.documents import STDIN, load_imagemaps, read_documents
+from hooks.cli.documents import STDIN, located_imagemaps, read_documents
 from hooks.cli.errors import CommandError
 from hooks.cli.manifests import preview
+from hooks.cli.namespaces import refuse_unstorable
 from hooks.engine.acceptance import decide
 from hooks.engine.imagemap import API_VERSION, GROUP, KIND, read_imagemaps
 from hooks.engine.mapping import Mapping
@@ -109,15 +110,18 @@ def _label(where: str, document: dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> int:
     if args.filename.count(STDIN) + args.manifests.count(STDIN) > 1:
         raise CommandError("standard input (-) can be read only once")
-    imagemaps = load_imagemaps(args.filename) if args.filename else []
+    located = located_imagemaps(args.filename) if args.filename else []
     manifests: list[tuple[str, dict[str, Any]]] = []
     for where, document in read_documents(args.manifests):
         if not isinstance(document, dict):
             raise CommandError(
                 f"{where}: expected a Kubernetes object, got {type(document).__name__}")
         if _imagemap_in_manifests(where, document):
-            imagemaps.append(document)
+            located.append((where, document))
         manifests.append((where, document))
+    # What the cluster would refuse to store is no preview (the CRD's limits among it).
+    refuse_unstorable(located)
+    imagemaps = [document for _, document in located]
     if not imagemaps:
         raise CommandError(f"no ImageMap ({API_VERSION}) found in "
                            f"{', '.join(args.filename + args.manifests)}")

@@ -101,10 +101,11 @@ def test_map_name_twice_in_one_namespace_is_an_error(tmp_path: Path) -> None:
 MAPLETS = [(f"a.example.com/x{i}:1", f"b.example.com/x{i}:1") for i in range(1001)]
 
 
-@pytest.mark.parametrize("command", ["map", "review"])
+@pytest.mark.parametrize("command", ["map", "review", "preview"])
 def test_a_map_over_the_crd_limit_is_refused(tmp_path: Path, command: str) -> None:
     path = write(tmp_path, imagemap("huge", *MAPLETS))
-    args = ["map", "-f", str(path), "nginx"] if command == "map" else ["review", "-f", str(path)]
+    args = {"map": ["map", "-f", str(path), "nginx"], "review": ["review", "-f", str(path)],
+            "preview": ["preview", "-f", str(path), str(path)]}[command]
     done = image_mapper(*args, stdin=REQUEST.read_text())
     assert done.returncode == 1
     assert done.stdout == ""
