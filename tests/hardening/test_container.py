@@ -23,7 +23,6 @@ import os
 import re
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ import pytest
 import requests
 import yaml
 
+from tests.contained import UID, assert_clean_log, assert_contained, wait_until_serving
 from tests.webhook.server import free_port, stop_process
 
 from .corpus import ADMISSION_FIXTURES, HOOK_FIXTURES
@@ -40,7 +40,6 @@ from .servers import make_pki
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
-UID = 65532
 KEEP = (ROOT, Path(os.path.realpath(VENV_BIN / "python3")).parents[1])
 """Host paths the sandbox shows read-only: the checkout (with its venv) and the interpreter's
 installation, which the venv links to."""
@@ -141,18 +140,6 @@ class Sandboxed:
     process: subprocess.Popen[bytes]
     log: Path
     tmp: Path
-
-    def status(self) -> dict[str, str]:
-        """The process's /proc status lines, by name."""
-        lines = Path(f"/proc/{self.process.pid}/status").read_text().splitlines()
-        return dict(line.split(":\t", 1) for line in lines if ":\t" in line)
-
-    def root_mount_options(self) -> list[str]:
-        for line in Path(f"/proc/{self.process.pid}/mountinfo").read_text().splitlines():
-            fields = line.split()
-            if fields[4] == "/":
-                return fields[5].split(",")
-        raise AssertionError("no root mount")
 
     def stop(self, timeout: float = 30) -> int:
         return stop_process(self.process, timeout)
@@ -255,36 +242,15 @@ def test_the_sandbox_lets_nothing_but_tmp_be_written(sandbox: Any) -> None:
 
 
 def _wait_until_serving(sandboxed: Sandboxed, url: str, verify: str | bool) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if sandboxed.process.poll() is not None:
-            pytest.fail(f"the command exited:\n{sandboxed.log.read_text()}")
-        try:
-            if requests.get(url + "/readyz", timeout=2, verify=verify).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"the command did not get ready:\n{sandboxed.log.read_text()}")
+    wait_until_serving(sandboxed.process, sandboxed.log, url, verify=verify, timeout=30)
 
 
 def _assert_contained(sandboxed: Sandboxed) -> None:
-    """Runs as 65532:65532, no capabilities, no new privileges, on a read-only root."""
-    status = sandboxed.status()
-    assert status["Uid"].split() == [str(UID)] * 4
-    assert status["Gid"].split() == [str(UID)] * 4
-    assert status["Groups"].strip() == ""
-    for capabilities in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
-        assert int(status[capabilities], 16) == 0, capabilities
-    assert status["NoNewPrivs"] == "1"
-    assert "ro" in sandboxed.root_mount_options()
+    assert_contained(sandboxed.process.pid)
 
 
 def _assert_clean_log(sandboxed: Sandboxed) -> str:
-    log = sandboxed.log.read_text()
-    for trouble in ("Traceback", "Read-only file system", "Permission denied", "[ERROR]"):
-        assert trouble not in log, log
-    return log
+    return assert_clean_log(sandboxed.log)
 
 
 def test_serve_hooks_runs_as_non_root_on_a_read_only_root(sandbox: Any) -> None:

@@ -1,0 +1,65 @@
+"""Checks shared by the tests that run the product as its container runs it (the sandbox of
+tests/hardening/test_container.py, and the image itself in tests/image): serving, the identity
+and privileges of a process as /proc shows them, and a clean log."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+UID = 65532
+"""The image's user and group."""
+
+
+def wait_until_serving(process: subprocess.Popen[bytes], log: Path, url: str, *,
+                       verify: str | bool, timeout: float = 60) -> None:
+    """Until `url`/readyz answers 200; fails with the log if the process exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"it exited:\n{log.read_text()}")
+        try:
+            if requests.get(url + "/readyz", timeout=2, verify=verify).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"it did not get ready:\n{log.read_text()}")
+
+
+def proc_status(pid: int) -> dict[str, str]:
+    """A process's /proc status lines, by name."""
+    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return dict(line.split(":\t", 1) for line in lines if ":\t" in line)
+
+
+def root_mount_options(pid: int) -> list[str]:
+    for line in Path(f"/proc/{pid}/mountinfo").read_text().splitlines():
+        fields = line.split()
+        if fields[4] == "/":
+            return fields[5].split(",")
+    raise AssertionError("no root mount")
+
+
+def assert_contained(pid: int, *, groups: tuple[int, ...] = ()) -> None:
+    """Runs as 65532:65532 with these supplementary groups only, no capabilities, no new
+    privileges, on a read-only root."""
+    status = proc_status(pid)
+    assert status["Uid"].split() == [str(UID)] * 4
+    assert status["Gid"].split() == [str(UID)] * 4
+    assert status["Groups"].split() == [str(group) for group in groups], status["Groups"]
+    for capabilities in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+        assert int(status[capabilities], 16) == 0, capabilities
+    assert status["NoNewPrivs"] == "1"
+    assert "ro" in root_mount_options(pid)
+
+
+def assert_clean_log(log: Path) -> str:
+    text = log.read_text()
+    for trouble in ("Traceback", "Read-only file system", "Permission denied", "[ERROR]"):
+        assert trouble not in text, text
+    return text
