@@ -4,6 +4,8 @@ and privileges of a process as /proc shows them, and a clean log."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -13,6 +15,18 @@ import requests
 
 UID = 65532
 """The image's user and group."""
+
+
+def mounted_certificate(folder: Path, cert_file: Path, key_file: Path) -> Path:
+    """`folder` holding tls.crt and tls.key owned by the image's user, as the webhook's Secret
+    volume gives them (the key readable by its owner only)."""
+    folder.mkdir()
+    for source, name, mode in ((cert_file, "tls.crt", 0o644), (key_file, "tls.key", 0o600)):
+        shutil.copy(source, folder / name)
+        os.chown(folder / name, UID, UID)
+        os.chmod(folder / name, mode)
+    folder.chmod(0o755)
+    return folder
 
 
 def wait_until_serving(process: subprocess.Popen[bytes], log: Path, url: str, *,

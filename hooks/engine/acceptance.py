@@ -61,9 +61,7 @@ def in_order(imagemaps: Iterable[ImageMap], *, current_generation: bool,
                      key=lambda m: order_key(m, current_generation=current_generation))
     if record is None or not record.in_force:
         return ordered
-    by_name = {m.name: m for m in ordered}
-    first = [by_name[e.name] for e in record.in_force
-             if e.name in by_name and by_name[e.name].judged_as(e)]
+    first = recorded_in_force(record, ordered)
     known = {m.name for m in first}
     return first + [m for m in ordered if m.name not in known]
 
@@ -283,7 +281,7 @@ def follow(record: Record | None, parent: ImageMap, imagemaps: Iterable[ImageMap
     if judged[0]:
         return _verdict(parent.name, compiled)
     walk = Walk()
-    for imagemap in _in_force(record, imagemaps):
+    for imagemap in recorded_in_force(record, imagemaps):
         other = compile_map(imagemap.name, imagemap.spec_map)
         if _valid(other) and imagemap.name != parent.name:
             walk.add(other)
@@ -291,7 +289,7 @@ def follow(record: Record | None, parent: ImageMap, imagemaps: Iterable[ImageMap
     return _conflict_verdict(parent.name, compiled, found) if found else None
 
 
-def _in_force(record: Record, imagemaps: Iterable[ImageMap]) -> list[ImageMap]:
+def recorded_in_force(record: Record, imagemaps: Iterable[ImageMap]) -> list[ImageMap]:
     """Those of the ImageMaps the record has in force that this view holds at the judged
     generation, in the record's order."""
     by_name = {m.name: m for m in unique(imagemaps)}

@@ -32,7 +32,13 @@ import pytest
 import requests
 import yaml
 
-from tests.contained import UID, assert_clean_log, assert_contained, wait_until_serving
+from tests.contained import (
+    UID,
+    assert_clean_log,
+    assert_contained,
+    mounted_certificate,
+    wait_until_serving,
+)
 from tests.webhook.server import free_port, stop_process
 
 from .corpus import ADMISSION_FIXTURES, HOOK_FIXTURES
@@ -150,14 +156,8 @@ def sandbox(tmp_path: Path) -> Iterator[Any]:
     """`sandbox(*args)`: the image's ENTRYPOINT with `args`, as the container runs it."""
     image = dockerfile()
     started: list[Sandboxed] = []
-    tls = tmp_path / "tls"
-    tls.mkdir()
     pki = make_pki(tmp_path / "pki")
-    for source, name, mode in ((pki.cert_file, "tls.crt", 0o644), (pki.key_file, "tls.key", 0o600)):
-        shutil.copy(source, tls / name)
-        os.chown(tls / name, UID, UID)
-        os.chmod(tls / name, mode)
-    tls.chmod(0o755)
+    tls = mounted_certificate(tmp_path / "tls", pki.cert_file, pki.key_file)
 
     def start(*args: str, entrypoint: list[str] | None = None) -> Sandboxed:
         root = tmp_path / f"root{len(started)}"

@@ -13,8 +13,6 @@ with the defaults. `--network host`: the test talks to 127.0.0.1.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import time
 import uuid
@@ -27,7 +25,12 @@ import pytest
 import requests
 import yaml
 
-from tests.contained import assert_clean_log, assert_contained, wait_until_serving
+from tests.contained import (
+    assert_clean_log,
+    assert_contained,
+    mounted_certificate,
+    wait_until_serving,
+)
 from tests.hardening.corpus import ADMISSION_FIXTURES, HOOK_FIXTURES
 from tests.hardening.servers import make_pki
 from tests.webhook.server import free_port
@@ -86,14 +89,8 @@ def run(image: str, tmp_path: Path) -> Iterator[Any]:
     """`run(*args, mounts=())`: the image with `args`, as the Deployments run it, with the
     webhook's certificate mounted read-only where its Deployment mounts it."""
     started: list[Container] = []
-    tls = tmp_path / "tls"
-    tls.mkdir()
     pki = make_pki(tmp_path / "pki")
-    for source, name, mode in ((pki.cert_file, "tls.crt", 0o644), (pki.key_file, "tls.key", 0o600)):
-        shutil.copy(source, tls / name)
-        os.chown(tls / name, UID, UID)
-        os.chmod(tls / name, mode)
-    tls.chmod(0o755)
+    tls = mounted_certificate(tmp_path / "tls", pki.cert_file, pki.key_file)
 
     def start(*args: str, mounts: tuple[str, ...] = ()) -> Container:
         name = f"image-mapper-test-{uuid.uuid4().hex[:10]}"
