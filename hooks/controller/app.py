@@ -26,6 +26,7 @@ from flask import Flask, Response, current_app, request
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from hooks.controller.bodies import BodyDecoder
 from hooks.controller.dispatch import HOOKS, Hook, utc_now
 from hooks.controller.protocol import BadRequest, HookResponse
 from hooks.controller.tokens import Tokens
@@ -98,12 +99,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     registry = CollectorRegistry()
     metrics = HookMetrics(registry)
     cache = DecisionCache()  # the namespace hook and the ImageMap hooks share decisions
+    bodies = BodyDecoder(readings=cache.readings)  # and the objects they were sent
     # The hooks are stateless: ready as soon as they serve.
     app.register_blueprint(probes_blueprint(registry, lambda: (True, "ready")))
     for path, hook in HOOKS.items():
         app.add_url_rule(path, endpoint=path, methods=["POST"],
                          view_func=_hook_view(path, hook, metrics, token,
-                                              clock=app.config["HOOKS_CLOCK"], cache=cache))
+                                              clock=app.config["HOOKS_CLOCK"], cache=cache,
+                                              bodies=bodies))
     app.register_error_handler(HTTPException, http_error)
     return app
 
@@ -116,10 +119,12 @@ def _hook_view(
     *,
     clock: Callable[[], datetime],
     cache: DecisionCache,
+    bodies: BodyDecoder,
 ) -> Callable[[], Response]:
     def view() -> Response:
         started = perf_counter()
-        outcome, answer, response = _answer(path, hook, token, clock, cache)
+        outcome, answer, response = _answer(path, hook, token, clock, cache=cache,
+                                            bodies=bodies)
         metrics.observe(path, outcome, perf_counter() - started)
         if answer is not None and path == "/imagemap/sync":
             metrics.count_verdict(answer)
@@ -129,15 +134,15 @@ def _hook_view(
 
 
 def _answer(
-    path: str, hook: Hook, token: str | Tokens | None, clock: Callable[[], datetime],
-    cache: DecisionCache,
+    path: str, hook: Hook, token: str | Tokens | None, clock: Callable[[], datetime], *,
+    cache: DecisionCache, bodies: BodyDecoder,
 ) -> tuple[Outcome, HookResponse | None, Response]:
     if token is not None and not _authorized(request.headers.get("Authorization"), token):
         response = json_error(401, "a valid 'Authorization: Bearer <token>' header is required")
         response.headers["WWW-Authenticate"] = 'Bearer realm="image-mapper-hooks"'
         return "unauthorized", None, response
     try:
-        answer = hook(_read_json(), clock(), cache)
+        answer = hook(_read_json(bodies), clock(), cache)
     except BadRequest as error:
         log.warning("%s: bad request: %s", path, _loggable(str(error)))
         return "bad_request", None, json_error(400, str(error))
@@ -149,14 +154,14 @@ def _answer(
     return "ok", answer, _json(200, answer)
 
 
-def _read_json() -> object:
+def _read_json(bodies: BodyDecoder) -> object:
     try:
         data = request.get_data(cache=False)
     except RequestEntityTooLarge:
         raise RequestEntityTooLarge(
             too_long(current_app.config["MAX_CONTENT_LENGTH"])) from None
     try:
-        return json.loads(data)
+        return bodies.decode(data)
     except (ValueError, RecursionError) as error:
         # JSONDecodeError and UnicodeDecodeError are ValueErrors.
         raise BadRequest(f"the request body is not valid JSON: {error}") from None

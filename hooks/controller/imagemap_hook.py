@@ -30,6 +30,7 @@ from hooks.controller.protocol import (
     namespace_imagemaps,
     namespace_of,
     read_parent,
+    reader,
     related_namespace,
 )
 from hooks.controller.status import imagemap_status
@@ -69,7 +70,8 @@ def sync_imagemap(
     namespace = namespace_of(request["parent"])
     # `related` holds the parent too (it matches its own rule), possibly older than `parent`:
     # the parent comes first, so it is the copy decided on.
-    imagemaps = [parent, *namespace_imagemaps(request["related"], namespace)]
+    imagemaps = [parent, *namespace_imagemaps(request["related"], namespace,
+                                                   read=reader(cache))]
     target = related_namespace(request["related"], namespace)
     verdict: Verdict | None
     since = None

@@ -24,6 +24,7 @@ from hooks.controller.protocol import (
     KubeObject,
     name_of,
     namespace_imagemaps,
+    reader,
 )
 from hooks.controller.status import rfc3339
 from hooks.engine.acceptance import behind, decide, record_of
@@ -60,7 +61,7 @@ def sync_namespace(
     the summary annotation; no attachments."""
     target = request["object"]
     namespace = name_of(target)
-    imagemaps = namespace_imagemaps(request["related"], namespace)
+    imagemaps = namespace_imagemaps(request["related"], namespace, read=reader(cache))
     record = namespace_record(target)
     response: DecoratorSyncResponse
     late = behind(record, imagemaps) if record is not None else []

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from operator import attrgetter
 
 from hooks.engine.imagemap import GROUP
 
@@ -50,11 +51,14 @@ class Record:
     in_force: tuple[Entry, ...] = ()
     """In the order they came into force: the walk's order."""
     rejected: tuple[Entry, ...] = ()
+    _judged: dict[tuple[str, str], tuple[bool, Entry]] | None = field(
+        default=None, init=False, repr=False, compare=False)
+    """`judged` by (name, uid), made on first use: each ImageMap of a namespace asks."""
 
     def encode(self) -> str:
         return json.dumps(
-            {"inForce": [_row(e) for e in self.in_force],
-             "rejected": [_row(e) for e in self.rejected]},
+            {"inForce": list(map(_row, self.in_force)),
+             "rejected": list(map(_row, self.rejected))},
             separators=(",", ":"),
         )
 
@@ -72,11 +76,14 @@ class Record:
 
     def judged(self, name: str, uid: str) -> tuple[bool, Entry] | None:
         """(in force, its entry) of an ImageMap; None when the record does not know it."""
-        for accepted, entries in ((True, self.in_force), (False, self.rejected)):
-            for entry in entries:
-                if entry.name == name and entry.uid == uid:
-                    return accepted, entry
-        return None
+        judged = self._judged
+        if judged is None:
+            judged = {}
+            for accepted, entries in ((True, self.in_force), (False, self.rejected)):
+                for entry in entries:
+                    judged.setdefault((entry.name, entry.uid), (accepted, entry))
+            object.__setattr__(self, "_judged", judged)
+        return judged.get((name, uid))
 
     def entries(self) -> Iterable[Entry]:
         yield from self.in_force
@@ -92,8 +99,8 @@ def read_record(namespace: object) -> Record | None:
     return Record.decode(text) if isinstance(text, str) else None
 
 
-def _row(entry: Entry) -> list[object]:
-    return [entry.name, entry.uid, entry.generation, entry.since]
+_row = attrgetter("name", "uid", "generation", "since")
+"""An entry as the record writes it (a JSON array)."""
 
 
 def _entries(document: dict[str, object], key: str) -> tuple[Entry, ...]:

@@ -7,6 +7,8 @@ import re
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hooks.engine.acceptance import behind, compile_recorded, decide, follow, record_of
 from hooks.engine.imagemap import ImageMap, read_imagemaps
@@ -241,3 +243,20 @@ def test_a_result_that_would_be_mapped_again_is_a_conflict(
     decision = decide(read_imagemaps(raw))
     assert decision.verdicts["m0"].ready
     assert decision.verdicts["m1"].reason == "Conflict", decision.verdicts["m1"]
+
+
+entries = st.lists(st.builds(Entry, st.sampled_from("abc"), st.sampled_from(["u1", "u2"]),
+                             st.integers(1, 3)), max_size=6)
+
+
+@given(entries, entries)
+def test_judged_finds_the_first_entry_in_force_then_rejected(in_force: list[Entry],
+                                                              rejected: list[Entry]) -> None:
+    record = Record(tuple(in_force), tuple(rejected))
+    for name in "abc":
+        for uid in ("u1", "u2"):
+            first = next(((accepted, entry) for accepted, group in ((True, in_force),
+                                                                    (False, rejected))
+                          for entry in group if (entry.name, entry.uid) == (name, uid)), None)
+            assert record.judged(name, uid) == first
+    assert record == Record(tuple(in_force), tuple(rejected))  # asking changes nothing
