@@ -47,6 +47,8 @@ most 1.5 MiB and the API server takes request bodies of at most 3 MiB, so a revi
 that can exist fits. Past it: 413 (`hooks.serving.bodylimit`), and the failurePolicy decides."""
 
 MUTATE = "/mutate"
+ENDPOINT = "image_mapper.admission_endpoint"
+"""The key of the `AdmissionEndpoint` in the app's `extensions`."""
 
 
 class WebhookMetrics:
@@ -185,8 +187,9 @@ def create_app(
         app.config.from_mapping(config)
     registry = CollectorRegistry()
     metrics = WebhookMetrics(registry, view)
-    app.wsgi_app = MutateRoute(  # type: ignore[method-assign]
-        app.wsgi_app, AdmissionEndpoint(view, metrics))
+    endpoint = AdmissionEndpoint(view, metrics)
+    app.extensions[ENDPOINT] = endpoint  # the ASGI server answers /mutate with it directly
+    app.wsgi_app = MutateRoute(app.wsgi_app, endpoint)  # type: ignore[method-assign]
     limit = app.config["MAX_CONTENT_LENGTH"]
     if limit is not None:
         app.wsgi_app = BodyLimit(app.wsgi_app, limit)  # type: ignore[method-assign]

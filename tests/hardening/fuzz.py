@@ -40,16 +40,16 @@ def table(results: list[Stats]) -> str:
 
 
 def server_log_problems(log: Path) -> list[str]:
-    """Lines of the webhook's log that show a crash or a worker restart."""
+    """Lines of the webhook's log that show a crash or a restart."""
     text = log.read_text(errors="replace")
     problems = [
         line
         for line in text.splitlines()
         if re.search(r"Traceback|\[ERROR\]|\[CRITICAL\]|WORKER TIMEOUT", line)
     ]
-    boots = text.count("Booting worker")
+    boots = text.count("Started server process")
     if boots != 1:
-        problems.append(f"the worker booted {boots} times")
+        problems.append(f"the server started {boots} times")
     return problems
 
 
