@@ -280,9 +280,9 @@ class DrainingServer(uvicorn.Server):
         while self.server_state.connections and not self.force_exit:
             now = time.monotonic()
             for connection in list(self.server_state.connections):
-                if isinstance(connection, DrainingProtocol) and connection.transport.is_closing():
-                    if now - closing.setdefault(connection, now) > CLOSE_NOTIFY_SECONDS:
-                        connection.transport.abort()
+                if (isinstance(connection, DrainingProtocol) and connection.transport.is_closing()
+                        and now - closing.setdefault(connection, now) > CLOSE_NOTIFY_SECONDS):
+                    connection.transport.abort()
             await asyncio.sleep(0.1)
         await super()._wait_tasks_to_complete()
 
