@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchmarks import bench_admission, bench_server
-from benchmarks.candidates import STACKS
 from benchmarks.bench_hooks import composite_sync, edit, hook, imagemap, timed
+from benchmarks.candidates import STACKS
 
 CANDIDATE_SECONDS = 5.0
 SATURATION_CONNECTIONS = 8
