@@ -17,8 +17,8 @@ Measures, in this order (a few minutes; traffic on 127.0.0.1 only, fixed duratio
 6. the serving stacks of `benchmarks.candidates` side by side on the same app: saturation,
    CPU per request, failures and p99 at 1,000 and 2,000 requests/s.
 
-Prints a table, the stacks' table, then one line `BENCH {json}`. Asserts nothing: goals are shown beside the
-numbers, and the test suite does not run this. Compare figures as ratios from the same run:
+Prints a table, the stacks' table, then one line `BENCH {json}`. Asserts nothing: goals are
+shown beside the numbers, and the test suite does not run this. Compare figures as ratios from the same run:
 the machine may be shared.
 """
 
