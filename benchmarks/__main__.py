@@ -18,8 +18,8 @@ Measures, in this order (a few minutes; traffic on 127.0.0.1 only, fixed duratio
    CPU per request, failures and p99 at 1,000 and 2,000 requests/s.
 
 Prints a table, the stacks' table, then one line `BENCH {json}`. Asserts nothing: goals are
-shown beside the numbers, and the test suite does not run this. Compare figures as ratios from the same run:
-the machine may be shared.
+shown beside the numbers, and the test suite does not run this. Compare figures as ratios from
+the same run: the machine may be shared.
 """
 
 from __future__ import annotations
