@@ -104,7 +104,7 @@ def configure(parser: argparse.ArgumentParser, environ: MappingABC[str, str] | N
 
 def config(args: argparse.Namespace) -> WebhookConfig:
     """The server's configuration from the parsed options; `-f` files are decided here."""
-    # Here, not above: the other commands need neither gunicorn nor the Kubernetes client.
+    # Here, not above: the other commands need neither uvicorn nor the Kubernetes client.
     from hooks.webhook.server import WebhookConfig  # noqa: PLC0415
 
     return WebhookConfig(

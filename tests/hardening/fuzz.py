@@ -1,6 +1,6 @@
 """`python -m tests.hardening.fuzz --count 100000`: every fuzz target at full budget.
 
-Starts a waitress hooks server and a gunicorn TLS webhook server on 127.0.0.1 (as the tests do),
+Starts a waitress hooks server and a uvicorn TLS webhook server on 127.0.0.1 (as the tests do),
 feeds each target `--count` inputs and prints, per target: inputs tried, crashes, 5xx, 4xx
 (or input refused), 2xx (or input accepted), time, and the slowest input. Exits 1 if any
 target had a crash or a 5xx, listing the first inputs that caused them.

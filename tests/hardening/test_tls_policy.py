@@ -1,6 +1,6 @@
 """The webhook's TLS over real connections on loopback: TLS 1.2 at least, modern ciphers only.
 
-Against `image-mapper serve-webhook` (gunicorn, its context from `CertificateReloader`, which
+Against `image-mapper serve-webhook` (uvicorn, its context from `CertificateReloader`, which
 applies `hooks.webhook.tls.reloader.apply_server_policy`):
 - TLS 1.0 and 1.1 clients are refused. The same client first completes a TLS 1.0/1.1
   handshake with a permissive server in this process, so the refusal is the webhook's doing,
