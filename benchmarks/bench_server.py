@@ -42,8 +42,8 @@ from hooks.webhook.tls.certificates import make_ca, make_serving_cert
 from tests.webhook.server import (
     SecretVolume,
     Server,
-    client_context,
     free_port,
+    start_command,
     start_server,
 )
 
@@ -158,17 +158,9 @@ def _start_stack(stack: Stack, *, imagemaps: Path, volume: SecretVolume, pki: Pk
                             "--shutdown-delay", "0", cert_file=volume.cert_file,
                             key_file=volume.key_file, ca_bundle=pki.trust, log=log)
     port = free_port()
-    env = {**os.environ, IMAGEMAPS_VARIABLE: str(imagemaps)}
-    with log.open("wb") as out:
-        process = subprocess.Popen(stack.command(port, volume.cert_file, volume.key_file),
-                                   stdout=out, stderr=subprocess.STDOUT, env=env)
-    server = Server(process, port, log, client_context(pki.trust))
-    try:
-        server.wait_ready()
-    except BaseException:
-        server.stop()
-        raise
-    return server
+    return start_command(stack.command(port, volume.cert_file, volume.key_file), port=port,
+                         env={**os.environ, IMAGEMAPS_VARIABLE: str(imagemaps)},
+                         ca_bundle=pki.trust, log=log)
 
 
 @contextmanager

@@ -14,19 +14,17 @@ answered at once and the connection closed. A chunked body is read up to the lim
 from __future__ import annotations
 
 import io
-import logging
 import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from hooks.serving.bodylimit import DISCARD_BYTES
 from hooks.serving.errors import error_body, too_long
-from hooks.webhook.app import INTERNAL_ERROR, MUTATE, AdmissionEndpoint
+from hooks.webhook.app import MUTATE, AdmissionEndpoint
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
-log = logging.getLogger(__name__)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -67,12 +65,7 @@ class WebhookASGI:
             await _respond(send, 413, headers, answer)
             return
         if scope["path"] == MUTATE and scope["method"] == "POST":
-            try:
-                status, answer = self.endpoint(body)
-            except Exception:
-                log.exception("error answering POST /mutate")
-                self.endpoint.metrics.requests.labels("error").inc()
-                status, answer = 500, error_body(500, INTERNAL_ERROR)
+            status, answer = self.endpoint.answer(body)
             await _respond(send, status, [_JSON], answer)
             return
         status, headers, answer = call_wsgi(self.wsgi_app, scope, body)
