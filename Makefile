@@ -70,7 +70,9 @@ test: venv controlplane tools lint
 demo: venv controlplane
 	$(BIN)/python -m tests.e2e.demo
 
+# wrk with apt-get; vegeta built from the Go module proxy on first use (benchmarks/bench_server.py).
 bench: venv
+	@scripts/prerequisites.sh bench
 	$(BIN)/python -m benchmarks
 
 clean:

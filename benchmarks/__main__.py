@@ -11,13 +11,16 @@ Measures, in this order (a few minutes; traffic on 127.0.0.1 only, fixed duratio
 3. the sync hooks, from request bytes to response bytes, for namespaces of 1, 100 and 1,000
    ImageMaps x 10 maplets;
 4. the handler under mappings of 10, 10,000 and 100,000 maplets;
-5. the webhook server over TLS with keep-alive: requests/s at saturation (wrk), p50/p99 latency
-   at 200, 500 and 1,000 requests/s (vegeta; 1,000 also over at most 8 connections); a
-   certificate rotation under steady load.
+5. the webhook server (`serve-webhook`) over TLS with keep-alive: requests/s at saturation
+   (wrk) and its CPU per request, p50/p99 latency and failures at 200, 500, 1,000 and 2,000
+   requests/s (vegeta; 1,000 also over at most 8 connections); a certificate rotation under
+   steady load;
+6. the serving stacks of `benchmarks.candidates` side by side on the same app: saturation,
+   CPU per request, failures and p99 at 1,000 and 2,000 requests/s.
 
-Prints a table, then one line `BENCH {json}`. Asserts nothing: goals are shown beside the
-numbers, and the test suite does not run this. Compare figures as ratios from the same run:
-the machine may be shared.
+Prints a table, the stacks' table, then one line `BENCH {json}`. Asserts nothing: goals are
+shown beside the numbers, and the test suite does not run this. Compare figures as ratios from
+the same run: the machine may be shared.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -44,9 +48,9 @@ from benchmarks.bench_hooks import (
     served,
     timed,
 )
+from benchmarks.candidates import STACKS
 
-SERVER_THREADS = 8
-"""gunicorn threads of the webhook's worker: the default of `serve-webhook --threads`."""
+CANDIDATE_SECONDS = 5.0
 SATURATION_CONNECTIONS = 8
 SATURATION_SECONDS = 10.0
 FIXED_RATE_SECONDS = 10.0
@@ -57,6 +61,8 @@ class Table:
     rows: list[tuple[str, str, str, str]] = field(default_factory=list)
     bench: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    candidates: list[tuple[str, ...]] = field(default_factory=list)
+    """The serving stacks' table: a header, then one row each."""
 
     def section(self, title: str) -> None:
         self.rows.append((title, "", "", ""))
@@ -75,6 +81,14 @@ class Table:
         print("  ".join("-" * w for w in widths))
         for row in self.rows:
             print(line.format(*row).rstrip())
+        if self.candidates:
+            print()
+            widths = [max(len(row[i]) for row in self.candidates)
+                      for i in range(len(self.candidates[0]))]
+            for index, row in enumerate(self.candidates):
+                print(" | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+                if index == 0:
+                    print("-+-".join("-" * w for w in widths))
         for note in self.notes:
             print(f"note: {note}")
 
@@ -225,15 +239,15 @@ def sync_namespace(table: Table, count: int, per_map: int, *, first_index: int) 
 
 def server(table: Table) -> None:
     table.section(
-        f"webhook server over TLS, keep-alive, gunicorn gthread, {SERVER_THREADS} "
-        "threads, 1 worker; the load generator runs on the same cores"
+        "webhook server over TLS, keep-alive: serve-webhook (uvicorn + httptools + uvloop, "
+        "1 process); the load generator runs on the same cores"
     )
     try:
         bench_server.vegeta()  # built now, if missing, rather than in the middle of a run
     except bench_server.Unavailable as error:
         table.notes.append(str(error))
     table.notes.append(f"load generators: {bench_server.versions()}")
-    with bench_server.running_server(SERVER_THREADS) as running:
+    with bench_server.running_server() as running:
         saturated = bench_server.saturation(
             running, connections=SATURATION_CONNECTIONS, seconds=SATURATION_SECONDS
         )
@@ -245,34 +259,20 @@ def server(table: Table) -> None:
             saturated.rps >= 3000,
         )
         table.row(
-            "  server worker CPU per request (user + system)", f"{saturated.server_cpu_us:,.0f} µs"
+            "  server CPU per request (user + system)",
+            f"{saturated.server_cpu_us:,.0f} µs",
+            "<= 250 µs",
+            saturated.server_cpu_us <= 250,
         )
         table.bench["rps_tls_keepalive"] = round(saturated.rps)
         table.bench["server_cpu_us_per_request"] = round(saturated.server_cpu_us)
         try:
             bench_server.attack(running, rate=200, seconds=1)  # warm up
-            for rate in (200, 500, 1000):  # 500: where the latency turns, for reference
-                report = bench_server.attack(running, rate=rate, seconds=FIXED_RATE_SECONDS)
-                label = (
-                    f"{rate:,} req/s for {report.seconds:g} s (vegeta, "
-                    f"{report.requests:,} requests, {report.failures} failed)"
-                )
-                table.row(f"{label}: p50", f"{report.p50_ms:.2f} ms")
-                table.row(
-                    f"{label}: p99",
-                    f"{report.p99_ms:.2f} ms",
-                    "<= 3 ms" if rate == 1000 else "",
-                    report.p99_ms <= 3 if rate == 1000 else None,
-                )
-                table.row(f"{label}: p90 / max", f"{report.p90_ms:.2f} / {report.max_ms:.1f} ms")
-                if report.errors:
-                    table.notes.append(f"vegeta at {rate}/s: {report.errors}")
-                table.bench[f"p50_ms_at_{rate}rps"] = round(report.p50_ms, 2)
-                table.bench[f"p99_ms_at_{rate}rps"] = round(report.p99_ms, 2)
-                bench_server.quiesce(running)
+            for rate in (200, 500, 1000, 2000):
+                fixed_rate(table, running, rate)
             # The client above opens a connection whenever none is free, as Go's default
-            # transport (and so the API server) does: after a hiccup, new TLS handshakes pile
-            # up. The same rate over at most 8 kept-alive connections, for reference:
+            # transport (and so the API server) does. The same rate over at most 8 kept-alive
+            # connections, for reference:
             report = bench_server.attack(
                 running, rate=1000, seconds=FIXED_RATE_SECONDS, max_connections=8
             )
@@ -288,26 +288,90 @@ def server(table: Table) -> None:
                     f"the server took {waited:.1f} s to answer promptly again "
                     "before the rotation run"
                 )
-            rotated = bench_server.rotation(running)
-            failures = rotated.failures
-            table.row(
-                f"rotation: {rotated.rotations} rotations in "
-                f"{rotated.kept_alive.seconds:g} s (swap, torn write, new CA), "
-                f"{rotated.served} served; "
-                f"{rotated.kept_alive.requests + rotated.new_connections.requests:,} "
-                "requests (100/s kept-alive + 20/s new connections)",
-                f"{failures} failed",
-                "0",
-                failures == 0,
-            )
-            for report in (rotated.kept_alive, rotated.new_connections):
-                if report.errors:
-                    table.notes.append(f"rotation: {report.errors}")
-            table.bench["rotation_failures"] = failures
+            rotation(table, running)
         except bench_server.Unavailable as error:
             table.notes.append(f"fixed-rate and rotation runs skipped: {error}")
-            for key in ("p50_ms_at_200rps", "p99_ms_at_1000rps", "rotation_failures"):
+            for key in ("p50_ms_at_200rps", "p99_ms_at_1000rps", "rotation_failures",
+                        "failed_at_1000rps", "failed_at_2000rps", "p99_ms_at_2000rps"):
                 table.bench.setdefault(key, None)
+
+
+def fixed_rate(table: Table, running: bench_server.Running, rate: int) -> None:
+    report = bench_server.attack(running, rate=rate, seconds=FIXED_RATE_SECONDS)
+    label = (
+        f"{rate:,} req/s for {report.seconds:g} s (vegeta, "
+        f"{report.requests:,} requests)"
+    )
+    if rate >= 1000:
+        table.row(f"{label}: failed", f"{report.failures}", "0", report.failures == 0)
+        table.bench[f"failed_at_{rate}rps"] = report.failures
+    elif report.failures:
+        table.row(f"{label}: failed", f"{report.failures}")
+    table.row(f"{label}: p50", f"{report.p50_ms:.2f} ms")
+    table.row(
+        f"{label}: p99",
+        f"{report.p99_ms:.2f} ms",
+        "<= 3 ms" if rate == 1000 else "",
+        report.p99_ms <= 3 if rate == 1000 else None,
+    )
+    table.row(f"{label}: p90 / max", f"{report.p90_ms:.2f} / {report.max_ms:.1f} ms")
+    if report.errors:
+        table.notes.append(f"vegeta at {rate}/s: {report.errors}")
+    table.bench[f"p50_ms_at_{rate}rps"] = round(report.p50_ms, 2)
+    table.bench[f"p99_ms_at_{rate}rps"] = round(report.p99_ms, 2)
+    bench_server.quiesce(running)
+
+
+def rotation(table: Table, running: bench_server.Running) -> None:
+    rotated = bench_server.rotation(running)
+    failures = rotated.failures
+    table.row(
+        f"rotation: {rotated.rotations} rotations in "
+        f"{rotated.kept_alive.seconds:g} s (swap, torn write, new CA), "
+        f"{rotated.served} served; "
+        f"{rotated.kept_alive.requests + rotated.new_connections.requests:,} "
+        "requests (100/s kept-alive + 20/s new connections)",
+        f"{failures} failed",
+        "0",
+        failures == 0 and rotated.served == rotated.rotations,
+    )
+    for report in (rotated.kept_alive, rotated.new_connections):
+        if report.errors:
+            table.notes.append(f"rotation: {report.errors}")
+    table.bench["rotation_failures"] = failures
+
+
+def candidates(table: Table) -> None:
+    """Every serving stack of `benchmarks.candidates` on the same app, one after the other:
+    saturation, and 1,000 and 2,000 req/s for CANDIDATE_SECONDS each."""
+    table.section(
+        f"serving stacks side by side (the same app; wrk -t1 -c{SATURATION_CONNECTIONS} "
+        f"{CANDIDATE_SECONDS:g} s; vegeta {CANDIDATE_SECONDS:g} s per rate)"
+    )
+    header = ("stack", "processes", "watches", "req/s", "CPU/req", "1,000/s failed", "p99",
+              "2,000/s failed", "p99")
+    rows: list[tuple[str, ...]] = []
+    for stack in STACKS:
+        print(f"  ... {stack.name}", file=sys.stderr, flush=True)
+        try:
+            with bench_server.running_server(stack) as running:
+                saturated = bench_server.saturation(
+                    running, connections=SATURATION_CONNECTIONS, seconds=CANDIDATE_SECONDS
+                )
+                cells = [stack.name, stack.processes, str(stack.watches),
+                         f"{saturated.rps:,.0f}", f"{saturated.server_cpu_us:,.0f} µs"]
+                bench_server.quiesce(running)
+                for rate in (1000, 2000):
+                    report = bench_server.attack(running, rate=rate, seconds=CANDIDATE_SECONDS)
+                    cells += [f"{report.failures:,}", f"{report.p99_ms:,.1f} ms"]
+                    bench_server.quiesce(running)
+        except (AssertionError, OSError, subprocess.CalledProcessError,
+                bench_server.Unavailable) as error:
+            cells = [stack.name, stack.processes, str(stack.watches),
+                     f"did not run: {str(error).splitlines()[0][:80]}"]
+            cells += [""] * (len(header) - len(cells))
+        rows.append(tuple(cells))
+    table.candidates = [header, *rows]
 
 
 KEYS = (
@@ -320,6 +384,10 @@ KEYS = (
     "mib_per_10k_maplets",
     "sync_ms_1000_maps",
     "rotation_failures",
+    "server_cpu_us_per_request",
+    "failed_at_1000rps",
+    "failed_at_2000rps",
+    "p99_ms_at_2000rps",
 )
 
 
@@ -342,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes(table)
     if not args.no_server:
         server(table)
+        candidates(table)
     table.print()
     bench = {key: table.bench.get(key) for key in KEYS}
     bench.update({k: v for k, v in table.bench.items() if k not in bench})

@@ -37,8 +37,15 @@ from typing import Any
 from cryptography import x509
 
 from benchmarks.bench_admission import SAMPLE_MAPLETS, sample_review
+from benchmarks.candidates import IMAGEMAPS_VARIABLE, SHIPPED, Stack
 from hooks.webhook.tls.certificates import make_ca, make_serving_cert
-from tests.webhook.server import SecretVolume, Server, start_server
+from tests.webhook.server import (
+    SecretVolume,
+    Server,
+    free_port,
+    start_command,
+    start_server,
+)
 
 VEGETA_MODULE = "github.com/tsenart/vegeta/v12@v12.13.0"
 TOOLS = Path.home() / ".cache" / "image-mapper" / "tools"
@@ -138,19 +145,27 @@ class Running:
     body_file: Path
     pki: Pki
     volume: SecretVolume
-    threads: int
 
-    @property
-    def worker_pid(self) -> int:
-        children = Path(f"/proc/{self.server.process.pid}/task/{self.server.process.pid}/children")
-        pids = children.read_text().split()
-        if len(pids) != 1:
-            raise RuntimeError(f"expected one gunicorn worker, found {pids}")
-        return int(pids[0])
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) of the server's process and its children so far."""
+        return tree_cpu_seconds(self.server.process.pid)
+
+
+def _start_stack(stack: Stack, *, imagemaps: Path, volume: SecretVolume, pki: Pki,
+                 log: Path) -> Server:
+    if stack.command is None:
+        return start_server("-f", str(imagemaps), "--log-level", "warning",
+                            "--shutdown-delay", "0", cert_file=volume.cert_file,
+                            key_file=volume.key_file, ca_bundle=pki.trust, log=log)
+    port = free_port()
+    return start_command(stack.command(port, volume.cert_file, volume.key_file), port=port,
+                         env={**os.environ, IMAGEMAPS_VARIABLE: str(imagemaps)},
+                         ca_bundle=pki.trust, log=log)
 
 
 @contextmanager
-def running_server(threads: int) -> Iterator[Running]:
+def running_server(stack: Stack = SHIPPED) -> Iterator[Running]:
+    """`stack` serving the sample's ImageMap over TLS on 127.0.0.1, until the block ends."""
     with tempfile.TemporaryDirectory(prefix="image-mapper-bench-") as tmp:
         root = Path(tmp)
         pki = Pki.make(root)
@@ -169,34 +184,42 @@ def running_server(threads: int) -> Iterator[Running]:
         )
         body_file = root / "review.json"
         body_file.write_bytes(sample_review())
-        server = start_server(
-            "-f",
-            str(imagemaps),
-            "--threads",
-            str(threads),
-            "--log-level",
-            "warning",
-            "--shutdown-delay",
-            "0",
-            cert_file=volume.cert_file,
-            key_file=volume.key_file,
-            ca_bundle=pki.trust,
-            log=root / "server.log",
-        )
+        server = _start_stack(stack, imagemaps=imagemaps, volume=volume, pki=pki,
+                              log=root / "server.log")
         try:
-            yield Running(
-                server, f"https://127.0.0.1:{server.port}/mutate", body_file, pki, volume, threads
-            )
+            yield Running(server, f"https://127.0.0.1:{server.port}/mutate", body_file, pki,
+                          volume)
         finally:
             server.stop()
             log = (root / "server.log").read_text()
             if "Traceback" in log:
-                print(f"the server logged a traceback:\n{log[-3000:]}")
+                print(f"{stack.name}: the server logged a traceback:\n{log[-3000:]}")
 
 
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its living descendants (a master and its workers)."""
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            total += _cpu_seconds(current)
+            pending += _children(current)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
 
 
 # --- saturation with wrk ------------------------------------------------------------------
@@ -261,14 +284,14 @@ def saturation(running: Running, *, connections: int, seconds: float) -> Saturat
     try:
         tool = f"wrk -t1 -c{connections}"
         _wrk(running, connections, 1)  # warm up: connections, caches
-        cpu = _cpu_seconds(running.worker_pid)
+        cpu = running.cpu_seconds()
         requests, rps, errors = _wrk(running, connections, seconds)
     except Unavailable:
         tool = f"vegeta -rate=0 -max-workers={connections} (wrk not installed)"
-        cpu = _cpu_seconds(running.worker_pid)
+        cpu = running.cpu_seconds()
         report = attack(running, rate=0, seconds=seconds, workers=connections)
         requests, rps, errors = report.requests, report.throughput, report.failures
-    cpu = _cpu_seconds(running.worker_pid) - cpu
+    cpu = running.cpu_seconds() - cpu
     return Saturation(
         tool, connections, seconds, requests, rps, errors, cpu / max(1, requests) * 1e6
     )

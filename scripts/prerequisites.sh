@@ -4,6 +4,8 @@
 #   scripts/prerequisites.sh          everything (the control plane needs Go and kubectl)
 #   scripts/prerequisites.sh python   only what the virtual environment needs (make venv, unit,
 #                                     lint: no Go)
+#   scripts/prerequisites.sh bench    that, and the load generator wrk for `make bench` (its
+#                                     vegeta is built with Go by the benchmark itself)
 set -euo pipefail
 
 PYTHON=${PYTHON:-python3}
@@ -19,6 +21,7 @@ need_apt() { missing_debian+=("$1"); }
 command -v git >/dev/null || need_apt git
 command -v make >/dev/null || need_apt make
 command -v curl >/dev/null || need_apt curl
+[[ "${1:-}" == bench ]] && { command -v wrk >/dev/null || need_apt wrk; }
 
 if ((${#missing_debian[@]})); then
     if [[ $(id -u) -eq 0 ]]; then
@@ -31,7 +34,7 @@ if ((${#missing_debian[@]})); then
     fi
 fi
 
-[[ "${1:-}" == python ]] && exit 0
+[[ "${1:-}" == python || "${1:-}" == bench ]] && exit 0
 
 # Go builds etcd and kube-apiserver v1.35 (which needs Go 1.24 or newer); Debian's is older.
 if ! command -v go >/dev/null; then

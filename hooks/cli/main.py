@@ -2,7 +2,7 @@
 
 Each subcommand module provides `configure(parser)` and `run(args) -> int`. The server
 commands import their servers only when run, so that `image-mapper map` never pays for
-gunicorn and the Kubernetes client. A user sees one line per error, never a traceback: a bad
+uvicorn and the Kubernetes client. A user sees one line per error, never a traceback: a bad
 flag gets the subcommand's own usage, a closed pipe (`| head`) and Ctrl-C end quietly.
 """
 

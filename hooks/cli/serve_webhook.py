@@ -85,7 +85,8 @@ def configure(parser: argparse.ArgumentParser, environ: MappingABC[str, str] | N
     server = parser.add_argument_group("server")
     server.add_argument("--threads", type=options.positive_int,
                         default=env("WEBHOOK_THREADS", "8"),
-                        help="request threads (IMAGE_MAPPER_WEBHOOK_THREADS; default 8)")
+                        help="accepted for compatibility, no effect: requests are answered "
+                             "on one event loop (IMAGE_MAPPER_WEBHOOK_THREADS)")
     server.add_argument("--shutdown-delay", type=options.seconds,
                         default=env("SHUTDOWN_DELAY", "5"),
                         help="seconds to report not ready, still serving, after SIGTERM "
@@ -103,7 +104,7 @@ def configure(parser: argparse.ArgumentParser, environ: MappingABC[str, str] | N
 
 def config(args: argparse.Namespace) -> WebhookConfig:
     """The server's configuration from the parsed options; `-f` files are decided here."""
-    # Here, not above: the other commands need neither gunicorn nor the Kubernetes client.
+    # Here, not above: the other commands need neither uvicorn nor the Kubernetes client.
     from hooks.webhook.server import WebhookConfig  # noqa: PLC0415
 
     return WebhookConfig(

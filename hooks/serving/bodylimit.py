@@ -3,9 +3,9 @@
 A server that answers 413 without reading the body, then closes the connection, leaves the
 client writing into a closed socket: the kernel resets the connection, and a client that sends
 its whole body before reading the answer (most do) sees a broken pipe instead of the 413.
-gunicorn drains only 64 KiB of an unread body before closing. So a body announced (by
-Content-Length) past the limit is read and thrown away, up to `discard` bytes, and then
-answered; past `discard` it is answered at once and the connection closed.
+Servers drain only a little of an unread body before closing (gunicorn 64 KiB). So a body
+announced (by Content-Length) past the limit is read and thrown away, up to `discard` bytes, and
+then answered; past `discard` it is answered at once and the connection closed.
 
 A chunked body carries no length up front: it is read up to the limit and passed on with a
 Content-Length, or refused the same way. (Flask alone would cut it at MAX_CONTENT_LENGTH and

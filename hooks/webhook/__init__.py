@@ -5,7 +5,8 @@
 - `view`: one compiled mapping per namespace, from the ImageMaps' statuses; `watcher`: the
   list-and-watch that keeps the view current; `kube`: the edge to the API server.
 - `tls`: the serving certificate, bootstrapped, rotated and reloaded.
-- `app`: the Flask app (`POST /mutate`, probes, metrics); `server`: gunicorn.
+- `app`: the Flask app (`POST /mutate`, probes, metrics); `asgi`: `POST /mutate` on the event
+  loop, the rest to Flask; `server`: uvicorn.
 
 It maps with the engine (`hooks.engine`) and never imports the hooks (`hooks.controller`).
 """

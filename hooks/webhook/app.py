@@ -47,6 +47,8 @@ most 1.5 MiB and the API server takes request bodies of at most 3 MiB, so a revi
 that can exist fits. Past it: 413 (`hooks.serving.bodylimit`), and the failurePolicy decides."""
 
 MUTATE = "/mutate"
+ENDPOINT = "image_mapper.admission_endpoint"
+"""The key of the `AdmissionEndpoint` in the app's `extensions`."""
 
 
 class WebhookMetrics:
@@ -134,6 +136,15 @@ class AdmissionEndpoint:
                              started)
         return 200, answer.encode()
 
+    def answer(self, body: bytes) -> tuple[int, bytes]:
+        """As a call, but a bug is logged, counted and answered 500 instead of raised."""
+        try:
+            return self(body)
+        except Exception:
+            log.exception("error answering POST /mutate")
+            self.metrics.requests.labels("error").inc()
+            return 500, error_body(500, INTERNAL_ERROR)
+
 
 _STATUS_LINES = {code: f"{code} {HTTPStatus(code).phrase}" for code in (200, 400, 500, 503)}
 
@@ -157,12 +168,7 @@ class MutateRoute:
             body = environ["wsgi.input"].read(int(length))
         else:  # chunked, when no BodyLimit in front made it a Content-Length
             body = get_input_stream(environ).read()
-        try:
-            status, answer = self.endpoint(body)
-        except Exception:
-            log.exception("error answering POST /mutate")
-            self.endpoint.metrics.requests.labels("error").inc()
-            status, answer = 500, error_body(500, INTERNAL_ERROR)
+        status, answer = self.endpoint.answer(body)
         start_response(_STATUS_LINES[status], [("Content-Type", "application/json"),
                                                ("Content-Length", str(len(answer)))])
         return [answer]
@@ -185,8 +191,9 @@ def create_app(
         app.config.from_mapping(config)
     registry = CollectorRegistry()
     metrics = WebhookMetrics(registry, view)
-    app.wsgi_app = MutateRoute(  # type: ignore[method-assign]
-        app.wsgi_app, AdmissionEndpoint(view, metrics))
+    endpoint = AdmissionEndpoint(view, metrics)
+    app.extensions[ENDPOINT] = endpoint  # the ASGI server answers /mutate with it directly
+    app.wsgi_app = MutateRoute(app.wsgi_app, endpoint)  # type: ignore[method-assign]
     limit = app.config["MAX_CONTENT_LENGTH"]
     if limit is not None:
         app.wsgi_app = BodyLimit(app.wsgi_app, limit)  # type: ignore[method-assign]

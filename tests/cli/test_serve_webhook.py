@@ -11,7 +11,10 @@ import pytest
 from hooks.cli import serve_webhook
 from hooks.cli.main import main
 from hooks.cli.serve_webhook import config, configure
-from hooks.webhook.server import DrainingWorker, gunicorn_options
+from hooks.engine.mapping import Mapping
+from hooks.webhook.app import create_app
+from hooks.webhook.server import DrainingProtocol, asgi_app, uvicorn_config
+from hooks.webhook.view import StaticView
 from tests.golden import IMAGEMAPS
 
 
@@ -72,16 +75,14 @@ def test_a_missing_certificate_is_one_line(
     assert err.count("\n") == 1
 
 
-def test_gunicorn_runs_one_draining_gthread_worker_with_tls() -> None:
-    options = gunicorn_options(config(_parse("--host", "::", "--threads", "4",
-                                             "--shutdown-delay", "5", "--graceful-timeout", "20")))
-    assert options["bind"] == ["[::]:8443"]
-    assert options["workers"] == 1
-    assert options["worker_class"] is DrainingWorker
-    assert options["threads"] == 4
-    assert options["graceful_timeout"] == 25
-    assert options["certfile"] == "/run/image-mapper/tls/tls.crt"
-    assert options["control_socket_disable"] is True
-    assert options["accesslog"] is None
-    assert callable(options["ssl_context"])
+def test_uvicorn_runs_the_draining_httptools_protocol_on_uvloop() -> None:
+    args = config(_parse("--host", "::", "--shutdown-delay", "5", "--graceful-timeout", "20"))
+    settings = uvicorn_config(args, asgi_app(create_app(view=StaticView(Mapping.build([])))))
+    assert settings.http is DrainingProtocol
+    assert settings.loop == "uvloop"
+    assert settings.timeout_graceful_shutdown == 20
+    assert settings.timeout_keep_alive == 30
+    assert settings.access_log is False
+    assert settings.server_header is False
+    assert settings.log_config is None
     assert serve_webhook.DEFAULT_TLS_DIR == "/run/image-mapper/tls"

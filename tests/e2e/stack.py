@@ -128,7 +128,7 @@ class Server:
             return self.process.wait(5)
 
     def pids(self) -> list[int]:
-        """The process and all its descendants (gunicorn's workers), parents first."""
+        """The process and all its descendants, parents first."""
         if self.process is None or self.process.poll() is not None:
             return []
         children: dict[int, list[int]] = {}

@@ -1,6 +1,6 @@
 """`python -m tests.hardening.fuzz --count 100000`: every fuzz target at full budget.
 
-Starts a waitress hooks server and a gunicorn TLS webhook server on 127.0.0.1 (as the tests do),
+Starts a waitress hooks server and a uvicorn TLS webhook server on 127.0.0.1 (as the tests do),
 feeds each target `--count` inputs and prints, per target: inputs tried, crashes, 5xx, 4xx
 (or input refused), 2xx (or input accepted), time, and the slowest input. Exits 1 if any
 target had a crash or a 5xx, listing the first inputs that caused them.
@@ -40,16 +40,16 @@ def table(results: list[Stats]) -> str:
 
 
 def server_log_problems(log: Path) -> list[str]:
-    """Lines of the webhook's log that show a crash or a worker restart."""
+    """Lines of the webhook's log that show a crash or a restart."""
     text = log.read_text(errors="replace")
     problems = [
         line
         for line in text.splitlines()
         if re.search(r"Traceback|\[ERROR\]|\[CRITICAL\]|WORKER TIMEOUT", line)
     ]
-    boots = text.count("Booting worker")
+    boots = text.count("Started server process")
     if boots != 1:
-        problems.append(f"the worker booted {boots} times")
+        problems.append(f"the server started {boots} times")
     return problems
 
 

@@ -1,7 +1,7 @@
 """Both servers on 127.0.0.1, started as the other test folders start them, and a client.
 
 - The hooks: `HooksServer` (waitress) in a thread, as tests/controller/conftest.py does.
-- The webhook: `image-mapper serve-webhook -f ...` (gunicorn, TLS) in a subprocess, through
+- The webhook: `image-mapper serve-webhook -f ...` (uvicorn, TLS) in a subprocess, through
   tests/webhook/server.py, with a CA and a serving certificate made here.
 """
 

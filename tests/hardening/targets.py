@@ -15,7 +15,7 @@ is not JSON, a broken invariant.
   result is never mapped again (SPEC 2.3).
 - hooks: bodies POSTed to the four hook paths of a waitress server. 200, 400 or 413, always a
   JSON body; 400 and 413 carry `error`.
-- admission: bodies POSTed to `/mutate` of the gunicorn TLS server. 200, 400 or 413, always
+- admission: bodies POSTed to `/mutate` of the uvicorn TLS server. 200, 400 or 413, always
   JSON; a 200 echoes the uid, allows the pod, and carries a valid patch or none.
 """
 

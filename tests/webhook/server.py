@@ -89,6 +89,12 @@ def start_server(*args: str, cert_file: Path, key_file: Path, ca_bundle: Path,
     command = [sys.executable, "-m", "hooks", "serve-webhook", "--host", "127.0.0.1",
                "--port", str(port), "--cert-file", str(cert_file), "--key-file", str(key_file),
                *args]
+    return start_command(command, port=port, env=env, ca_bundle=ca_bundle, log=log)
+
+
+def start_command(command: list[str], *, port: int, env: dict[str, str], ca_bundle: Path,
+                  log: Path) -> Server:
+    """A server's command line, run until it answers /readyz with 200 on `port`."""
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     server = Server(process, port, log, client_context(ca_bundle))

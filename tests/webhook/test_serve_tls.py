@@ -1,6 +1,6 @@
 """`image-mapper serve-webhook` over real TLS on 127.0.0.1: rotation and graceful shutdown.
 
-The server runs as a subprocess (gunicorn forks and installs signal handlers), serving the
+The server runs as a subprocess (it installs signal handlers), serving the
 golden ImageMaps with `-f`, so no API server is needed here.
 """
 

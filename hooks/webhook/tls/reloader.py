@@ -14,6 +14,7 @@ import os
 import ssl
 import threading
 from collections.abc import Callable
+from functools import partial
 
 from hooks.webhook.tls.certificates import describe_certificate_file
 
@@ -38,10 +39,17 @@ def apply_server_policy(context: ssl.SSLContext) -> ssl.SSLContext:
 FileSignature = tuple[tuple[int, int, int, int], ...]
 
 
+def load_context(cert_file: str, key_file: str) -> ssl.SSLContext:
+    """A server context for the pair of files (the policy is applied by the reloader)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    return context
+
+
 class CertificateReloader:
     """The server's SSL context, rebuilt when its certificate or key file changes.
 
-    Gunicorn calls its `ssl_context` hook for every new connection; this returns the cached
+    `serving_context` asks it for a context on every TLS handshake; it returns the cached
     context after two `stat` calls. A pair that fails to load (a rotation halfway written)
     keeps the previous context until the files change again. Every context it serves has
     the project's TLS policy (`apply_server_policy`), whatever built it.
@@ -61,7 +69,10 @@ class CertificateReloader:
             return None
         return tuple((s.st_mtime_ns, s.st_size, s.st_ino, s.st_dev) for s in stats)
 
-    def context(self, build: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
+    def context(self, build: Callable[[], ssl.SSLContext] | None = None) -> ssl.SSLContext:
+        """The current context; `build` makes one from the files (default `load_context`)."""
+        if build is None:
+            build = partial(load_context, *self._paths)
         signature = self._signature_now()
         context = self._context
         if context is not None and (signature is None or signature == self._signature):
@@ -84,3 +95,20 @@ class CertificateReloader:
                      describe_certificate_file(self._paths[0]))
             return context
 
+
+
+def serving_context(reloader: CertificateReloader) -> ssl.SSLContext:
+    """The context a server listens with: on every handshake, its ClientHello callback (called
+    with or without SNI) hands the connection the reloader's current context, so a rotated
+    certificate is served on the next new connection, without a restart; kept-alive
+    connections keep theirs."""
+    listening = reloader.context()
+
+    def current(connection: ssl.SSLObject | ssl.SSLSocket, _name: str | None,
+                offered: ssl.SSLContext) -> None:
+        latest = reloader.context()
+        if latest is not offered:
+            connection.context = latest
+
+    listening.sni_callback = current
+    return listening
