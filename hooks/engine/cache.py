@@ -37,10 +37,10 @@ DECISIONS = 64
 SETTLED_NAMESPACES = 32
 
 
-read = attrgetter("spec_map", "creation_timestamp", "generation", "observed_generation",
-                  "ready")
-"""Everything of an ImageMap the walk reads besides its name: its spec, and what orders it
-(SPEC 2.4)."""
+read = attrgetter("spec_map", "mode", "pull_secrets", "creation_timestamp", "generation",
+                  "observed_generation", "ready")
+"""Everything of an ImageMap the walk reads besides its name: its spec (its settings too, which
+the decision carries), and what orders it (SPEC 2.4)."""
 
 _BY_NAME = attrgetter("name")
 

@@ -3,14 +3,17 @@
 An ImageMap reaches the engine as the API server (or Metacontroller, or a YAML file) wrote it:
 JSON of any shape, since a hook body is untrusted input. `ImageMap.read` takes what the engine
 and the hooks use out of it, once, at the edge; everything after works on the frozen value.
-A field of the wrong type reads as absent; `spec.map` and `status.deployedMap` are kept as
-written, because checking them (and naming each bad entry) is the engine's job.
+A field of the wrong type reads as absent; `spec.map`, `spec.mode`, `spec.imagePullSecrets` and
+their deployed copies in the status are kept as written, because checking them (and naming each
+bad entry) is the engine's job.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
+
+from hooks.engine.settings import DEPLOYED_FIELDS, Settings, read_settings
 
 if TYPE_CHECKING:
     from hooks.engine.record import Entry
@@ -56,6 +59,14 @@ class ImageMap(NamedTuple):
     """`status.observedGeneration`: the generation the status was written for."""
     deployed_map: object
     """`status.deployedMap` as written: the maplets in force when Ready."""
+    mode: object = None
+    """`spec.mode` as written (SPEC 4.1); None when absent (Enforce)."""
+    pull_secrets: object = None
+    """`spec.imagePullSecrets` as written: a list of `{name}` when well-formed."""
+    deployed_mode: object = None
+    """`status.deployedMode` as written: the mode in force when Ready."""
+    deployed_pull_secrets: object = None
+    """`status.deployedImagePullSecrets` as written."""
 
     @classmethod
     def read(cls, obj: object) -> ImageMap | None:
@@ -76,13 +87,20 @@ class ImageMap(NamedTuple):
         created = metadata.get("creationTimestamp")
         spec = obj.get("spec")
         status = obj.get("status")
-        ready = observed = deployed = None
+        ready = observed = deployed = deployed_mode = deployed_secrets = None
         if isinstance(status, dict):
             conditions = status.get("conditions")
             if isinstance(conditions, list):
                 ready = _ready(conditions)
             observed = status.get("observedGeneration")
             deployed = status.get("deployedMap")
+            deployed_mode = status.get("deployedMode")
+            deployed_secrets = status.get("deployedImagePullSecrets")
+        if isinstance(spec, dict):
+            spec_map, mode, secrets = spec.get("map"), spec.get("mode"), spec.get(
+                "imagePullSecrets")
+        else:
+            spec_map = mode = secrets = None
         return cls(
             name,
             namespace if isinstance(namespace, str) else "",
@@ -90,11 +108,25 @@ class ImageMap(NamedTuple):
             version if isinstance(version, str) else None,
             generation if isinstance(generation, int) else None,
             created if isinstance(created, str) else None,
-            spec.get("map") if isinstance(spec, dict) else None,
+            spec_map,
             ready,
             observed if isinstance(observed, int) else None,
             deployed,
+            mode,
+            secrets,
+            deployed_mode,
+            deployed_secrets,
         )
+
+    def settings(self) -> Settings | list[str]:
+        """`spec.mode` and `spec.imagePullSecrets`, checked (SPEC 4.1); the problems when they
+        are not valid."""
+        return read_settings(self.mode, self.pull_secrets)
+
+    def deployed_settings(self) -> Settings | list[str]:
+        """The mode and pull secrets of the generation in force, as its status records them."""
+        return read_settings(self.deployed_mode, self.deployed_pull_secrets,
+                             fields=DEPLOYED_FIELDS)
 
     def in_force_since(self, *, current_generation: bool) -> str | None:
         """`lastTransitionTime` of a `Ready=True` condition; with `current_generation`, only
