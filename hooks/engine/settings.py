@@ -94,7 +94,9 @@ def _pull_secret_names(written: object, field: str, problems: list[str]) -> tupl
             problems.append(f"{where} has unknown field(s) {', '.join(unknown)}")
             continue
         name = entry.get("name")
-        if not isinstance(name, str) or not name:
+        if name is None:
+            problems.append(f"{where}.name is missing: the name of a Secret is required")
+        elif not isinstance(name, str) or not name:
             problems.append(f"{where}.name must be the name of a Secret, not {_shown(name)}")
         elif len(name) > MAX_SECRET_NAME or SECRET_NAME.fullmatch(name) is None:
             problems.append(
