@@ -148,7 +148,8 @@ class Mapping:
     """The merged maplets of a namespace, read-only; build with `Mapping.build`."""
 
     EMPTY: ClassVar[Mapping]
-    __slots__ = ("_images", "_matches", "_prefixes", "_repositories", "_settings")
+    __slots__ = ("_images", "_matches", "_prefixes", "_repositories", "_settings",
+                 "has_pull_secrets")
 
     def __init__(
         self,
@@ -162,6 +163,8 @@ class Mapping:
         self._prefixes = prefixes
         self._settings: MappingABC[str, Settings] = settings or {}
         """By ImageMap name, in the order the ImageMaps are in force; absent: the defaults."""
+        self.has_pull_secrets = any(s.pull_secrets for s in self._settings.values())
+        """Whether any of its ImageMaps lists pull secrets."""
         self._matches: dict[str, Match | None] = {}
         """`lookup` by image as written; a Mapping never changes, so neither do its answers."""
 

@@ -13,7 +13,7 @@ problem names the field and what would be valid.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
 Mode = Literal["Enforce", "Audit"]
@@ -36,10 +36,11 @@ class Settings:
     mode: Mode = ENFORCE
     pull_secrets: tuple[str, ...] = ()
     """Names of Secrets, in the order written, each once."""
+    audit: bool = field(init=False, repr=False, compare=False)
+    """`mode` is Audit: asked for every image of every pod, so computed once."""
 
-    @property
-    def audit(self) -> bool:
-        return self.mode == AUDIT
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "audit", self.mode == AUDIT)
 
 
 DEFAULT = Settings()

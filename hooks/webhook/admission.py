@@ -144,7 +144,7 @@ def admit(*, review_request: AdmissionRequest, mapping: Mapping) -> Admission:
     if not subresource and record != recorded:
         operations.append(_record_operation(metadata, annotations, record))
     added: list[str] = []
-    if operation == "CREATE":
+    if operation == "CREATE" and mapping.has_pull_secrets and operations:
         rewriters = {r.match.image_map for r in reported if not r.match.audit}
         added = _add_pull_secrets(spec, mapping.pull_secrets_for(rewriters), operations)
     response: AdmissionResponse = {"uid": uid, "allowed": True}

@@ -60,8 +60,8 @@ def warning(rewrite: Rewrite) -> str:
     Audit mode), at most MAX_WARNING_LENGTH characters: when too long, the
     two images are shortened in their middle (their registry and tag or digest end stay)."""
     match = rewrite.match
-    head = f"{PREFIX}{printable(rewrite.container, MAX_NAME_IN_WARNING)}: "
-    tail = f" (ImageMap {printable(match.image_map, MAX_NAME_IN_WARNING)})"
+    head = f"{PREFIX}{_cut(rewrite.container, MAX_NAME_IN_WARNING)}: "
+    tail = f" (ImageMap {_cut(match.image_map, MAX_NAME_IN_WARNING)})"
     arrow = _arrow(rewrite)
     image, result = match.image, match.result
     room = MAX_WARNING_LENGTH - len(head) - len(tail) - len(arrow) - 2
@@ -70,7 +70,7 @@ def warning(rewrite: Rewrite) -> str:
         keep = max(room // 2, room - len(result))
         image = _shortened(image, keep)
         result = _shortened(result, room - len(image))
-    return head + _UNPRINTABLE.sub("\ufffd", f"{image} {arrow} {result}") + tail
+    return _UNPRINTABLE.sub("\ufffd", f"{head}{image} {arrow} {result}{tail}")
 
 
 def _shortened(text: str, limit: int) -> str:
@@ -81,11 +81,14 @@ def _shortened(text: str, limit: int) -> str:
     return text[:front] + "…" + text[len(text) - (limit - 1 - front):]
 
 
+def _cut(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, ending with `…`."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def printable(text: str, limit: int) -> str:
     """`text` with control characters replaced, cut to `limit` characters (ending with `…`)."""
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return _UNPRINTABLE.sub("\ufffd", text)
+    return _UNPRINTABLE.sub("\ufffd", _cut(text, limit))
 
 
 def warnings_for(rewrites: Sequence[Rewrite]) -> list[str]:
