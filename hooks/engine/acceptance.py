@@ -325,10 +325,11 @@ def follow(record: Record | None, parent: ImageMap, imagemaps: Iterable[ImageMap
 
 def recorded_in_force(record: Record, imagemaps: Iterable[ImageMap]) -> list[ImageMap]:
     """Those of the ImageMaps the record has in force that this view holds at the judged
-    generation, in the record's order."""
+    generation (or a later one that changed only its settings: `ImageMap.in_force_as`), in
+    the record's order."""
     by_name = {m.name: m for m in unique(imagemaps)}
     return [by_name[e.name] for e in record.in_force
-            if e.name in by_name and by_name[e.name].judged_as(e)]
+            if e.name in by_name and by_name[e.name].in_force_as(e)]
 
 
 def compile_recorded(record: Record, imagemaps: Iterable[ImageMap]) -> Mapping | None:

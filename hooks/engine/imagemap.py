@@ -134,7 +134,8 @@ class ImageMap(NamedTuple):
         ready = self.ready
         if ready is None or ready.status != "True":
             return None
-        if current_generation and self.judged_generation != self.generation:
+        if (current_generation and self.judged_generation != self.generation
+                and not self.maplets_unchanged):
             return None
         return ready.last_transition_time
 
@@ -142,6 +143,25 @@ class ImageMap(NamedTuple):
         """Whether this is the object a record entry names, at the generation it judged."""
         return (self.name, self.uid, self.generation) == (entry.name, entry.uid,
                                                           entry.generation)
+
+    def in_force_as(self, entry: Entry) -> bool:
+        """Whether this is the ImageMap a record entry has in force, at the generation judged,
+        or at a later one whose maplets are those in force: an update of its settings only
+        (mode, pull secrets) keeps its place, since switching modes never changes a verdict
+        (SPEC 4.1)."""
+        if self.judged_as(entry):
+            return True
+        ready = self.ready
+        return ((self.name, self.uid) == (entry.name, entry.uid)
+                and self.generation is not None and self.generation > entry.generation
+                and ready is not None and ready.status == "True"
+                and self.judged_generation == entry.generation and self.maplets_unchanged)
+
+    @property
+    def maplets_unchanged(self) -> bool:
+        """`spec.map` is the `status.deployedMap` of the generation in force: what changed
+        since, if anything, is not the maplets."""
+        return self.deployed_map is not None and self.deployed_map == self.spec_map
 
     @property
     def judged_generation(self) -> int | None:

@@ -211,3 +211,45 @@ def test_unreadable_deployed_settings_build_nothing() -> None:
     moved["status"]["conditions"][0]["observedGeneration"] = 1
     moved["status"]["deployedMode"] = "Sometimes"
     assert compile_recorded(Record((Entry("m", "uid-m", 1),)), read_imagemaps([moved])) is None
+
+
+# --- switching modes never changes a verdict, with the decision record ---------------------
+
+
+def _recorded_pair(trial_mode: str, trial_map: tuple[str, str] = ("a.io/x:1", "b.io/x:1")
+                   ) -> tuple[Record, list[Any]]:
+    """`trial` in force at generation 1 (status written), now at generation 2 in
+    `trial_mode`; `aaa` (a name that sorts first, created in the same second) rejected."""
+    trial = with_settings(imagemap("trial", trial_map, created=T0, generation=2,
+                                   ready_since=T0, observed_generation=2), trial_mode)
+    trial["status"]["deployedMap"] = [{"from": "a.io/x:1", "to": "b.io/x:1"}]
+    trial["status"]["conditions"][0]["observedGeneration"] = 1
+    rival = imagemap("aaa", ("a.io/x:1", "c.io/x:1"), created=T0)
+    for obj in (trial, rival):
+        obj["metadata"]["uid"] = f"uid-{obj['metadata']['name']}"
+    record = Record((Entry("trial", "uid-trial", 1, T0),), (Entry("aaa", "uid-aaa", 1, T0),))
+    return record, [trial, rival]
+
+
+@pytest.mark.parametrize("mode", ["Enforce", "Audit"])
+def test_an_update_of_the_settings_only_keeps_its_place_in_force(mode: str) -> None:
+    record, objs = _recorded_pair(mode)
+    decision = decide(read_imagemaps(objs), record=record)
+    assert decision.verdicts["trial"].ready
+    assert decision.verdicts["aaa"].reason == "Conflict"
+    assert decision.settings["trial"].mode == mode
+
+
+def test_an_update_of_the_maplets_is_judged_afresh() -> None:
+    # The same spec with another maplet: a newcomer again, after `aaa` by name (SPEC 2.4).
+    record, objs = _recorded_pair("Audit", ("a.io/x:1", "d.io/x:1"))
+    decision = decide(read_imagemaps(objs), record=record)
+    assert decision.verdicts["aaa"].ready
+    assert decision.verdicts["trial"].reason == "Conflict"
+
+
+def test_without_a_record_the_order_of_the_statuses_keeps_it_in_force_too() -> None:
+    _, objs = _recorded_pair("Enforce")
+    decision = decide(read_imagemaps(objs))
+    assert decision.verdicts["trial"].ready
+    assert decision.verdicts["aaa"].reason == "Conflict"
