@@ -4,7 +4,8 @@
   a Deployment's pod with three containers (two containers and an init container), each image
   matched by a maplet of another form (image, repository, prefix).
 - The floor: `json.loads` of the body, a dict lookup per image, the JSONPatch (three replaces
-  and the original-images annotation) base64-encoded, `json.dumps` of the response. The least
+  and the original-images annotation) base64-encoded, a warning per image (SPEC 4.1),
+  `json.dumps` of the response. The least
   any Python webhook can do; it answers byte for byte what the project answers.
 - The handler: the project's `POST /mutate` endpoint (`hooks.webhook.app.AdmissionEndpoint`)
   from body to answer: parse and check the review, `admit`, serialize, count metrics.
@@ -246,7 +247,9 @@ def floor(body: bytes) -> bytes:
         }
     )
     patch = base64.b64encode(json.dumps(operations, separators=(",", ":")).encode()).decode()
-    response = {"uid": request["uid"], "allowed": True, "patchType": "JSONPatch", "patch": patch}
+    response = {"uid": request["uid"], "allowed": True, "patchType": "JSONPatch", "patch": patch,
+                "warnings": [f"image-mapper: {name}: {image} -> {_FLOOR_TABLE[image]} "
+                             "(ImageMap sample)" for name, image in originals.items()]}
     return json.dumps(
         {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response},
         separators=(",", ":"),

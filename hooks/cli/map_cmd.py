@@ -1,16 +1,21 @@
-"""`image-mapper map -f imagemap.yaml IMAGE...`: preview what images become (SPEC 6)."""
+"""`image-mapper map -f imagemap.yaml IMAGE...`: preview what images become (SPEC 6), with what
+an ImageMap adds (SPEC 4.1): Audit results (`would map`) and pull secrets."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from typing import Any
 
 from hooks.cli.errors import CommandError
 from hooks.cli.namespaces import pick, stored_imagemaps
 from hooks.engine.acceptance import decide
 from hooks.engine.imagemap import read_imagemaps
+from hooks.engine.mapping import Match
 from hooks.engine.reference import ReferenceError, parse_normalized
+from hooks.engine.settings import AUDIT, Settings
+from hooks.engine.verdicts import Verdict
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -48,28 +53,62 @@ def run(args: argparse.Namespace) -> int:
     # Each namespace is decided on its own, as in the cluster; -n picks which one.
     imagemaps = pick(stored_imagemaps(args.filename), args.namespace)
     decision = decide(read_imagemaps(imagemaps))
-    images = []
-    for image in args.images:
-        match = decision.mapping.lookup(image)
-        images.append(
-            {
-                "image": image,
-                "result": match.result if match else image,
-                "imageMap": match.maplet.image_map if match else None,
-            }
-        )
-    imagemaps = [
-        {"name": v.name, "ready": v.ready, "reason": v.reason, "message": v.message}
-        for v in decision.verdicts.values()
-    ]
+    images = [_image(image, decision.mapping.lookup(image)) for image in args.images]
+    verdicts = [_imagemap(verdict, decision.settings.get(verdict.name))
+                for verdict in decision.verdicts.values()]
     if args.output == "json":
-        json.dump({"images": images, "imageMaps": imagemaps}, sys.stdout, indent=2)
+        json.dump({"images": images, "imageMaps": verdicts}, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
     for entry in images:
-        via = f"ImageMap {entry['imageMap']}" if entry["imageMap"] else "no maplet matched"
-        print(f"{entry['image']} -> {entry['result']}  ({via})")
+        print(_image_line(entry))
     print()
-    for verdict in decision.verdicts.values():
-        print(f"ImageMap {verdict.name}: {verdict.reason}: {verdict.message}")
+    for entry in verdicts:
+        mode = f" ({entry['mode']})" if "mode" in entry else ""
+        secrets = _secrets(entry)
+        print(f"ImageMap {entry['name']}{mode}: {entry['reason']}: {entry['message']}"
+              + (f"; pull secrets: {secrets}" if secrets else ""))
     return 0
+
+
+def _image(image: str, match: Match | None) -> dict[str, Any]:
+    """An entry of `images`. SPEC 6's keys, and those of SPEC 4.1 only where they apply: an
+    Audit ImageMap leaves the image as it is (`result`) and says what it would make of it
+    (`wouldMap`); `imagePullSecrets` are the matching ImageMap's."""
+    if match is None:
+        return {"image": image, "result": image, "imageMap": None}
+    entry: dict[str, Any] = {"image": image, "result": image if match.audit else match.result,
+                             "imageMap": match.image_map}
+    if match.audit:
+        entry.update(mode=AUDIT, wouldMap=match.result)
+    if match.pull_secrets:
+        entry["imagePullSecrets"] = list(match.pull_secrets)
+    return entry
+
+
+def _imagemap(verdict: Verdict, settings: Settings | None) -> dict[str, Any]:
+    """An entry of `imageMaps`; an accepted ImageMap's mode when Audit and its pull secrets
+    when it lists some."""
+    entry: dict[str, Any] = {"name": verdict.name, "ready": verdict.ready,
+                             "reason": verdict.reason, "message": verdict.message}
+    if settings is not None and settings.audit:
+        entry["mode"] = AUDIT
+    if settings is not None and settings.pull_secrets:
+        entry["imagePullSecrets"] = list(settings.pull_secrets)
+    return entry
+
+
+def _secrets(entry: dict[str, Any]) -> str:
+    return ", ".join(entry.get("imagePullSecrets", []))
+
+
+def _image_line(entry: dict[str, Any]) -> str:
+    if entry["imageMap"] is None:
+        return f"{entry['image']} -> {entry['result']}  (no maplet matched)"
+    secrets = _secrets(entry)
+    if "wouldMap" in entry:
+        return (f"{entry['image']} would map {entry['wouldMap']}  (ImageMap {entry['imageMap']}"
+                f", Audit: not rewritten)")
+    return (f"{entry['image']} -> {entry['result']}  (ImageMap {entry['imageMap']}"
+            + (f"; pull secrets: {secrets}" if secrets and entry["result"] != entry["image"]
+               else "") + ")")

@@ -2,7 +2,8 @@
 
 The webhook's admission logic on a sample AdmissionReview, without a cluster: the ImageMaps
 are taken as the request's namespace (given ImageMaps of several namespaces, those of the
-request's) and accepted in the order of SPEC 2.4.
+request's) and accepted in the order of SPEC 2.4. The response's warnings (SPEC 4.1) are also
+printed on stderr, as kubectl prints them.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"image-mapper review: ImageMap {verdict.name} is not in force: "
                   f"{verdict.reason}: {verdict.message}", file=sys.stderr)
     admission = admit(review_request=review_request, mapping=decision.mapping)
+    for warning in admission.response.get("warnings", []):
+        print(f"Warning: {warning}", file=sys.stderr)  # as kubectl shows them
     if args.output == "patch":
         patch = admission.response.get("patch")
         json.dump(decode(patch) if patch else [], sys.stdout, indent=2, ensure_ascii=False)

@@ -5,9 +5,14 @@ status:
   observedGeneration: 4
   mappings: 2                     # maplets in force from this ImageMap; 0 when not Ready
   deployedMap: [{from, to}]       # only when Ready
+  deployedMode: Enforce | Audit   # only when Ready (SPEC 4.1)
+  deployedImagePullSecrets: [{name}]   # only when Ready and the ImageMap lists some
   conflicts: [{from, to, imageMap, theirTo}]   # only with reason Conflict
   conditions: [{type: Ready, status, reason, message, lastTransitionTime, observedGeneration}]
 ```
+
+The deployed fields are what the webhook uses while a new generation waits for its decision;
+a Ready verdict is always on the ImageMap's current generation, so they are its spec's.
 
 A status is a pure function of the ImageMap and its verdict, save `lastTransitionTime`, which
 is kept while the Ready status does not flip and, when it does, is the time the namespace's
@@ -20,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hooks.engine.imagemap import READY, ImageMap
+from hooks.engine.settings import Settings
 from hooks.engine.verdicts import Conflict, Verdict
 
 
@@ -33,6 +39,12 @@ def imagemap_status(imagemap: ImageMap, verdict: Verdict, *, now: datetime,
     status["mappings"] = len(verdict.maplets) if verdict.ready else 0
     if verdict.ready:
         status["deployedMap"] = deployed_map(verdict)
+        settings = imagemap.settings()
+        if isinstance(settings, Settings):  # always: invalid settings make it InvalidSpec
+            status["deployedMode"] = settings.mode
+            if settings.pull_secrets:
+                status["deployedImagePullSecrets"] = [{"name": name}
+                                                      for name in settings.pull_secrets]
     if verdict.reason == "Conflict":
         status["conflicts"] = [conflict_status(conflict) for conflict in verdict.conflicts]
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TypeGuard
+from typing import NamedTuple, TypeGuard
 
 from hooks.engine.cache import DecisionCache, fingerprint
 from hooks.engine.consistency import Compiled, Walk, compile_map, entry_name, reach_of
@@ -34,6 +34,7 @@ from hooks.engine.imagemap import ImageMap, unique
 from hooks.engine.mapping import Maplet, Mapping
 from hooks.engine.patterns import Overlap, example
 from hooks.engine.record import Entry, Record
+from hooks.engine.settings import DEFAULT, Settings
 from hooks.engine.verdicts import Conflict, Decision, Verdict, listed
 
 # --- the order of SPEC 2.4 -------------------------------------------------------------------
@@ -68,33 +69,66 @@ def in_order(imagemaps: Iterable[ImageMap], *, current_generation: bool,
 
 # --- the walk -------------------------------------------------------------------------------
 
-Step = tuple[object, "Compiled | str"]
-"""(the `spec.map` it was compiled from; the compiled spec or the problem with its shape)."""
+class Step(NamedTuple):
+    """One ImageMap, compiled for a walk."""
+
+    written: tuple[object, object, object]
+    """`spec.map`, `spec.mode` and `spec.imagePullSecrets` as written: what it was compiled
+    from."""
+    compiled: Compiled | str
+    """The compiled spec, or the problem with its shape."""
+    settings: Settings
+    """Its mode and pull secrets (the defaults when they are invalid: the spec is then
+    invalid too)."""
 
 
 def _valid(compiled: Compiled | str) -> TypeGuard[Compiled]:
     return not isinstance(compiled, str) and not compiled.problems
 
 
+def compile_imagemap(imagemap: ImageMap) -> tuple[Compiled | str, Settings]:
+    """An ImageMap's spec compiled and checked, its settings among it (SPEC 4.1): an invalid
+    mode or pull secret makes the ImageMap invalid, but settings never make it conflict."""
+    return _with_settings(compile_map(imagemap.name, imagemap.spec_map), imagemap.settings())
+
+
+def _with_settings(compiled: Compiled | str, settings: Settings | list[str]
+                   ) -> tuple[Compiled | str, Settings]:
+    if isinstance(settings, Settings):
+        return compiled, settings
+    if isinstance(compiled, str):
+        return "; ".join((compiled, *settings)), DEFAULT
+    return Compiled(compiled.maplets, (*compiled.problems, *settings)), DEFAULT
+
+
 def _steps(ordered: list[ImageMap], known: dict[str, Step] | None) -> dict[str, Step]:
-    """Each ImageMap's compiled spec, by name in walk order; an equal spec.map seen in the
-    last walk is not compiled again."""
+    """Each ImageMap's compiled spec, by name in walk order; an equal spec seen in the last
+    walk is not compiled again."""
     steps: dict[str, Step] = {}
     for imagemap in ordered:
-        name, spec_map = imagemap.name, imagemap.spec_map
+        name = imagemap.name
+        written = (imagemap.spec_map, imagemap.mode, imagemap.pull_secrets)
         step = known.get(name) if known is not None else None
-        # Reused only for an equal spec.map (compared in C), never on uid/resourceVersion alone.
-        if step is None or step[0] != spec_map:
-            step = (spec_map, compile_map(name, spec_map))
+        # Reused only for an equal spec (compared in C), never on uid/resourceVersion alone.
+        if step is None or step.written != written:
+            step = Step(written, *compile_imagemap(imagemap))
         steps[name] = step
     return steps
 
 
+def _decision(verdicts: dict[str, Verdict], walk: Walk, steps: dict[str, Step]) -> Decision:
+    """The decision of a walk: the verdicts, and the maplets and settings in force."""
+    settings = {name: step.settings for name, step in steps.items() if verdicts[name].ready}
+    return Decision(verdicts, walk.maplets(), settings)
+
+
 def _walked(steps: dict[str, Step]) -> tuple[Decision, Walk]:
-    """The walk of SPEC 2.4 over ImageMaps in order."""
+    """The walk of SPEC 2.4 over ImageMaps in order. Settings take no part in it: switching
+    an ImageMap between Enforce and Audit never changes a verdict (SPEC 4.1)."""
     walk = Walk()
     verdicts: dict[str, Verdict] = {}
-    for name, (_, compiled) in steps.items():
+    for name, step in steps.items():
+        compiled = step.compiled
         if not _valid(compiled):
             verdicts[name] = _verdict(name, compiled)
             continue
@@ -104,7 +138,7 @@ def _walked(steps: dict[str, Step]) -> tuple[Decision, Walk]:
             verdicts[name] = _verdict(name, compiled)
         else:
             verdicts[name] = _conflict_verdict(name, compiled, walk.conflicts_with(compiled))
-    return Decision(verdicts, walk.maplets()), walk
+    return _decision(verdicts, walk, steps), walk
 
 
 # --- verdicts --------------------------------------------------------------------------------
@@ -216,21 +250,21 @@ def _settle(settled: Settled, steps: dict[str, Step]) -> Decision | None:
     """The decision when every valid ImageMap is accepted; None when a changed ImageMap
     conflicts (`settled` is then spoilt)."""
     walk, before = settled.walk, settled.steps
-    for name, (_, compiled) in before.items():
+    for name, (_, compiled, _) in before.items():
         now = steps.get(name)
-        if _valid(compiled) and (now is None or now[1] is not compiled):
+        if _valid(compiled) and (now is None or now.compiled is not compiled):
             walk.remove(compiled)
-    for name, (_, compiled) in steps.items():
+    for name, (_, compiled, _) in steps.items():
         then = before.get(name)
-        if _valid(compiled) and (then is None or then[1] is not compiled):
+        if _valid(compiled) and (then is None or then.compiled is not compiled):
             reach = reach_of(compiled)
             if not walk.consistent(compiled, reach):
                 return None
             walk.add(compiled, reach)
     settled.steps = steps
-    walk.accepted = [compiled for _, compiled in steps.values() if _valid(compiled)]
-    verdicts = {name: _verdict(name, compiled) for name, (_, compiled) in steps.items()}
-    return Decision(verdicts, walk.maplets())
+    walk.accepted = [step.compiled for step in steps.values() if _valid(step.compiled)]
+    verdicts = {name: _verdict(name, step.compiled) for name, step in steps.items()}
+    return _decision(verdicts, walk, steps)
 
 
 # --- SPEC 2.4.1: one decider per namespace, and those who follow its record ----------------
@@ -272,7 +306,7 @@ def follow(record: Record | None, parent: ImageMap, imagemaps: Iterable[ImageMap
     view cannot name the conflict yet (the caller then leaves its status as it is).
 
     Validity is the ImageMap's own affair: an invalid spec is InvalidSpec at once."""
-    compiled = compile_map(parent.name, parent.spec_map)
+    compiled, _ = compile_imagemap(parent)
     if not _valid(compiled):
         return _verdict(parent.name, compiled)
     judged = record.judged(parent.name, parent.uid or "") if record is not None else None
@@ -291,34 +325,38 @@ def follow(record: Record | None, parent: ImageMap, imagemaps: Iterable[ImageMap
 
 def recorded_in_force(record: Record, imagemaps: Iterable[ImageMap]) -> list[ImageMap]:
     """Those of the ImageMaps the record has in force that this view holds at the judged
-    generation, in the record's order."""
+    generation (or a later one that changed only its settings: `ImageMap.in_force_as`), in
+    the record's order."""
     by_name = {m.name: m for m in unique(imagemaps)}
     return [by_name[e.name] for e in record.in_force
-            if e.name in by_name and by_name[e.name].judged_as(e)]
+            if e.name in by_name and by_name[e.name].in_force_as(e)]
 
 
 def compile_recorded(record: Record, imagemaps: Iterable[ImageMap]) -> Mapping | None:
-    """The webhook's mapping of a namespace: the maplets of the ImageMaps that `record` has in
-    force, each at the generation judged, from its spec (while the ImageMap is at that
-    generation) or else its `deployedMap` (when its Ready condition was written for it).
+    """The webhook's mapping of a namespace: the maplets and settings of the ImageMaps that
+    `record` has in force, each at the generation judged, from its spec (while the ImageMap is
+    at that generation) or else its `deployedMap`, `deployedMode` and
+    `deployedImagePullSecrets` (when its Ready condition was written for it).
 
     None when this view holds one of them in neither form: the caller keeps the mapping it
     has, so that a mapping never mixes maplets of two decisions."""
     by_name = {m.name: m for m in unique(imagemaps)}
     maplets: list[Maplet] = []
+    settings: dict[str, Settings] = {}
     for entry in record.in_force:
         imagemap = by_name.get(entry.name)
         if imagemap is None or imagemap.uid != entry.uid:
             return None
         if imagemap.generation == entry.generation:
-            spec_map = imagemap.spec_map
+            spec_map, written = imagemap.spec_map, imagemap.settings()
         elif (imagemap.ready is not None and imagemap.ready.status == "True"
               and imagemap.ready.observed_generation == entry.generation):
-            spec_map = imagemap.deployed_map
+            spec_map, written = imagemap.deployed_map, imagemap.deployed_settings()
         else:
             return None
         compiled = compile_map(entry.name, spec_map)
-        if not _valid(compiled):
+        if not _valid(compiled) or not isinstance(written, Settings):
             return None
         maplets.extend(compiled.maplets)
-    return Mapping.build(maplets)
+        settings[entry.name] = written
+    return Mapping.build(maplets, settings)

@@ -3,14 +3,17 @@
 An ImageMap reaches the engine as the API server (or Metacontroller, or a YAML file) wrote it:
 JSON of any shape, since a hook body is untrusted input. `ImageMap.read` takes what the engine
 and the hooks use out of it, once, at the edge; everything after works on the frozen value.
-A field of the wrong type reads as absent; `spec.map` and `status.deployedMap` are kept as
-written, because checking them (and naming each bad entry) is the engine's job.
+A field of the wrong type reads as absent; `spec.map`, `spec.mode`, `spec.imagePullSecrets` and
+their deployed copies in the status are kept as written, because checking them (and naming each
+bad entry) is the engine's job.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
+
+from hooks.engine.settings import DEPLOYED_FIELDS, Settings, read_settings
 
 if TYPE_CHECKING:
     from hooks.engine.record import Entry
@@ -56,6 +59,14 @@ class ImageMap(NamedTuple):
     """`status.observedGeneration`: the generation the status was written for."""
     deployed_map: object
     """`status.deployedMap` as written: the maplets in force when Ready."""
+    mode: object = None
+    """`spec.mode` as written (SPEC 4.1); None when absent (Enforce)."""
+    pull_secrets: object = None
+    """`spec.imagePullSecrets` as written: a list of `{name}` when well-formed."""
+    deployed_mode: object = None
+    """`status.deployedMode` as written: the mode in force when Ready."""
+    deployed_pull_secrets: object = None
+    """`status.deployedImagePullSecrets` as written."""
 
     @classmethod
     def read(cls, obj: object) -> ImageMap | None:
@@ -76,13 +87,20 @@ class ImageMap(NamedTuple):
         created = metadata.get("creationTimestamp")
         spec = obj.get("spec")
         status = obj.get("status")
-        ready = observed = deployed = None
+        ready = observed = deployed = deployed_mode = deployed_secrets = None
         if isinstance(status, dict):
             conditions = status.get("conditions")
             if isinstance(conditions, list):
                 ready = _ready(conditions)
             observed = status.get("observedGeneration")
             deployed = status.get("deployedMap")
+            deployed_mode = status.get("deployedMode")
+            deployed_secrets = status.get("deployedImagePullSecrets")
+        if isinstance(spec, dict):
+            spec_map, mode, secrets = spec.get("map"), spec.get("mode"), spec.get(
+                "imagePullSecrets")
+        else:
+            spec_map = mode = secrets = None
         return cls(
             name,
             namespace if isinstance(namespace, str) else "",
@@ -90,11 +108,25 @@ class ImageMap(NamedTuple):
             version if isinstance(version, str) else None,
             generation if isinstance(generation, int) else None,
             created if isinstance(created, str) else None,
-            spec.get("map") if isinstance(spec, dict) else None,
+            spec_map,
             ready,
             observed if isinstance(observed, int) else None,
             deployed,
+            mode,
+            secrets,
+            deployed_mode,
+            deployed_secrets,
         )
+
+    def settings(self) -> Settings | list[str]:
+        """`spec.mode` and `spec.imagePullSecrets`, checked (SPEC 4.1); the problems when they
+        are not valid."""
+        return read_settings(self.mode, self.pull_secrets)
+
+    def deployed_settings(self) -> Settings | list[str]:
+        """The mode and pull secrets of the generation in force, as its status records them."""
+        return read_settings(self.deployed_mode, self.deployed_pull_secrets,
+                             fields=DEPLOYED_FIELDS)
 
     def in_force_since(self, *, current_generation: bool) -> str | None:
         """`lastTransitionTime` of a `Ready=True` condition; with `current_generation`, only
@@ -102,7 +134,8 @@ class ImageMap(NamedTuple):
         ready = self.ready
         if ready is None or ready.status != "True":
             return None
-        if current_generation and self.judged_generation != self.generation:
+        if (current_generation and self.judged_generation != self.generation
+                and not self.maplets_unchanged):
             return None
         return ready.last_transition_time
 
@@ -110,6 +143,25 @@ class ImageMap(NamedTuple):
         """Whether this is the object a record entry names, at the generation it judged."""
         return (self.name, self.uid, self.generation) == (entry.name, entry.uid,
                                                           entry.generation)
+
+    def in_force_as(self, entry: Entry) -> bool:
+        """Whether this is the ImageMap a record entry has in force, at the generation judged,
+        or at a later one whose maplets are those in force: an update of its settings only
+        (mode, pull secrets) keeps its place, since switching modes never changes a verdict
+        (SPEC 4.1)."""
+        if self.judged_as(entry):
+            return True
+        ready = self.ready
+        return ((self.name, self.uid) == (entry.name, entry.uid)
+                and self.generation is not None and self.generation > entry.generation
+                and ready is not None and ready.status == "True"
+                and self.judged_generation == entry.generation and self.maplets_unchanged)
+
+    @property
+    def maplets_unchanged(self) -> bool:
+        """`spec.map` is the `status.deployedMap` of the generation in force: what changed
+        since, if anything, is not the maplets."""
+        return self.deployed_map is not None and self.deployed_map == self.spec_map
 
     @property
     def judged_generation(self) -> int | None:

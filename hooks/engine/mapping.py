@@ -1,13 +1,16 @@
-"""Maplets and the compiled mapping of one namespace (SPEC 2.1–2.3).
+"""Maplets and the compiled mapping of one namespace (SPEC 2.1–2.3, 4.1).
 
 A `Mapping` answers "what does this pod image become?" with hash lookups on normalized keys:
 the image forms by exact key, the repository by name, prefixes by walking the repository's
-path segments from the longest. Its cost does not grow with the number of maplets.
+path segments from the longest. Its cost does not grow with the number of maplets. Each answer
+also says which ImageMap gave it, with that ImageMap's settings (`hooks.engine.settings`):
+whether it is in Audit mode, and its pull secrets.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
+from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar
@@ -21,6 +24,7 @@ from hooks.engine.reference import (
     parse_prefix,
     repository_ancestors,
 )
+from hooks.engine.settings import DEFAULT, Settings
 
 
 class Form(StrEnum):
@@ -115,8 +119,25 @@ class Match:
     image: str
     """The pod's image, as written."""
     result: str
-    """What it becomes."""
+    """What it becomes (in Audit mode: what it would become)."""
     maplet: Maplet
+    settings: Settings = DEFAULT
+    """The settings of the maplet's ImageMap."""
+
+    @property
+    def image_map(self) -> str:
+        """The ImageMap that matched."""
+        return self.maplet.image_map
+
+    @property
+    def audit(self) -> bool:
+        """The ImageMap is in Audit mode: the image is not rewritten, only reported."""
+        return self.settings.audit
+
+    @property
+    def pull_secrets(self) -> tuple[str, ...]:
+        """The ImageMap's pull secrets: added to a pod whose image it rewrites."""
+        return self.settings.pull_secrets
 
 
 LOOKUP_CACHE_SIZE = 1024
@@ -127,27 +148,54 @@ class Mapping:
     """The merged maplets of a namespace, read-only; build with `Mapping.build`."""
 
     EMPTY: ClassVar[Mapping]
-    __slots__ = ("_images", "_matches", "_prefixes", "_repositories")
+    __slots__ = ("_images", "_matches", "_prefixes", "_repositories", "_settings",
+                 "has_pull_secrets")
 
     def __init__(
         self,
         images: dict[str, Maplet],
         repositories: dict[str, Maplet],
         prefixes: dict[str, Maplet],
+        settings: MappingABC[str, Settings] | None = None,
     ) -> None:
         self._images = images
         self._repositories = repositories
         self._prefixes = prefixes
+        self._settings: MappingABC[str, Settings] = settings or {}
+        """By ImageMap name, in the order the ImageMaps are in force; absent: the defaults."""
+        self.has_pull_secrets = any(s.pull_secrets for s in self._settings.values())
+        """Whether any of its ImageMaps lists pull secrets."""
         self._matches: dict[str, Match | None] = {}
         """`lookup` by image as written; a Mapping never changes, so neither do its answers."""
 
     @classmethod
-    def build(cls, maplets: Iterable[Maplet]) -> Mapping:
-        """Index maplets; the first of two with the same form and key wins."""
+    def build(cls, maplets: Iterable[Maplet],
+              settings: MappingABC[str, Settings] | None = None) -> Mapping:
+        """Index maplets, with the settings of their ImageMaps by name (in the order they are
+        in force; absent ones have the defaults).
+
+        Of two maplets with the same form and key (consistent ones agree on the result) the
+        first wins, unless it is in Audit mode and a later one is not: an ImageMap that enforces
+        what another only audits rewrites the image.
+        """
+        settings = settings or {}
         tables: dict[Form, dict[str, Maplet]] = {form: {} for form in Form}
         for maplet in maplets:
-            tables[maplet.form].setdefault(maplet.key, maplet)
-        return cls(tables[Form.IMAGE], tables[Form.REPOSITORY], tables[Form.PREFIX])
+            table = tables[maplet.form]
+            kept = table.setdefault(maplet.key, maplet)
+            if (kept is not maplet and settings.get(kept.image_map, DEFAULT).audit
+                    and not settings.get(maplet.image_map, DEFAULT).audit):
+                table[maplet.key] = maplet
+        return cls(tables[Form.IMAGE], tables[Form.REPOSITORY], tables[Form.PREFIX], settings)
+
+    def pull_secrets_for(self, image_maps: Collection[str]) -> list[str]:
+        """The pull secrets of these ImageMaps, in the order the ImageMaps are in force and
+        each ImageMap's own order, each name once."""
+        names: dict[str, None] = {}
+        for name, settings in self._settings.items():
+            if name in image_maps:
+                names.update(dict.fromkeys(settings.pull_secrets))
+        return list(names)
 
     def __len__(self) -> int:
         return len(self._images) + len(self._repositories) + len(self._prefixes)
@@ -177,30 +225,35 @@ class Mapping:
         return match
 
     def lookup_reference(self, image: str, reference: Reference) -> Match | None:
-        match = self._find(image, reference)
-        if match is not None and match.maplet.is_identity:
+        found = self._find(reference)
+        if found is None:
+            return None
+        maplet, result = found
+        if maplet.is_identity:
             # A maplet onto itself pins the image: the pod keeps it exactly as written.
-            return Match(image, image, match.maplet)
-        return match
+            result = image
+        # The precedence winner answers, in Audit mode too: what is audited is what Enforce
+        # would do, so an Audit winner hides a lower-precedence Enforce maplet (SPEC 4.1).
+        return Match(image, result, maplet, self._settings.get(maplet.image_map, DEFAULT))
 
-    def _find(self, image: str, reference: Reference) -> Match | None:
+    def _find(self, reference: Reference) -> tuple[Maplet, str] | None:
         # Image beats repository beats prefix; the longest prefix wins (SPEC 2.3).
         if self._images:
             for key in image_lookup_keys(reference):
                 maplet = self._images.get(key)
                 if maplet is not None:
-                    return Match(image, maplet.target, maplet)
+                    return maplet, maplet.target
         name = reference.name
         if self._repositories:
             maplet = self._repositories.get(name)
             if maplet is not None:
-                return Match(image, maplet.target + reference.suffix, maplet)
+                return maplet, maplet.target + reference.suffix
         if self._prefixes:
             for prefix in repository_ancestors(name):
                 maplet = self._prefixes.get(prefix)
                 if maplet is not None:
                     rest = name[len(prefix) :]
-                    return Match(image, maplet.target + rest + reference.suffix, maplet)
+                    return maplet, maplet.target + rest + reference.suffix
         return None
 
 

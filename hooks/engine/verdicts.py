@@ -6,11 +6,12 @@ of the accepted ones. Plain values: how they are written into a status is the ho
 from __future__ import annotations
 
 from collections.abc import Mapping as MappingABC
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
 
 from hooks.engine.mapping import Maplet, Mapping
+from hooks.engine.settings import Settings
 
 Reason = Literal["Accepted", "InvalidSpec", "Conflict"]
 
@@ -55,12 +56,14 @@ class Decision:
     """By ImageMap name, in walk order."""
     maplets: tuple[Maplet, ...]
     """The maplets in force, in walk order."""
+    settings: MappingABC[str, Settings] = field(default_factory=dict)
+    """The mode and pull secrets of each accepted ImageMap, by name, in walk order."""
 
     @cached_property
     def mapping(self) -> Mapping:
         """The merged mapping of the accepted ImageMaps (built on first use: the hooks need
         only the verdicts)."""
-        return Mapping.build(self.maplets)
+        return Mapping.build(self.maplets, self.settings)
 
 
 def plural(count: int, word: str) -> str:

@@ -16,6 +16,15 @@ So a reinvocation (`reinvocationPolicy: IfNeeded`), a repeated update or a pod r
 its own dump is a no-op. After an admission, the annotation holds exactly the containers whose
 image the mapper wrote.
 
+What an ImageMap adds (SPEC 4.1), from the settings each match carries:
+- Pull secrets: on CREATE, the pull secrets of every ImageMap that rewrote at least one of the
+  pod's images are added to `spec.imagePullSecrets` when missing, after the pod's own, in the
+  order the ImageMaps are in force (`Mapping.pull_secrets_for`); none is ever removed. Not on
+  UPDATE: the API server forbids changing them there.
+- Audit mode: an image whose match is in an Audit ImageMap is not rewritten (no patch for it);
+  it is reported instead, with a `would map` warning.
+- Warnings: one per image rewritten or audited, bounded (`hooks.webhook.reporting`).
+
 The response always allows the pod, echoes the request's uid and carries a patch only when
 something changed. Patch operations are built directly: no copy of the pod, no diff.
 """
@@ -27,8 +36,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from hooks.engine.imagemap import GROUP
-from hooks.engine.mapping import Mapping, Match
+from hooks.engine.mapping import Mapping
 from hooks.webhook import patches
+from hooks.webhook.reporting import Rewrite, warnings_for
 from hooks.webhook.reviews import AdmissionRequest, AdmissionResponse
 
 ORIGINAL_IMAGES = f"{GROUP}/original-images"
@@ -44,6 +54,7 @@ _ANNOTATIONS = patches.pointer("metadata", "annotations")
 _CONTAINER_LISTS = {field: patches.pointer("spec", field) for field in CONTAINER_FIELDS}
 """The pointer of each container list, to which `/<index>/image` is appended."""
 _ORIGINAL_IMAGES = patches.pointer("metadata", "annotations", ORIGINAL_IMAGES)
+_PULL_SECRETS = patches.pointer("spec", "imagePullSecrets")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +62,21 @@ class Admission:
     """The response to send, and what happened, for metrics and logs."""
 
     response: AdmissionResponse
-    rewritten: tuple[Match, ...] = ()
-    """Images rewritten; `match.maplet.image_map` names the ImageMap."""
+    reported: tuple[Rewrite, ...] = ()
+    """Images rewritten, or that an ImageMap in Audit mode would have rewritten, in the pod's
+    order; `match.image_map` names the ImageMap, `match.audit` says which."""
     unmatched: tuple[str, ...] = ()
     """Images looked at that no maplet matched."""
+    pull_secrets: tuple[str, ...] = ()
+    """Names added to the pod's `spec.imagePullSecrets`."""
+
+    @property
+    def rewritten(self) -> tuple[Rewrite, ...]:
+        return tuple(r for r in self.reported if not r.match.audit)
+
+    @property
+    def audited(self) -> tuple[Rewrite, ...]:
+        return tuple(r for r in self.reported if r.match.audit)
 
 
 def admit(*, review_request: AdmissionRequest, mapping: Mapping) -> Admission:
@@ -88,7 +110,7 @@ def admit(*, review_request: AdmissionRequest, mapping: Mapping) -> Admission:
     recorded = _recorded(annotations)
     record = dict(recorded)
     operations: list[patches.Operation] = []
-    rewritten: list[Match] = []
+    reported: list[Rewrite] = []
     unmatched: list[str] = []
     for field in fields:
         containers = spec.get(field)
@@ -107,23 +129,31 @@ def admit(*, review_request: AdmissionRequest, mapping: Mapping) -> Admission:
             if original is not None and original != image and _maps_to(mapping, original, image):
                 continue  # ours
             match = mapping.lookup(image)
-            if match is None or match.result == image:
+            if match is None or match.result == image or match.audit:
                 if match is None:
                     unmatched.append(image)
+                elif match.result != image:
+                    reported.append(Rewrite(name, match))  # Audit: reported, not rewritten
                 record.pop(name, None)
                 continue
             operations.append(patches.replace(
                 f"{_CONTAINER_LISTS[field]}/{index}/image", match.result))
-            rewritten.append(match)
+            reported.append(Rewrite(name, match))
             record[name] = image
 
     if not subresource and record != recorded:
         operations.append(_record_operation(metadata, annotations, record))
+    added: list[str] = []
+    if operation == "CREATE" and mapping.has_pull_secrets and operations:
+        rewriters = {r.match.image_map for r in reported if not r.match.audit}
+        added = _add_pull_secrets(spec, mapping.pull_secrets_for(rewriters), operations)
     response: AdmissionResponse = {"uid": uid, "allowed": True}
     if operations:
         response["patchType"] = "JSONPatch"
         response["patch"] = patches.encode(operations)
-    return Admission(response, tuple(rewritten), tuple(unmatched))
+    if reported:
+        response["warnings"] = warnings_for(reported)
+    return Admission(response, tuple(reported), tuple(unmatched), tuple(added))
 
 
 def _is_pod(review_request: AdmissionRequest) -> bool:
@@ -133,6 +163,27 @@ def _is_pod(review_request: AdmissionRequest) -> bool:
         and resource["resource"] == "pods"
         and review_request["kind"]["kind"] == "Pod"
     )
+
+
+def _add_pull_secrets(spec: dict[str, Any], wanted: list[str],
+                      operations: list[patches.Operation]) -> list[str]:
+    """Add to `operations` what puts the `wanted` pull secrets the pod lacks after its own;
+    the names added. A pod whose `imagePullSecrets` is not a list is left to the API server's
+    validation, which refuses it."""
+    if not wanted:
+        return []
+    own = spec.get("imagePullSecrets")
+    if own is None:
+        operations.append(patches.add(_PULL_SECRETS, [{"name": name} for name in wanted]))
+        return wanted
+    if not isinstance(own, list):
+        return []
+    present = {entry["name"] for entry in own
+               if isinstance(entry, dict) and isinstance(entry.get("name"), str)}
+    missing = [name for name in wanted if name not in present]
+    operations.extend(patches.add(f"{_PULL_SECRETS}/{len(own) + offset}", {"name": name})
+                      for offset, name in enumerate(missing))
+    return missing
 
 
 def _maps_to(mapping: Mapping, original: str, image: str) -> bool:

@@ -33,6 +33,7 @@ from hooks.serving.bodylimit import BodyLimit
 from hooks.serving.errors import error_body, http_error, json_error
 from hooks.serving.probes import LATENCY_BUCKETS, probes_blueprint
 from hooks.webhook.admission import Admission, admit
+from hooks.webhook.reporting import log_admission
 from hooks.webhook.reviews import ReviewError, parse_review, review_response
 from hooks.webhook.view import View
 
@@ -67,6 +68,10 @@ class WebhookMetrics:
         self.unmatched = Counter(
             "image_mapper_images_unmatched", "Pod images looked at that no maplet matched, by "
             "namespace.", ["namespace"], registry=registry)
+        self.audited = Counter(
+            "image_mapper_images_audited", "Pod images that an ImageMap in Audit mode would "
+            "have rewritten (and did not), by namespace and ImageMap.",
+            ["namespace", "imagemap"], registry=registry)
         age = Gauge(
             "image_mapper_webhook_view_age_seconds", "Seconds since the API server last "
             "confirmed the webhook's view of the ImageMaps (-1 before the first list).",
@@ -81,7 +86,7 @@ class WebhookMetrics:
         self._outcomes = {outcome: (self.requests.labels(outcome), self.latency.labels(outcome))
                           for outcome in ("patched", "unchanged", "invalid", "not_ready",
                                           "error")}
-        self._rewritten: dict[tuple[str, str], Any] = {}
+        self._by_imagemap: dict[tuple[bool, str, str], Any] = {}
         self._unmatched: dict[str, Any] = {}
 
     def observe(self, outcome: str, started: float) -> None:
@@ -90,11 +95,13 @@ class WebhookMetrics:
         latency.observe(time.perf_counter() - started)
 
     def count(self, namespace: str, admission: Admission) -> None:
-        for match in admission.rewritten:
-            key = (namespace, match.maplet.image_map)
-            child = self._rewritten.get(key)
+        for rewrite in admission.reported:
+            audit = rewrite.match.audit
+            key = (audit, namespace, rewrite.match.image_map)
+            child = self._by_imagemap.get(key)
             if child is None:
-                child = self._rewritten[key] = self.rewritten.labels(*key)
+                counter = self.audited if audit else self.rewritten
+                child = self._by_imagemap[key] = counter.labels(namespace, key[2])
             child.inc()
         if admission.unmatched:
             child = self._unmatched.get(namespace)
@@ -132,6 +139,8 @@ class AdmissionEndpoint:
                           mapping=self.view.mapping_for(namespace))
         answer = json.dumps(review_response(admission.response), separators=(",", ":"))
         self.metrics.count(namespace, admission)
+        log_admission(namespace=namespace, pod=review_request.get("object"),
+                      rewrites=admission.reported, dry_run=review_request.get("dryRun") is True)
         self.metrics.observe("patched" if "patch" in admission.response else "unchanged",
                              started)
         return 200, answer.encode()

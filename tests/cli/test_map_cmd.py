@@ -48,6 +48,85 @@ def test_sample_json() -> None:
     }
 
 
+SETTINGS_MAPS = """\
+apiVersion: mapper.imagerelocation.pivotal.io/v1alpha1
+kind: ImageMap
+metadata: {name: private}
+spec:
+  imagePullSecrets: [{name: regcred}, {name: mirror-creds}]
+  map: [{from: "ghcr.io/", to: "private.example.com/ghcr/"}]
+---
+apiVersion: mapper.imagerelocation.pivotal.io/v1alpha1
+kind: ImageMap
+metadata: {name: trial}
+spec:
+  mode: Audit
+  imagePullSecrets: [{name: trial-creds}]
+  map: [{from: nginx, to: registry.example.com/nginx}]
+"""
+
+
+def test_audit_results_and_pull_secrets_in_text(tmp_path: Path) -> None:
+    (tmp_path / "maps.yaml").write_text(SETTINGS_MAPS)
+    done = image_mapper("map", "-f", str(tmp_path), "ghcr.io/acme/app:1", "nginx:1.25", "redis")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "ghcr.io/acme/app:1 -> private.example.com/ghcr/acme/app:1  (ImageMap private; "
+        "pull secrets: regcred, mirror-creds)",
+        "nginx:1.25 would map registry.example.com/nginx:1.25  (ImageMap trial, Audit: not "
+        "rewritten)",
+        "redis -> redis  (no maplet matched)",
+        "",
+        "ImageMap private: Accepted: 1 maplet in force; pull secrets: regcred, mirror-creds",
+        "ImageMap trial (Audit): Accepted: 1 maplet in force; pull secrets: trial-creds",
+    ]
+
+
+def test_audit_results_and_pull_secrets_in_json_add_keys_only(tmp_path: Path) -> None:
+    (tmp_path / "maps.yaml").write_text(SETTINGS_MAPS)
+    done = image_mapper("map", "-f", str(tmp_path), "-o", "json", "ghcr.io/acme/app:1",
+                        "nginx:1.25", "redis")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {
+        "images": [
+            {"image": "ghcr.io/acme/app:1", "result": "private.example.com/ghcr/acme/app:1",
+             "imageMap": "private", "imagePullSecrets": ["regcred", "mirror-creds"]},
+            # An Audit ImageMap leaves the image as it is, and says what it would make of it.
+            {"image": "nginx:1.25", "result": "nginx:1.25", "imageMap": "trial",
+             "mode": "Audit", "wouldMap": "registry.example.com/nginx:1.25",
+             "imagePullSecrets": ["trial-creds"]},
+            {"image": "redis", "result": "redis", "imageMap": None},
+        ],
+        "imageMaps": [
+            {"name": "private", "ready": True, "reason": "Accepted",
+             "message": "1 maplet in force", "imagePullSecrets": ["regcred", "mirror-creds"]},
+            {"name": "trial", "ready": True, "reason": "Accepted",
+             "message": "1 maplet in force", "mode": "Audit",
+             "imagePullSecrets": ["trial-creds"]},
+        ],
+    }
+
+
+def test_a_switch_to_audit_changes_no_verdict(tmp_path: Path) -> None:
+    conflicting = SETTINGS_MAPS + """---
+apiVersion: mapper.imagerelocation.pivotal.io/v1alpha1
+kind: ImageMap
+metadata: {name: zz-later}
+spec:
+  map: [{from: nginx, to: other.example.com/nginx}]
+"""
+    verdicts = []
+    for mode in ("Audit", "Enforce"):
+        (tmp_path / "maps.yaml").write_text(conflicting.replace("mode: Audit", f"mode: {mode}"))
+        done = image_mapper("map", "-f", str(tmp_path), "-o", "json", "nginx:1")
+        assert done.returncode == 0, done.stderr
+        out = json.loads(done.stdout)
+        verdicts.append([(m["name"], m["reason"]) for m in out["imageMaps"]])
+        assert out["images"][0]["imageMap"] == "trial"
+    assert verdicts[0] == verdicts[1]
+    assert ("zz-later", "Conflict") in verdicts[0]
+
+
 def test_text_output_explains_conflicts(tmp_path: Path) -> None:
     (tmp_path / "maps.yaml").write_text(
         SAMPLE.read_text()

@@ -139,9 +139,11 @@ def test_review_takes_the_request_s_namespace(tmp_path: Path, namespace: str,
     done = review(two_namespaces(tmp_path), namespace)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["response"]["allowed"] is True
-    assert done.stderr == ""
     patch = decode(json.loads(done.stdout)["response"]["patch"])
     assert patch[0]["value"] == f"{registry}/nginx:1.25"
+    # The response's warnings, on stderr as kubectl shows them.
+    assert done.stderr.startswith("Warning: image-mapper: ")
+    assert f"-> {registry}/nginx:1.25" in done.stderr
 
 
 def test_review_of_a_namespace_without_imagemaps(tmp_path: Path) -> None:

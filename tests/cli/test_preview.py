@@ -110,7 +110,13 @@ def test_each_workload_runs_relocated_with_the_record(
     (tmp_path / "app.yaml").write_text(yaml.safe_dump(manifest))
     done = image_mapper("preview", "-f", str(maps), str(tmp_path / "app.yaml"))
     assert done.returncode == 0, done.stderr
-    assert done.stderr == ""
+    # The webhook's warnings, one per image rewritten, as kubectl would show them.
+    where = f"image-mapper preview: {tmp_path / 'app.yaml'}, document 1: image-mapper:"
+    assert done.stderr.splitlines() == [
+        f"{where} init: nginx:1.25 -> registry.example.com/hub/nginx:1.25 (ImageMap relocated)",
+        f"{where} app: {BOOTCAMP} -> {RELOCATED} (ImageMap relocated)",
+        f"{where} debug: nginx -> registry.example.com/hub/nginx (ImageMap relocated)",
+    ]
     [result] = documents(done.stdout)
     pod = at(result, path)
     assert pod["spec"] == EXPECTED_SPEC
@@ -235,8 +241,11 @@ def test_each_namespace_is_mapped_by_its_own_imagemaps(
                         stdin=nginx_pods(*pods))
     assert done.returncode == 0, done.stderr
     assert [d["spec"]["containers"][0]["image"] for d in documents(done.stdout)] == images
-    expected = f"image-mapper preview: {note}: its workloads are shown unchanged\n"
-    assert done.stderr == (expected if note else "")
+    expected = f"image-mapper preview: {note}: its workloads are shown unchanged"
+    notes = [line for line in done.stderr.splitlines() if " -> " not in line]
+    assert notes == ([expected] if note else [])
+    warned = [line for line in done.stderr.splitlines() if " -> " in line]
+    assert len(warned) == sum(image != "nginx" for image in images)
 
 
 def test_a_rejected_imagemap_is_reported_and_exits_0(tmp_path: Path) -> None:
@@ -306,3 +315,44 @@ def test_a_template_without_metadata_gets_the_record(maps: Path) -> None:
         "metadata": {"annotations": {ORIGINAL_IMAGES: '{"a":"nginx:1"}'}},
         "spec": {"containers": [{"name": "a", "image": "registry.example.com/hub/nginx:1"}]},
     }
+
+
+# --- SPEC 4.1: pull secrets and Audit mode in the preview ----------------------------------
+
+PRIVATE_MAPS = """\
+apiVersion: mapper.imagerelocation.pivotal.io/v1alpha1
+kind: ImageMap
+metadata: {name: private}
+spec:
+  imagePullSecrets: [{name: regcred}]
+  map: [{from: "gcr.io/", to: "private.example.com/gcr/"}]
+---
+apiVersion: mapper.imagerelocation.pivotal.io/v1alpha1
+kind: ImageMap
+metadata: {name: trial}
+spec:
+  mode: Audit
+  map: [{from: nginx, to: registry.example.com/hub/nginx}]
+"""
+
+
+def test_the_preview_shows_pull_secrets_added_and_what_audit_would_map(tmp_path: Path) -> None:
+    (tmp_path / "maps.yaml").write_text(PRIVATE_MAPS)
+    manifest, _ = WORKLOADS["Deployment"]
+    (tmp_path / "app.yaml").write_text(yaml.safe_dump(manifest))
+    done = image_mapper("preview", "-f", str(tmp_path / "maps.yaml"), "-o", "diff",
+                        str(tmp_path / "app.yaml"))
+    assert done.returncode == 0, done.stderr
+    assert "+      imagePullSecrets:\n+      - name: regcred\n" in done.stdout
+    assert any(line.startswith("+") and line.endswith(
+        "image: private.example.com/gcr/google-samples/kubernetes-bootcamp:v1")
+        for line in done.stdout.splitlines())
+    assert "registry.example.com/hub/nginx" not in done.stdout  # Audit: nothing rewritten
+    where = f"image-mapper preview: {tmp_path / 'app.yaml'}, document 1: image-mapper:"
+    assert done.stderr.splitlines() == [
+        f"{where} init: nginx:1.25 would map registry.example.com/hub/nginx:1.25 "
+        "(ImageMap trial)",
+        f"{where} app: {BOOTCAMP} -> private.example.com/gcr/google-samples/"
+        "kubernetes-bootcamp:v1 (ImageMap private)",
+        f"{where} debug: nginx would map registry.example.com/hub/nginx (ImageMap trial)",
+    ]

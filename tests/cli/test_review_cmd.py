@@ -30,6 +30,23 @@ def test_prints_the_golden_response(
     assert json.loads(out) == json.loads(scenario.response_path.read_text())
 
 
+@pytest.mark.parametrize("name", ["create-audit-winner-hides-enforce",
+                                  "create-pull-secrets-after-the-pods-own"])
+def test_warnings_are_shown_on_stderr_and_pull_secrets_in_the_patch(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    """SPEC 4.1 previewed: what `kubectl run` would print, and the pull secrets it adds."""
+    request = (ADMISSION_FIXTURES / f"{name}.request.json").read_bytes()
+    assert _review(monkeypatch, request, "-f", str(IMAGEMAPS), "-o", "patch") == 0
+    captured = capsys.readouterr()
+    expected = json.loads((ADMISSION_FIXTURES / f"{name}.response.json").read_text())
+    assert captured.err.splitlines() == [
+        f"Warning: {w}" for w in expected["response"]["warnings"]]
+    added = [op for op in json.loads(captured.out) if "imagePullSecrets" in op["path"]]
+    assert added  # rewritten by `private`, whose pull secrets the pod lacks
+    assert "would map" in captured.err or "private" in captured.err
+
+
 def test_imagemaps_are_accepted_in_order_and_rejections_explained(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -244,7 +244,7 @@ def test_in_process_answers_are_compact_json_in_the_spec_order(client: FlaskClie
     assert answer.status_code == 200
     assert answer.data == json.dumps(ACCEPTED.response(), separators=(",", ":")).encode()
     assert list(answer.json["status"]) == [  # type: ignore[index]
-        "observedGeneration", "mappings", "deployedMap", "conditions"]
+        "observedGeneration", "mappings", "deployedMap", "deployedMode", "conditions"]
 
 
 def test_a_status_not_judged_yet_is_returned_as_it_came_whatever_it_holds(

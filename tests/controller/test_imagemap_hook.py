@@ -96,12 +96,92 @@ def test_accepted_status_in_full() -> None:
             "mappings": 2,
             "deployedMap": [{"from": BOOTCAMP[0], "to": BOOTCAMP[1]},
                             {"from": REDIS[0], "to": REDIS[1]}],
+            "deployedMode": "Enforce",
             "conditions": [{"type": "Ready", "status": "True", "reason": "Accepted",
                             "message": "2 maplets in force", "lastTransitionTime": NOW,
                             "observedGeneration": 1}],
         },
         "children": [],
     }
+
+
+# --- SPEC 4.1: mode and pull secrets are deployed with the maplets -------------------------
+
+
+def test_accepted_status_deploys_the_mode_and_pull_secrets_beside_the_map() -> None:
+    parent = imagemap(BOOTCAMP)
+    parent["spec"].update(mode="Audit",
+                          imagePullSecrets=[{"name": "regcred"}, {"name": "mirror.creds"}])
+    status = sync(parent)["status"]
+    assert list(status) == ["observedGeneration", "mappings", "deployedMap", "deployedMode",
+                            "deployedImagePullSecrets", "conditions"]
+    assert status["deployedMode"] == "Audit"
+    assert status["deployedImagePullSecrets"] == [{"name": "regcred"}, {"name": "mirror.creds"}]
+    assert status["conditions"][0]["reason"] == "Accepted"
+
+
+def test_no_pull_secrets_no_deployed_pull_secrets() -> None:
+    assert "deployedImagePullSecrets" not in sync(imagemap(BOOTCAMP))["status"]
+
+
+def test_a_pull_secret_listed_twice_is_deployed_once() -> None:
+    parent = imagemap(BOOTCAMP)
+    parent["spec"]["imagePullSecrets"] = [{"name": "a"}, {"name": "b"}, {"name": "a"}]
+    assert sync(parent)["status"]["deployedImagePullSecrets"] == [{"name": "a"}, {"name": "b"}]
+
+
+@pytest.mark.parametrize(
+    ("spec", "says"),
+    [
+        pytest.param({"mode": "audit"}, "spec.mode must be Enforce or Audit, not 'audit'",
+                     id="mode-lowercase"),
+        pytest.param({"mode": 5}, "spec.mode must be Enforce or Audit, not 5", id="mode-int"),
+        pytest.param({"imagePullSecrets": "regcred"},
+                     "spec.imagePullSecrets must be a list of {name} entries, not 'regcred'",
+                     id="secrets-not-a-list"),
+        pytest.param({"imagePullSecrets": [{"name": "Reg_Cred"}]},
+                     "spec.imagePullSecrets[0].name: 'Reg_Cred' is not a valid Secret name",
+                     id="secret-name-invalid"),
+        pytest.param({"imagePullSecrets": [{"name": "ok"}, {}]},
+                     "spec.imagePullSecrets[1].name is missing: the name of a Secret is required",
+                     id="secret-name-missing"),
+        pytest.param({"imagePullSecrets": [{"name": "ok", "namespace": "x"}]},
+                     "spec.imagePullSecrets[0] has unknown field(s) namespace",
+                     id="secret-unknown-field"),
+        pytest.param({"imagePullSecrets": ["regcred"]},
+                     "spec.imagePullSecrets[0] must be an object {name: SECRET}, not 'regcred'",
+                     id="secret-not-an-object"),
+        pytest.param({"imagePullSecrets": [{"name": f"s{i}"} for i in range(33)]},
+                     "spec.imagePullSecrets has 33 entries; at most 32", id="too-many"),
+        pytest.param({"imagePullSecrets": [{"name": "a" * 254}]},
+                     "is not a valid Secret name", id="secret-name-too-long"),
+    ],
+)
+def test_invalid_settings_make_the_imagemap_invalid(spec: dict[str, Any], says: str) -> None:
+    parent = imagemap(BOOTCAMP)
+    parent["spec"].update(spec)
+    response = sync(parent)
+    status = response["status"]
+    assert status["conditions"][0]["reason"] == "InvalidSpec"
+    assert says in status["conditions"][0]["message"]
+    assert "deployedMap" not in status
+    assert "deployedMode" not in status
+    assert response["resyncAfterSeconds"] == 60
+
+
+def test_switching_the_mode_keeps_the_verdict_and_its_transition_time() -> None:
+    """SPEC 4.1: an Audit ImageMap takes part in acceptance exactly like an Enforce one."""
+    first = imagemap(BOOTCAMP)
+    first["metadata"].update(name="first", creationTimestamp="2025-06-01T09:00:00Z")
+    for mode in ("Enforce", "Audit"):
+        second = imagemap(BOOTCAMP_ELSEWHERE, REDIS)
+        second["spec"]["mode"] = mode
+        condition = sync(second, first)["status"]["conditions"][0]
+        assert (condition["reason"], condition["status"]) == ("Conflict", "False"), mode
+        first["spec"]["mode"] = mode
+        accepted = sync(first, second)["status"]
+        assert accepted["conditions"][0]["reason"] == "Accepted"
+        assert accepted["deployedMode"] == mode
 
 
 def test_rejected_status_has_no_deployed_map_and_asks_for_a_resync() -> None:

@@ -3,7 +3,9 @@
 Starts etcd, kube-apiserver and kube-controller-manager, installs the project's manifests,
 runs the hooks, the webhook and the real Metacontroller (built from its pinned source on first
 use), applies the sample
-ImageMap, runs the bootcamp pod with `kubectl run`, prints what it runs, and tears it all down.
+ImageMap, runs the bootcamp pod with `kubectl run`, prints what it runs; then the README's
+private-registry steps (`private_registry`: a pull secret, the opt-out label, Audit mode), and
+tears it all down.
 """
 
 from __future__ import annotations
@@ -12,12 +14,73 @@ import json
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.controlplane.cluster import ControlPlane
-from tests.e2e.stack import ORIGINAL_IMAGES, SAMPLE, running_stack, wait_for
+from tests.e2e.stack import ORIGINAL_IMAGES, SAMPLE, Stack, running_stack, wait_for
 
 BOOTCAMP = "gcr.io/google-samples/kubernetes-bootcamp:v1"
+IGNORE = "mapper.imagerelocation.pivotal.io/ignore"
+
+
+@dataclass(frozen=True)
+class PrivateRegistry:
+    """What the README's private-registry steps show."""
+
+    pull_secrets: Any
+    """`spec.imagePullSecrets` of the pod run after the ImageMap listed `regcred`."""
+    enforce_warnings: list[str]
+    ignored_image: str
+    """The image of the pod labelled ignore=true."""
+    audit_warnings: list[str]
+    audited_image: str
+    """The image of the pod run while the ImageMap is in Audit mode."""
+
+
+def private_registry(stack: Stack, namespace: str) -> PrivateRegistry:
+    """The README's walk-through after the seed's, command for command (in `namespace`, where
+    the sample ImageMap is in force)."""
+    cp = stack.cp
+
+    def kubectl(*args: str) -> str:
+        step("kubectl " + " ".join(args))
+        return cp.kubectl(*args, "-n", namespace).stderr
+
+    def warnings(stderr: str) -> list[str]:
+        return [line for line in stderr.splitlines() if line.startswith("Warning: image-mapper")]
+
+    kubectl("create", "secret", "docker-registry", "regcred",
+            "--docker-server=registry.example.com", "--docker-username=robot",
+            "--docker-password=not-a-real-password")
+    kubectl("patch", "imagemap", "bootcamp-sample", "--type=merge",
+            "-p", '{"spec":{"imagePullSecrets":[{"name":"regcred"}]}}')
+    kubectl("wait", "--for=jsonpath={.status.deployedImagePullSecrets[0].name}=regcred",
+            "--timeout=60s", "imagemap/bootcamp-sample")
+    # The webhook follows the namespace's decision a moment after the status is written.
+    wait_for("the webhook to add the pull secret", lambda: "regcred" in json.dumps(
+        json.loads(cp.kubectl("run", "probe", f"--image={BOOTCAMP}", "-n", namespace,
+                              "--dry-run=server", "-o", "json").stdout)["spec"]))
+    enforced = kubectl("run", "bootcamp-private", f"--image={BOOTCAMP}")
+    pod = cp.kubectl_json("get", "pod", "bootcamp-private", "-n", namespace)
+    pull_secrets = pod["spec"].get("imagePullSecrets")  # type: ignore[attr-defined]
+
+    kubectl("run", "bootcamp-original", f"--image={BOOTCAMP}", f"--labels={IGNORE}=true")
+    ignored = cp.kubectl_json("get", "pod", "bootcamp-original", "-n", namespace)
+
+    kubectl("patch", "imagemap", "bootcamp-sample", "--type=merge",
+            "-p", '{"spec":{"mode":"Audit"}}')
+    kubectl("wait", "--for=jsonpath={.status.deployedMode}=Audit", "--timeout=60s",
+            "imagemap/bootcamp-sample")
+    wait_for("the webhook to audit", lambda: "would map" in cp.kubectl(
+        "run", "probe", f"--image={BOOTCAMP}", "-n", namespace, "--dry-run=server").stderr)
+    audited = kubectl("run", "bootcamp-audit", f"--image={BOOTCAMP}")
+    audit_pod = cp.kubectl_json("get", "pod", "bootcamp-audit", "-n", namespace)
+    return PrivateRegistry(
+        pull_secrets, warnings(enforced),
+        ignored["spec"]["containers"][0]["image"],  # type: ignore[index]
+        warnings(audited), audit_pod["spec"]["containers"][0]["image"])  # type: ignore[index]
 
 
 def step(text: str) -> None:
@@ -48,6 +111,12 @@ def main() -> int:
             original = json.loads(pod["metadata"]["annotations"][ORIGINAL_IMAGES])  # type: ignore[index]
             step(f"the pod's {ORIGINAL_IMAGES} annotation: {json.dumps(original)}")
             print(f"{BOOTCAMP} -> {image}", flush=True)
+            shown = private_registry(stack, "default")
+            step(f"bootcamp-private: imagePullSecrets {json.dumps(shown.pull_secrets)}")
+            for warning in (*shown.enforce_warnings, *shown.audit_warnings):
+                step(f"kubectl printed: {warning}")
+            step(f"bootcamp-original (ignore=true) runs {shown.ignored_image}; "
+                 f"bootcamp-audit (Audit) runs {shown.audited_image}")
             step("tearing down")
     step(f"done in {time.monotonic() - started:.0f}s")
     return 0 if image != BOOTCAMP else 1

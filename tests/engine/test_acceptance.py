@@ -167,6 +167,7 @@ def test_update_that_conflicts_undeploys_entirely() -> None:
         ready_since=T0,
         observed_generation=1,
     )
+    upd["status"]["deployedMap"] = [{"from": "a.io/z:1", "to": "b.io/z:1"}]  # generation 1's
     decision = decide(read_imagemaps([upd, other]))
     assert decision.verdicts["upd"].reason == "Conflict"
     assert decision.verdicts["upd"].maplets == ()

@@ -283,3 +283,30 @@ def test_every_idempotence_rejection_names_a_witness(maps: list[dict[str, Any]])
                 again = merged.lookup(once.result)
                 assert again is not None, conflict
                 assert again.result != once.result, conflict
+
+
+# --- SPEC 4.1: settings never change verdicts ------------------------------------------------
+
+
+@SETTINGS
+@given(namespaces(), st.data())
+def test_switching_modes_and_pull_secrets_never_changes_a_verdict(
+    maps: list[dict[str, Any]], data: st.DataObject
+) -> None:
+    before = decide(read_imagemaps(maps))
+    switched = copy.deepcopy(maps)
+    for obj in switched:
+        obj["spec"]["mode"] = data.draw(st.sampled_from(["Enforce", "Audit"]))
+        obj["spec"]["imagePullSecrets"] = [
+            {"name": n} for n in data.draw(st.lists(st.sampled_from(["a", "b", "c"]),
+                                                    max_size=2))]
+    after = decide(read_imagemaps(switched))
+    assert [(v.name, v.reason, v.message) for v in after.verdicts.values()] == [
+        (v.name, v.reason, v.message) for v in before.verdicts.values()]
+    assert after.maplets == before.maplets
+    # Every answer names the mode of its own ImageMap.
+    modes = {obj["metadata"]["name"]: obj["spec"]["mode"] for obj in switched}
+    for maplet in after.mapping.maplets():
+        match = after.mapping.lookup(maplet.source) if maplet.form is Form.IMAGE else None
+        if match is not None and match.maplet is maplet:
+            assert match.settings.mode == modes[maplet.image_map]

@@ -27,6 +27,7 @@ import datetime as dt
 import json
 import random
 import time
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ from hooks.engine.reference import (
     parse_repository,
 )
 from hooks.engine.verdicts import Decision
+from hooks.webhook.reporting import MAX_IMAGE_WARNINGS, MAX_WARNING_LENGTH
 
 from . import corpus
 from .servers import Client
@@ -726,9 +728,23 @@ def admission_check(client: Client) -> Callable[[HttpInput], Outcome]:
             if response.get("patchType") != "JSONPatch":
                 raise Failure(f"patch without patchType: {data[:300]!r}")
             _decode_patch(response["patch"])
+        _check_warnings(response.get("warnings"), data)
         return "ok"
 
     return check
+
+
+def _check_warnings(warnings: object, data: bytes) -> None:
+    """SPEC 4.1: warnings the API server keeps whole: few, short, no control characters."""
+    if warnings is None:
+        return
+    if (not isinstance(warnings, list) or not warnings
+            or len(warnings) > MAX_IMAGE_WARNINGS
+            or not all(isinstance(w, str) and len(w) <= MAX_WARNING_LENGTH
+                       and w.startswith("image-mapper: ")
+                       and not any(unicodedata.category(c) in ("Cc", "Cs") for c in w)
+                       for w in warnings)):
+        raise Failure(f"warnings the API server would cut or drop: {data[:300]!r}")
 
 
 def _admission_body(rng: random.Random) -> HttpInput:

@@ -137,7 +137,38 @@ BAD = [
     ("newline", sample({"from": "nginx\n", "to": "y"})),
     ("leading-slash", sample({"from": "/nginx", "to": "y"})),
     ("too-long", sample({"from": "a" * 1025, "to": "y"})),
+    # SPEC 4.1
+    ("mode-lowercase", sample(GOOD[0][1], mode="audit")),
+    ("mode-unknown", sample(GOOD[0][1], mode="Dry")),
+    ("secrets-not-a-list", sample(GOOD[0][1], imagePullSecrets={"name": "regcred"})),
+    ("secret-no-name", sample(GOOD[0][1], imagePullSecrets=[{}])),
+    ("secret-name-uppercase", sample(GOOD[0][1], imagePullSecrets=[{"name": "RegCred"}])),
+    ("secret-name-underscore", sample(GOOD[0][1], imagePullSecrets=[{"name": "reg_cred"}])),
+    ("secret-name-too-long", sample(GOOD[0][1], imagePullSecrets=[{"name": "a" * 254}])),
+    ("secret-name-newline", sample(GOOD[0][1], imagePullSecrets=[{"name": "regcred\n"}])),
+    ("too-many-secrets", sample(GOOD[0][1],
+                                imagePullSecrets=[{"name": f"s{i}"} for i in range(33)])),
 ]
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        pytest.param({"mode": "Enforce"}, id="enforce"),
+        pytest.param({"mode": "Audit"}, id="audit"),
+        pytest.param({"imagePullSecrets": [{"name": "regcred"}, {"name": "a.b-c"}]},
+                     id="secrets"),
+        pytest.param({"imagePullSecrets": [{"name": f"s{i}"} for i in range(32)]},
+                     id="32-secrets"),
+        pytest.param({"imagePullSecrets": [{"name": "a" * 253}]}, id="longest-name"),
+    ],
+)
+def test_the_schema_accepts_modes_and_pull_secrets(spec: dict[str, Any]) -> None:
+    validate(sample(GOOD[0][1], **spec))
+
+
+def test_the_schema_defaults_the_mode_to_enforce() -> None:
+    assert SCHEMA["properties"]["spec"]["properties"]["mode"]["default"] == "Enforce"
 
 
 @pytest.mark.parametrize("obj", [b[1] for b in BAD], ids=[b[0] for b in BAD])

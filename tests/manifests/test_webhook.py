@@ -71,6 +71,11 @@ def test_webhook_configuration_is_spec_4(base: dict[tuple[str, str], Any]) -> No
         {"key": "kubernetes.io/metadata.name", "operator": "NotIn",
          "values": ["kube-system", "image-mapper"]},
     ]}
+    # SPEC 4.1: a pod labelled ignore=true is never sent; one without the label is.
+    assert webhook["objectSelector"] == {"matchExpressions": [
+        {"key": "mapper.imagerelocation.pivotal.io/ignore", "operator": "NotIn",
+         "values": ["true"]},
+    ]}
 
 
 @needs_kubectl

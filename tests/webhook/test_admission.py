@@ -92,10 +92,12 @@ def test_the_result_record_names_images_and_imagemaps() -> None:
                                    {"name": "b", "image": "busybox"},
                                    {"name": "c", "image": "Not/Valid"}]}}
     admission = admit(review_request=_request(pod), mapping=MAPPING)
-    assert [(m.image, m.result, m.maplet.image_map) for m in admission.rewritten] == [
-        ("quay.io/x/y:1", "registry.example.com/quay/x/y:1", "quay"),
-        ("nginx:1", "registry.example.com/nginx:1", "mirrors"),
+    assert [(r.container, r.match.image, r.match.result, r.match.image_map)
+            for r in admission.rewritten] == [
+        ("i", "quay.io/x/y:1", "registry.example.com/quay/x/y:1", "quay"),
+        ("a", "nginx:1", "registry.example.com/nginx:1", "mirrors"),
     ]
+    assert admission.audited == ()
     assert admission.unmatched == ("busybox", "Not/Valid")
 
 

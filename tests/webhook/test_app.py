@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import pytest
@@ -140,6 +141,32 @@ def test_metrics_count_outcomes_rewrites_and_unmatched_images(client: FlaskClien
     assert _metric(client, 'image_mapper_images_unmatched_total{namespace="demo"}') == 4
     assert _metric(client, "image_mapper_webhook_view_synced") == 1
     assert _metric(client, "image_mapper_webhook_view_age_seconds") == 0
+
+
+def test_metrics_count_what_audit_imagemaps_would_have_rewritten(client: FlaskClient) -> None:
+    for name in ("create-audit-warns-without-patch", "create-audit-winner-hides-enforce"):
+        assert client.post("/mutate", data=_review(name)).status_code == 200
+    assert _metric(
+        client, 'image_mapper_images_audited_total{imagemap="trial",namespace="demo"}') == 2
+    assert _metric(
+        client, 'image_mapper_images_rewritten_total{imagemap="private",namespace="demo"}') == 1
+    assert _metric(
+        client, 'image_mapper_images_rewritten_total{imagemap="mirrors",namespace="demo"}') == 1
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'image_mapper_images_rewritten_total{imagemap="trial"' not in text
+    assert _metric(client, 'image_mapper_admission_requests_total{outcome="unchanged"}') == 1
+
+
+def test_a_rewritten_pod_is_logged_once(client: FlaskClient,
+                                        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="hooks.webhook")
+    client.post("/mutate", data=_review("create-pull-secrets-after-the-pods-own"))
+    client.post("/mutate", data=_review("create-nothing-matches"))
+    [record] = [r for r in caplog.records if r.name == "hooks.webhook.reporting"]
+    assert record.__dict__["namespace"] == "demo"
+    assert record.__dict__["pod"] == "web-"
+    assert [(i["container"], i["imageMap"]) for i in record.__dict__["images"]] == [
+        ("web", "mirrors"), ("sidecar", "private")]
 
 
 def test_each_app_has_its_own_registry(golden_mapping: Mapping) -> None:

@@ -29,6 +29,11 @@ def test_every_rule_has_a_scenario() -> None:
         "update-reinvocation-is-noop", "ephemeralcontainers-kubectl-debug",
         "ephemeralcontainers-reinvocation-is-noop", "other-resource-allowed-unchanged",
         "malformed-missing-uid", "malformed-wrong-api-version", "malformed-object-not-an-object",
+        # SPEC 4.1
+        "create-pull-secrets-added", "create-pull-secrets-after-the-pods-own",
+        "create-no-pull-secrets-when-nothing-rewritten", "update-adds-no-pull-secrets",
+        "create-audit-warns-without-patch", "create-audit-winner-hides-enforce",
+        "create-warnings-bounded",
     ):
         assert required in names
 

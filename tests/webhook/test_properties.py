@@ -17,7 +17,9 @@ from hypothesis import strategies as st
 from hooks.engine.acceptance import decide
 from hooks.engine.imagemap import read_imagemaps
 from hooks.engine.mapping import MapletError, Mapping, compile_maplet
-from hooks.webhook.admission import MIRROR_POD, ORIGINAL_IMAGES, admit
+from hooks.engine.settings import Settings
+from hooks.webhook.admission import CONTAINER_FIELDS, MIRROR_POD, ORIGINAL_IMAGES, admit
+from hooks.webhook.reporting import MAX_IMAGE_WARNINGS, MAX_WARNING_LENGTH
 from hooks.webhook.reviews import AdmissionRequest
 from tests.webhook.jsonpatch import decode
 
@@ -48,27 +50,39 @@ maplets = st.one_of(
 )
 
 
-def _any_mapping(pairs: list[tuple[str, str]]) -> Mapping:
+SECRETS = ["regcred", "mirror", "team.creds", "own"]
+settings_of_a_map = st.builds(
+    Settings, st.sampled_from(["Enforce", "Audit"]),
+    st.lists(st.sampled_from(SECRETS), max_size=3, unique=True).map(tuple))
+
+
+def _any_mapping(pairs: list[tuple[str, str]], settings: list[Settings]) -> Mapping:
     """Every usable maplet, consistent or not: the mapping need not be idempotent."""
     compiled = []
     for index, (source, target) in enumerate(pairs):
         with contextlib.suppress(MapletError):
             compiled.append(compile_maplet(source, target, f"map-{index % 3}"))
-    return Mapping.build(compiled)
+    return Mapping.build(compiled, {f"map-{i}": s for i, s in enumerate(settings)})
 
 
-def _accepted_mapping(pairs: list[tuple[str, str]]) -> Mapping:
+def _accepted_mapping(pairs: list[tuple[str, str]],
+                      settings: list[Settings] | None = None) -> Mapping:
     """What acceptance would put in force: one ImageMap per maplet, in order."""
+    settings = settings or [Settings()]
     return decide(read_imagemaps(
         {"metadata": {"name": f"map-{i:03d}", "creationTimestamp": "2026-01-01T00:00:00Z"},
-         "spec": {"map": [{"from": s, "to": t}]}}
+         "spec": {"map": [{"from": s, "to": t}], "mode": settings[i % len(settings)].mode,
+                  "imagePullSecrets": [{"name": n}
+                                       for n in settings[i % len(settings)].pull_secrets]}}
         for i, (s, t) in enumerate(pairs)
     )).mapping
 
 
 mappings = st.one_of(
-    st.lists(maplets, max_size=8).map(_any_mapping),
-    st.lists(maplets, max_size=12).map(_accepted_mapping),
+    st.builds(_any_mapping, st.lists(maplets, max_size=8),
+              st.lists(settings_of_a_map, min_size=3, max_size=3)),
+    st.builds(_accepted_mapping, st.lists(maplets, max_size=12),
+              st.lists(settings_of_a_map, min_size=1, max_size=4)),
 )
 
 
@@ -79,7 +93,7 @@ def pods(draw: st.DrawFn) -> dict[str, Any]:
     split = sorted(draw(st.lists(st.integers(0, len(names)), min_size=2, max_size=2)))
     groups = {"initContainers": names[:split[0]], "containers": names[split[0]:split[1]],
               "ephemeralContainers": names[split[1]:]}
-    spec = {field: [{"name": n, "image": draw(images)} for n in group]
+    spec: dict[str, Any] = {field: [{"name": n, "image": draw(images)} for n in group]
             for field, group in groups.items() if group or field == "containers"}
     metadata: dict[str, Any] = {"name": "p", "namespace": "ns"}
     annotations = draw(st.one_of(
@@ -93,6 +107,9 @@ def pods(draw: st.DrawFn) -> dict[str, Any]:
     ))
     if annotations is not None:
         metadata["annotations"] = annotations
+    own = draw(st.one_of(st.none(), st.lists(st.sampled_from(SECRETS), max_size=3)))
+    if own is not None:
+        spec["imagePullSecrets"] = [{"name": name} for name in own]
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
 
 
@@ -100,8 +117,8 @@ def pods(draw: st.DrawFn) -> dict[str, Any]:
 def changed(draw: st.DrawFn, pod: dict[str, Any]) -> dict[str, Any]:
     """`pod` with some images changed: an update."""
     new = copy.deepcopy(pod)
-    for containers in new["spec"].values():
-        for container in containers:
+    for field in CONTAINER_FIELDS:
+        for container in new["spec"].get(field, []):
             if draw(st.booleans()):
                 container["image"] = draw(images)
     return new
@@ -203,8 +220,8 @@ def test_rewritten_images_are_what_the_mapping_says(
 ) -> None:
     admission = admit(review_request=_request("CREATE", pod, None), mapping=mapping)
     patched = _patched(_request("CREATE", pod, None), mapping)
-    for match in admission.rewritten:
-        assert mapping.lookup(match.image) == match
+    for rewrite in admission.rewritten:
+        assert mapping.lookup(rewrite.match.image) == rewrite.match
     for image in admission.unmatched:
         assert mapping.lookup(image) is None
     if not admission.rewritten:
@@ -213,8 +230,71 @@ def test_rewritten_images_are_what_the_mapping_says(
         assert set(_record(patched)) <= set(_record(pod))
         return
     record = _record(patched)
-    for field, containers in patched["spec"].items():
-        for index, container in enumerate(containers):
+    for field in CONTAINER_FIELDS:
+        for index, container in enumerate(patched["spec"].get(field, [])):
             original = pod["spec"][field][index]["image"]
             if container["image"] != original:
                 assert record[container["name"]] == original
+
+
+# --- SPEC 4.1: pull secrets, Audit mode, warnings ----------------------------------------
+
+
+def _pull_secrets(pod: dict[str, Any]) -> list[str]:
+    return [entry["name"] for entry in pod["spec"].get("imagePullSecrets") or []]
+
+
+@SETTINGS
+@given(pod=pods(), mapping=mappings)
+def test_pull_secrets_are_only_ever_added_after_the_pods_own(
+    pod: dict[str, Any], mapping: Mapping
+) -> None:
+    request = _request("CREATE", pod, None)
+    admission = admit(review_request=request, mapping=mapping)
+    patched = _patched(request, mapping)
+    before, after = _pull_secrets(pod), _pull_secrets(patched)
+    assert after[: len(before)] == before  # none removed, the pod's own first, in its order
+    rewriters = {r.match.image_map for r in admission.rewritten}
+    wanted = mapping.pull_secrets_for(rewriters)
+    assert after[len(before):] == [n for n in wanted if n not in before]
+    assert list(admission.pull_secrets) == after[len(before):]
+    if not admission.rewritten:
+        assert after == before
+    # Idempotent: a second review (a reinvocation) adds nothing more.
+    again = admit(review_request=_request("CREATE", patched, None), mapping=mapping)
+    assert again.pull_secrets == ()
+
+
+@SETTINGS
+@given(data=st.data(), pod=pods(), mapping=mappings)
+def test_an_update_never_touches_pull_secrets(
+    data: st.DataObject, pod: dict[str, Any], mapping: Mapping
+) -> None:
+    new = data.draw(changed(pod))
+    patched = _patched(_request("UPDATE", new, pod), mapping)
+    assert _pull_secrets(patched) == _pull_secrets(new)
+
+
+@SETTINGS
+@given(pod=pods(), mapping=mappings)
+def test_audited_images_are_kept_and_every_reported_image_is_warned_about(
+    pod: dict[str, Any], mapping: Mapping
+) -> None:
+    admission = admit(review_request=_request("CREATE", pod, None), mapping=mapping)
+    patched = _patched(_request("CREATE", pod, None), mapping)
+    images = {c["name"]: c["image"] for field in CONTAINER_FIELDS
+              for c in patched["spec"].get(field, [])}
+    for rewrite in admission.audited:
+        assert rewrite.match.audit
+        assert images[rewrite.container] == rewrite.match.image
+        assert rewrite.container not in _record(patched)
+    warnings = admission.response.get("warnings", [])
+    assert bool(warnings) == bool(admission.reported)
+    assert len(warnings) <= MAX_IMAGE_WARNINGS
+    assert all(len(w) <= MAX_WARNING_LENGTH for w in warnings)
+    if len(admission.reported) <= MAX_IMAGE_WARNINGS:
+        assert len(warnings) == len(admission.reported)
+        for warning, rewrite in zip(warnings, admission.reported, strict=True):
+            arrow = "would map" if rewrite.match.audit else "->"
+            assert f" {arrow} " in warning
+            assert warning.endswith(f"(ImageMap {rewrite.match.image_map})")
