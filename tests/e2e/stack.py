@@ -184,8 +184,14 @@ class Stack:
         *,
         metacontroller_args: dict[str, Any] | None = None,
         image: str | None = None,
+        namespace: str = NAMESPACE,
+        install_with: Callable[[ControlPlane], None] | None = None,
     ) -> None:
         self.cp = control_plane
+        self.namespace = namespace
+        """The namespace the manifests install the hooks and the webhook into."""
+        self.install_with = install_with
+        """How the product is installed; None: `kubectl apply -k` of `manifests`."""
         self.image = image
         """The container image to run the hooks and the webhook from; None: this venv."""
         self.workdir = workdir
@@ -209,7 +215,10 @@ class Stack:
     def install(self) -> None:
         """The project's manifests, as `kubectl apply -k` installs them (SPEC 7)."""
         install_crds(self.cp)
-        self.cp.kubectl("apply", "-k", str(self.manifests))
+        if self.install_with is None:
+            self.cp.kubectl("apply", "-k", str(self.manifests))
+        else:
+            self.install_with(self.cp)
         # In-cluster Service names cannot resolve here: the hooks are served on 127.0.0.1.
         point_hooks(self.cp, self.hooks_url)
         self.cp.kubectl(
@@ -278,7 +287,7 @@ class Stack:
         """The environment the installed hooks Deployment gives its container. A path in it
         under a Secret volume's mount is that Secret's key, or the whole Secret as a folder,
         written here as the kubelet mounts it (`sync_secret_volumes` writes it again)."""
-        deployment = self.cp.kubectl_json("get", "deployment", HOOKS_DEPLOYMENT, "-n", NAMESPACE)
+        deployment = self.cp.kubectl_json("get", "deployment", HOOKS_DEPLOYMENT, "-n", self.namespace)
         pod: dict[str, Any] = deployment["spec"]["template"]["spec"]  # type: ignore[index]
         (container,) = pod["containers"]
         volumes = {volume["name"]: volume for volume in pod.get("volumes", [])}
@@ -303,7 +312,7 @@ class Stack:
         changed or removed), as the kubelet does some time after a Secret changes."""
         for secret, local in self._secret_volumes:
             data: dict[str, str] = self.cp.kubectl_json(  # type: ignore[assignment]
-                "get", "secret", secret["secretName"], "-n", NAMESPACE).get("data") or {}
+                "get", "secret", secret["secretName"], "-n", self.namespace).get("data") or {}
             items = secret.get("items") or [{"key": key, "path": key} for key in data]
             wanted = {item["path"]: item["key"] for item in items}
             local.mkdir(parents=True, exist_ok=True)
@@ -315,7 +324,7 @@ class Stack:
 
     def _write_webhook_kubeconfig(self) -> None:
         """The webhook's own ServiceAccount token: it runs with the project's RBAC only."""
-        token = self.cp.service_account_token(NAMESPACE, WEBHOOK_SERVICE_ACCOUNT)
+        token = self.cp.service_account_token(self.namespace, WEBHOOK_SERVICE_ACCOUNT)
         self.webhook_kubeconfig.write_text(
             json.dumps(
                 {
@@ -338,7 +347,7 @@ class Stack:
                             "context": {
                                 "cluster": "local",
                                 "user": "webhook",
-                                "namespace": NAMESPACE,
+                                "namespace": self.namespace,
                             },
                         }
                     ],
@@ -375,7 +384,7 @@ class Stack:
                 str(kubeconfig),
                 "--bootstrap-tls",
                 "--namespace",
-                NAMESPACE,
+                self.namespace,
                 "--tls-dns-name",
                 "localhost",
                 "--cert-file",
@@ -526,9 +535,12 @@ def running_stack(
     *,
     metacontroller_args: dict[str, Any] | None = None,
     image: str | None = None,
+    namespace: str = NAMESPACE,
+    install_with: Callable[[ControlPlane], None] | None = None,
 ) -> Iterator[Stack]:
     stack = Stack(
-        control_plane, workdir, manifests, metacontroller_args=metacontroller_args, image=image
+        control_plane, workdir, manifests, metacontroller_args=metacontroller_args, image=image,
+        namespace=namespace, install_with=install_with,
     )
     try:
         yield stack.start()
