@@ -24,6 +24,8 @@ RELOCATED = "registry.example.com/kubernetes-bootcamp:v1"
 # What Prometheus sends (scrape_protocols' defaults).
 ACCEPT = ("application/openmetrics-text;version=1.0.0;q=0.5,"
           "text/plain;version=0.0.4;q=0.3,*/*;q=0.2")
+# The Prometheus text formats Prometheus reads.
+PROMETHEUS_TEXT_VERSIONS = ("0.0.4", "1.0.0")
 
 
 def test_the_walkthrough_works_in_another_namespace(stack: Stack) -> None:
@@ -73,17 +75,37 @@ class _Target(http.client.HTTPSConnection):
 
     def connect(self) -> None:
         sock = socket.create_connection((self.address, self.port), self.timeout)
-        self.sock = self.tls.wrap_socket(sock, server_hostname=self.host)
+        try:
+            self.sock = self.tls.wrap_socket(sock, server_hostname=self.host)
+        except BaseException:
+            sock.close()
+            raise
+
+
+def media_type_of(content_type: str) -> tuple[str, dict[str, str]]:
+    """The Content-Type as Prometheus parses it (Go's mime.ParseMediaType, which refuses a
+    parameter given twice), and picks its parser by."""
+    media_type, *rest = (part.strip() for part in content_type.split(";"))
+    parameters: dict[str, str] = {}
+    for parameter in rest:
+        key, _, value = parameter.partition("=")
+        assert key.lower() not in parameters, f"duplicate parameter {key!r} in {content_type!r}"
+        parameters[key.lower()] = value
+    return media_type.lower(), parameters
 
 
 def scrape(connection: http.client.HTTPConnection, endpoint: dict[str, Any]) -> dict[str, Any]:
     """GET the endpoint's path as Prometheus does; the parsed families by name."""
-    connection.request("GET", endpoint["path"], headers={"Accept": ACCEPT})
-    response = connection.getresponse()
-    text = response.read().decode()
+    try:
+        connection.request("GET", endpoint["path"], headers={"Accept": ACCEPT})
+        response = connection.getresponse()
+        text = response.read().decode()
+    finally:
+        connection.close()
     assert response.status == 200, text
-    content_type = response.getheader("Content-Type") or ""
-    assert content_type.startswith("text/plain; version=0.0.4"), content_type
+    media_type, parameters = media_type_of(response.getheader("Content-Type") or "")
+    assert media_type == "text/plain"
+    assert parameters.get("version") in PROMETHEUS_TEXT_VERSIONS, parameters
     return {family.name: family for family in text_string_to_metric_families(text)}
 
 
