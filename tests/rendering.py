@@ -98,7 +98,8 @@ def helm_binary() -> Path:
     done = subprocess.run(["bash", str(HELM_BUILD)], stdout=subprocess.PIPE, text=True,
                           check=False)
     lines = done.stdout.strip().splitlines()
-    assert done.returncode == 0 and lines, f"{HELM_BUILD} failed ({done.returncode})"
+    assert done.returncode == 0, f"{HELM_BUILD} failed ({done.returncode})"
+    assert lines, f"{HELM_BUILD} printed no path"
     return Path(lines[-1])
 
 

@@ -67,7 +67,7 @@ def test_every_object_carries_the_chart_labels(binary: Path) -> None:
     for obj in render_chart(binary, Settings(parts=("cert-manager", "metrics"))):
         if obj["kind"] == "CustomResourceDefinition":
             continue
-        assert CHART_LABELS <= set(obj["metadata"]["labels"]), obj["metadata"]["name"]
+        assert set(obj["metadata"]["labels"]) >= CHART_LABELS, obj["metadata"]["name"]
 
 
 @pytest.mark.parametrize("values", [[], ["--set", "webhook.tls.mode=cert-manager",
@@ -121,8 +121,25 @@ def test_values_pass_through(binary: Path) -> None:
     assert rule["failurePolicy"] == "Ignore"
 
 
-def test_an_unknown_tls_mode_is_refused_by_name(binary: Path) -> None:
-    done = helm(binary, "template", "image-mapper", str(CHART), "--set", "webhook.tls.mode=self",
-                check=False)
+BAD_VALUES = [
+    ("webhook.tls.mode=self", "at '/webhook/tls/mode': value must be one of 'bootstrap', "
+     "'cert-manager'"),
+    ("webhook.failurepolicy=Ignore", "at '/webhook': additional properties 'failurepolicy' not "
+     "allowed"),
+    ("webhook.failurePolicy=Never", "at '/webhook/failurePolicy': value must be one of 'Fail', "
+     "'Ignore'"),
+    ("namespace=Platform", "at '/namespace': 'Platform' does not match pattern"),
+    ("logFormat=xml", "at '/logFormat': value must be one of '', 'text', 'json'"),
+    ("hooks.replicas=0", "at '/hooks/replicas': minimum: got 0, want 1"),
+    ("image.digest=latest", "at '/image/digest': 'latest' does not match pattern"),
+]
+
+
+@pytest.mark.parametrize(("value", "message"), BAD_VALUES, ids=[v for v, _ in BAD_VALUES])
+def test_a_bad_value_is_refused_by_name(binary: Path, value: str, message: str) -> None:
+    """values.schema.json: nothing is rendered (so nothing installed), and the error names
+    the value."""
+    done = helm(binary, "template", "image-mapper", str(CHART), "--set", value, check=False)
     assert done.returncode != 0
-    assert 'webhook.tls.mode must be bootstrap or cert-manager, not "self"' in done.stderr
+    assert done.stdout == ""
+    assert message in done.stderr

@@ -63,8 +63,9 @@ def test_every_combination_builds_outside_the_clone(built: tuple[Settings, Objec
     settings, objects = built
     # The base, and each part's own objects when (and only when) it is included.
     assert ("Deployment", "image-mapper-webhook") in objects
-    assert (("Certificate", "image-mapper-webhook") in objects) == ("cert-manager" in settings.parts)
-    assert (("ServiceMonitor", "image-mapper-webhook") in objects) == ("metrics" in settings.parts)
+    parts = set(settings.parts)
+    assert (("Certificate", "image-mapper-webhook") in objects) == ("cert-manager" in parts)
+    assert (("ServiceMonitor", "image-mapper-webhook") in objects) == ("metrics" in parts)
     assert (("Role", "image-mapper-webhook-tls") in objects) != ("cert-manager" in settings.parts)
     hooks = objects[("CompositeController", "image-mapper-imagemaps")]["spec"]["hooks"]
     assert ("authorization" in hooks["sync"]["webhook"]) == ("hooks-token" in settings.parts)
@@ -124,7 +125,8 @@ def test_nothing_names_the_default_namespace_in_another(built: tuple[Settings, O
             if names.search(value):
                 keys = {key for key in path if isinstance(key, str)}
                 assert keys & not_namespaces, (kind, name, path, value)
-                assert not value.startswith("image-mapper/") and ".image-mapper." not in value
+                assert not value.startswith("image-mapper/"), (kind, name, path, value)
+                assert ".image-mapper." not in value, (kind, name, path, value)
 
 
 def test_the_overlays_are_the_base_with_a_component(tmp_path: Path) -> None:

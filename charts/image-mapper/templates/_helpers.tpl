@@ -25,10 +25,10 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- end -}}
 
+{{/* "true" with the built-in TLS bootstrap, empty with cert-manager (values.schema.json
+allows only these two modes). */}}
 {{- define "image-mapper.bootstrapTLS" -}}
-{{- if eq .Values.webhook.tls.mode "bootstrap" -}}true{{- else if eq .Values.webhook.tls.mode "cert-manager" -}}{{- else -}}
-{{- fail (printf "webhook.tls.mode must be bootstrap or cert-manager, not %q" .Values.webhook.tls.mode) -}}
-{{- end -}}
+{{- if eq .Values.webhook.tls.mode "bootstrap" -}}true{{- end -}}
 {{- end -}}
 
 {{/* The Service's DNS names, as the certificate and Prometheus name it. */}}

@@ -1,6 +1,7 @@
 """After `helm install` (the chart's defaults), the original prototype's walk-through, as the
-README gives it, relocates the pod; `helm uninstall` removes the product and leaves the CRD and
-the ImageMaps (Helm never deletes what it installed from a chart's crds/)."""
+README gives it, relocates the pod; `helm uninstall` (after the webhook configuration) removes
+the product and leaves the CRD and the ImageMaps (Helm never deletes what it installed from a
+chart's crds/)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.stack import ORIGINAL_IMAGES, SAMPLE, Stack, wait_for
+from tests.e2e.stack import BOOTCAMP, ORIGINAL_IMAGES, RELOCATED, SAMPLE, Stack, wait_for
 from tests.rendering import RELEASE, helm
 
 pytestmark = pytest.mark.e2e
 
-BOOTCAMP = "gcr.io/google-samples/kubernetes-bootcamp:v1"
-RELOCATED = "registry.example.com/kubernetes-bootcamp:v1"
 
 
 def test_the_release_is_deployed(stack: Stack, helm_path: Path) -> None:
@@ -40,10 +39,16 @@ def test_the_walkthrough_relocates_the_pod(stack: Stack) -> None:
 
 
 def test_uninstall_keeps_the_crd_and_the_imagemaps(stack: Stack, helm_path: Path) -> None:
-    helm(helm_path, "uninstall", RELEASE, "--namespace=default",
-         f"--kubeconfig={stack.cp.kubeconfig}")
-    gone = stack.cp.kubectl("get", "mutatingwebhookconfiguration", "image-mapper", check=False)
-    assert gone.returncode != 0 and "NotFound" in gone.stderr
+    """In the README's order: the webhook configuration first (helm would delete it after the
+    webhook's Deployment and Service, refusing pods in between), then the release."""
+    stack.cp.kubectl("delete", "mutatingwebhookconfiguration", "image-mapper")
+    stack.cp.kubectl("run", "after-the-webhook", f"--image={BOOTCAMP}")
+    done = helm(helm_path, "uninstall", RELEASE, "--namespace=default",
+                f"--kubeconfig={stack.cp.kubeconfig}")
+    assert f'release "{RELEASE}" uninstalled' in done.stdout
+    for kind in ("deployments", "services", "serviceaccounts"):
+        assert stack.cp.kubectl("get", kind, "-n", "image-mapper", "-o", "name",
+                                "-l", "app.kubernetes.io/managed-by=Helm").stdout.strip() == ""
     assert stack.cp.kubectl("get", "compositecontroller", "-o", "name").stdout.strip() == ""
     assert stack.get("crd", "imagemaps.mapper.imagerelocation.pivotal.io")
     assert stack.get("imagemap", "bootcamp-sample", "-n", "default")

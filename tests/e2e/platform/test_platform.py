@@ -15,12 +15,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.platform.conftest import SETTINGS
-from tests.e2e.stack import SAMPLE, Stack
+from tests.e2e.stack import RELOCATED, Stack
 
 pytestmark = pytest.mark.e2e
 
-BOOTCAMP = "gcr.io/google-samples/kubernetes-bootcamp:v1"
-RELOCATED = "registry.example.com/kubernetes-bootcamp:v1"
 # What Prometheus sends (scrape_protocols' defaults).
 ACCEPT = ("application/openmetrics-text;version=1.0.0;q=0.5,"
           "text/plain;version=0.0.4;q=0.3,*/*;q=0.2")
@@ -30,14 +28,7 @@ PROMETHEUS_TEXT_VERSIONS = ("0.0.4", "1.0.0")
 
 def test_the_walkthrough_works_in_another_namespace(stack: Stack) -> None:
     before = stack.hook_calls()
-    namespace = "walkthrough"
-    stack.cp.kubectl("create", "namespace", namespace)
-    stack.cp.kubectl("apply", "-n", namespace, "-f", str(SAMPLE))
-    stack.wait_ready(namespace, "bootcamp-sample")
-    stack.webhook_has_mapping(namespace, BOOTCAMP, RELOCATED)
-    stack.cp.kubectl("run", "bootcamp", f"--image={BOOTCAMP}", "-n", namespace,
-                     "--restart=Never")
-    pod = stack.get("pod", "bootcamp", "-n", namespace)
+    pod = stack.walkthrough("walkthrough")
     assert pod["spec"]["containers"][0]["image"] == RELOCATED
     calls = stack.hook_calls()
     for hook in ("/imagemap/sync", "/namespace/sync"):
