@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 TOOLS := $(HOME)/.cache/image-mapper/tools
 CHECKOV_VENV := $(TOOLS)/checkov-3.3.30
 
-.PHONY: all prerequisites python-prerequisites venv lint unit test e2e demo bench controlplane tools image clean
+.PHONY: all prerequisites python-prerequisites venv lint unit test e2e demo bench controlplane helm tools image clean
 
 all: test
 
@@ -44,7 +44,12 @@ $(CHECKOV_VENV)/.installed:
 	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
 
-tools: $(CHECKOV_VENV)/.installed
+# helm, built once from the Go module proxy and cached like the control plane (tests/helm/build.sh):
+# the chart's tests lint, render and install it with it.
+helm: prerequisites
+	tests/helm/build.sh
+
+tools: $(CHECKOV_VENV)/.installed helm
 
 # image-mapper:dev from the unchanged Dockerfile with Debian's buildah (installed with apt-get),
 # on the real base if a registry answers, else on a stand-in of the same name built with

@@ -30,6 +30,8 @@ def probes_blueprint(registry: CollectorRegistry, readiness: Readiness) -> Bluep
 
     @blueprint.get("/metrics")
     def metrics() -> Response:
-        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+        # As is: `mimetype=` would add a second `charset`, a Content-Type that Prometheus 3
+        # refuses to parse (duplicate parameter), failing the scrape.
+        return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
     return blueprint

@@ -9,6 +9,7 @@ from datetime import datetime
 import pytest
 import requests
 from flask.testing import FlaskClient
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from hooks.controller import dispatch
 from hooks.controller.app import create_app
@@ -218,7 +219,8 @@ def test_metrics_count_calls_latency_and_verdicts(hooks_url: str) -> None:
     post(hooks_url + "/imagemap/sync", ACCEPTED.request_path.read_bytes())
     post(hooks_url + "/namespace/sync", b"nonsense")
     answer = requests.get(hooks_url + "/metrics", timeout=10)
-    assert answer.headers["Content-Type"].startswith("text/plain")
+    # Exactly prometheus_client's, one charset: Prometheus 3 refuses a repeated parameter.
+    assert answer.headers["Content-Type"] == CONTENT_TYPE_LATEST
     metrics = answer.text
     for line in (
         'image_mapper_hook_calls_total{hook="/imagemap/sync",outcome="ok"} 3.0',

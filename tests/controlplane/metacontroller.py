@@ -98,14 +98,10 @@ class Metacontroller:
         self.cp = cp
         self.log_path = log_path
         self.binary = (folder or ensure_metacontroller()) / "metacontroller"
-        self.metrics_port = free_port()
-        self.health_port = free_port()
         args = [
             str(self.binary),
             f"--kubeconfig={cp.kubeconfig}",
             f"--workers={workers}",
-            f"--metrics-address=127.0.0.1:{self.metrics_port}",
-            f"--health-probe-bind-address=127.0.0.1:{self.health_port}",
             "--zap-log-level=4",
         ]
         if discovery_interval is not None:
@@ -116,18 +112,39 @@ class Metacontroller:
             args.append(f"--client-go-qps={client_qps}")
         if client_burst is not None:
             args.append(f"--client-go-burst={client_burst}")
-        self.argv = [*args, *extra_args]
+        self.args = [*args, *extra_args]
+        self.metrics_port = free_port()
+        self.health_port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> Metacontroller:
-        with self.log_path.open("ab") as log:
-            log.write(f"\n==== {time.strftime('%H:%M:%S')} starting metacontroller\n".encode())
-            log.flush()
-            self.process = subprocess.Popen(
-                self.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.wait_ready()
+    @property
+    def argv(self) -> list[str]:
+        return [*self.args, f"--metrics-address=127.0.0.1:{self.metrics_port}",
+                f"--health-probe-bind-address=127.0.0.1:{self.health_port}"]
+
+    def start(self, attempts: int = 3) -> Metacontroller:
+        """Start it and wait until ready. A free port can be taken before it binds it (by
+        any process's outgoing connection, its own to the API server included): then again
+        with new ports."""
+        for attempt in range(attempts):
+            with self.log_path.open("ab") as log:
+                log.write(f"\n==== {time.strftime('%H:%M:%S')} starting metacontroller\n"
+                          .encode())
+                log.flush()
+                self.process = subprocess.Popen(
+                    self.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            try:
+                self.wait_ready()
+            except ControlPlaneError:
+                exited = self.process.poll() is not None
+                if (attempt + 1 == attempts or not exited
+                        or "address already in use" not in self.log_tail(5)):
+                    raise
+                self.metrics_port, self.health_port = free_port(), free_port()
+            else:
+                break
         return self
 
     def wait_ready(self, timeout: float = 60.0) -> None:

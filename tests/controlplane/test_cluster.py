@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
+from pathlib import Path
 
 import pytest
 
 from .cluster import ControlPlane, wait_until
+from .metacontroller import Metacontroller
 
 pytestmark = pytest.mark.e2e
 
@@ -93,3 +96,22 @@ def test_control_plane_lifecycle(control_plane: ControlPlane) -> None:
         what="configmap after etcd restart",
     )
     assert got
+
+
+def test_metacontroller_starts_again_when_its_port_was_taken(
+    control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    """The port picked for it is bound by someone else before it binds it: it starts again
+    on other ports instead of failing the package."""
+    metacontroller = Metacontroller(control_plane, tmp_path / "metacontroller.log")
+    taken = metacontroller.health_port
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", taken))
+        squatter.listen()
+        try:
+            metacontroller.start()
+            assert metacontroller.running
+            assert metacontroller.health_port != taken
+            assert "address already in use" in (tmp_path / "metacontroller.log").read_text()
+        finally:
+            metacontroller.stop()

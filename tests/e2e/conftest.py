@@ -5,6 +5,10 @@ and must not meet.
 - `installed/`: the product as `kubectl apply -k metacontroller/` installs it, driven by the
   real Metacontroller (`stack.py`, `tests/controlplane/metacontroller.py`);
 - `hooks_token/`: the same with `overlays/hooks-token`;
+- `platform/`: the same from a kustomization of one's own in another namespace, with the
+  hooks-token and metrics components;
+- `helm/`: the same installed with `helm install` of charts/image-mapper;
+- `components/`: every combination of the components applied (no Metacontroller running);
 - `webhook/`: `serve-webhook` alone against an API server, and its watch.
 """
 

@@ -2,9 +2,9 @@
 
 - etcd, kube-apiserver and kube-controller-manager (tests/controlplane);
 - the real Metacontroller (built from its pinned source, tests/controlplane/metacontroller.py):
-  its CRDs first, so that `kubectl apply -k metacontroller/` installs the project's real
-  manifests unchanged, then the controller itself, out of cluster, with its default workers and
-  client throttling;
+  its CRDs first, so that `kubectl apply -k metacontroller/` (or a kustomization over it, or
+  `helm install` of the chart: `install_with`) installs the project's real manifests unchanged,
+  then the controller itself, out of cluster, with its default workers and client throttling;
 - the MutatingWebhookConfiguration re-pointed from its Service (which cannot route without
   kube-proxy) to `url: https://localhost:PORT/mutate`;
 - `image-mapper serve-hooks` and `image-mapper serve-webhook` as real processes, the webhook
@@ -25,6 +25,7 @@ import contextlib
 import json
 import os
 import re
+import secrets
 import signal
 import socket
 import ssl
@@ -50,10 +51,24 @@ WEBHOOK_CONFIGURATION = "image-mapper"
 HOOKS_DEPLOYMENT = "image-mapper-hooks"
 HOOKS_TOKEN_OVERLAY = ROOT / "overlays" / "hooks-token"
 WEBHOOK_SERVICE_ACCOUNT = "image-mapper-webhook"
+HOOKS_TOKEN_SECRET = "image-mapper-hooks-token"
 ACTIVE_LABEL = "mapper.imagerelocation.pivotal.io/active"
 ORIGINAL_IMAGES = "mapper.imagerelocation.pivotal.io/original-images"
 
+BOOTCAMP = "gcr.io/google-samples/kubernetes-bootcamp:v1"
+RELOCATED = "registry.example.com/kubernetes-bootcamp:v1"
+
 T = TypeVar("T")
+
+
+def create_hooks_token(cp: ControlPlane, namespace: str) -> str:
+    """The Secret the hooks-token component tells the operator to create before installing,
+    in the install's namespace (created here); the token."""
+    value = secrets.token_urlsafe(32)
+    cp.kubectl("create", "namespace", namespace)
+    cp.kubectl("create", "secret", "generic", HOOKS_TOKEN_SECRET, "-n", namespace,
+               f"--from-literal=token={value}")
+    return value
 
 
 def imagemap_list(maps: dict[str, list[tuple[str, str]]]) -> str:
@@ -184,8 +199,14 @@ class Stack:
         *,
         metacontroller_args: dict[str, Any] | None = None,
         image: str | None = None,
+        namespace: str = NAMESPACE,
+        install_with: Callable[[ControlPlane], None] | None = None,
     ) -> None:
         self.cp = control_plane
+        self.namespace = namespace
+        """The namespace the manifests install the hooks and the webhook into."""
+        self.install_with = install_with
+        """How the product is installed; None: `kubectl apply -k` of `manifests`."""
         self.image = image
         """The container image to run the hooks and the webhook from; None: this venv."""
         self.workdir = workdir
@@ -209,7 +230,10 @@ class Stack:
     def install(self) -> None:
         """The project's manifests, as `kubectl apply -k` installs them (SPEC 7)."""
         install_crds(self.cp)
-        self.cp.kubectl("apply", "-k", str(self.manifests))
+        if self.install_with is None:
+            self.cp.kubectl("apply", "-k", str(self.manifests))
+        else:
+            self.install_with(self.cp)
         # In-cluster Service names cannot resolve here: the hooks are served on 127.0.0.1.
         point_hooks(self.cp, self.hooks_url)
         self.cp.kubectl(
@@ -278,7 +302,8 @@ class Stack:
         """The environment the installed hooks Deployment gives its container. A path in it
         under a Secret volume's mount is that Secret's key, or the whole Secret as a folder,
         written here as the kubelet mounts it (`sync_secret_volumes` writes it again)."""
-        deployment = self.cp.kubectl_json("get", "deployment", HOOKS_DEPLOYMENT, "-n", NAMESPACE)
+        deployment = self.cp.kubectl_json(
+            "get", "deployment", HOOKS_DEPLOYMENT, "-n", self.namespace)
         pod: dict[str, Any] = deployment["spec"]["template"]["spec"]  # type: ignore[index]
         (container,) = pod["containers"]
         volumes = {volume["name"]: volume for volume in pod.get("volumes", [])}
@@ -303,7 +328,7 @@ class Stack:
         changed or removed), as the kubelet does some time after a Secret changes."""
         for secret, local in self._secret_volumes:
             data: dict[str, str] = self.cp.kubectl_json(  # type: ignore[assignment]
-                "get", "secret", secret["secretName"], "-n", NAMESPACE).get("data") or {}
+                "get", "secret", secret["secretName"], "-n", self.namespace).get("data") or {}
             items = secret.get("items") or [{"key": key, "path": key} for key in data]
             wanted = {item["path"]: item["key"] for item in items}
             local.mkdir(parents=True, exist_ok=True)
@@ -315,7 +340,7 @@ class Stack:
 
     def _write_webhook_kubeconfig(self) -> None:
         """The webhook's own ServiceAccount token: it runs with the project's RBAC only."""
-        token = self.cp.service_account_token(NAMESPACE, WEBHOOK_SERVICE_ACCOUNT)
+        token = self.cp.service_account_token(self.namespace, WEBHOOK_SERVICE_ACCOUNT)
         self.webhook_kubeconfig.write_text(
             json.dumps(
                 {
@@ -338,7 +363,7 @@ class Stack:
                             "context": {
                                 "cluster": "local",
                                 "user": "webhook",
-                                "namespace": NAMESPACE,
+                                "namespace": self.namespace,
                             },
                         }
                     ],
@@ -375,7 +400,7 @@ class Stack:
                 str(kubeconfig),
                 "--bootstrap-tls",
                 "--namespace",
-                NAMESPACE,
+                self.namespace,
                 "--tls-dns-name",
                 "localhost",
                 "--cert-file",
@@ -487,6 +512,19 @@ class Stack:
                 calls[(match[1], match[2])] = int(float(match[3]))
         return calls
 
+    def walkthrough(self, namespace: str) -> dict[str, Any]:
+        """The original prototype's walk-through in a new `namespace`: the sample ImageMap,
+        `kubectl wait` until it is Ready, the webhook's view of it, then `kubectl run` of the
+        bootcamp image; the pod as created."""
+        self.cp.kubectl("create", "namespace", namespace)
+        self.cp.kubectl("apply", "-n", namespace, "-f", str(SAMPLE))
+        self.cp.kubectl("wait", "-n", namespace, "--for=condition=Ready", "--timeout=60s",
+                        "imagemap/bootcamp-sample")
+        self.webhook_has_mapping(namespace, BOOTCAMP, RELOCATED)
+        self.cp.kubectl("run", "bootcamp", f"--image={BOOTCAMP}", "-n", namespace,
+                        "--restart=Never")
+        return self.get("pod", "bootcamp", "-n", namespace)
+
     def namespace_active(self, namespace: str) -> bool:
         labels = self.get("namespace", namespace)["metadata"].get("labels") or {}
         return labels.get(ACTIVE_LABEL) == "true"
@@ -526,9 +564,12 @@ def running_stack(
     *,
     metacontroller_args: dict[str, Any] | None = None,
     image: str | None = None,
+    namespace: str = NAMESPACE,
+    install_with: Callable[[ControlPlane], None] | None = None,
 ) -> Iterator[Stack]:
     stack = Stack(
-        control_plane, workdir, manifests, metacontroller_args=metacontroller_args, image=image
+        control_plane, workdir, manifests, metacontroller_args=metacontroller_args, image=image,
+        namespace=namespace, install_with=install_with,
     )
     try:
         yield stack.start()

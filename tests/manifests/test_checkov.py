@@ -1,5 +1,5 @@
-"""checkov's Kubernetes security checks on the manifests (and each overlay) exactly as
-`kubectl apply -k` renders them.
+"""checkov's Kubernetes security checks on the manifests exactly as `kubectl apply -k` (the
+base, each overlay, every component) and `helm template` (the chart) render them.
 
 Every failed check must be one of the exceptions below, each with the reason it is accepted.
 """
@@ -12,8 +12,18 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.rendering import (
+    OPTIONAL,
+    ROOT,
+    Settings,
+    helm_binary,
+    kubectl_kustomize,
+    render_chart,
+    render_kustomize,
+)
+
 CHECKOV = Path(
     os.environ.get(
         "IMAGE_MAPPER_CHECKOV",
@@ -33,19 +43,27 @@ ACCEPTED = {
 }
 
 
-@pytest.fixture(scope="module", params=["metacontroller", "overlays/cert-manager",
-                                        "overlays/hooks-token"])
+# What is scanned: kustomize's renderings (the base, the overlays, and a kustomization of one's
+# own with every component, in another namespace) and the Helm chart's, with its defaults and
+# with every option.
+ALL_PARTS = Settings("platform", OPTIONAL)
+SOURCES = {
+    "metacontroller": lambda tmp: kubectl_kustomize(ROOT / "metacontroller"),
+    "overlays/cert-manager": lambda tmp: kubectl_kustomize(ROOT / "overlays" / "cert-manager"),
+    "overlays/hooks-token": lambda tmp: kubectl_kustomize(ROOT / "overlays" / "hooks-token"),
+    "components": lambda tmp: render_kustomize(ALL_PARTS, tmp),
+    "chart": lambda tmp: render_chart(helm_binary(), Settings()),
+    "chart-every-option": lambda tmp: render_chart(helm_binary(), ALL_PARTS),
+}
+
+
+@pytest.fixture(scope="module", params=list(SOURCES))
 def rendered(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
-    """The install and each overlay, as `kubectl apply -k` renders them."""
-    output = subprocess.run(
-        ["kubectl", "kustomize", str(ROOT / request.param)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
-    path = tmp_path_factory.mktemp("manifests") / "rendered.yaml"
-    path.write_text(output)
+    """The manifests as `kubectl apply -k` or `helm install` would create them."""
+    folder = tmp_path_factory.mktemp("manifests")
+    objects = SOURCES[request.param](folder / "my-install")
+    path = folder / "rendered.yaml"
+    path.write_text(yaml.safe_dump_all(objects))
     return path
 
 

@@ -2,28 +2,30 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 
 import pytest
 
 from tests.controlplane.cluster import ControlPlane
 from tests.controlplane.fixtures import control_plane
-from tests.e2e.stack import HOOKS_TOKEN_OVERLAY, NAMESPACE, Stack, running_stack
+from tests.e2e.stack import (
+    HOOKS_TOKEN_OVERLAY,
+    HOOKS_TOKEN_SECRET,
+    NAMESPACE,
+    Stack,
+    create_hooks_token,
+    running_stack,
+)
 
 __all__ = ["control_plane"]  # this package's own control plane
 
-TOKEN_SECRET = "image-mapper-hooks-token"
+TOKEN_SECRET = HOOKS_TOKEN_SECRET
 
 
 @pytest.fixture(scope="package")
 def token(control_plane: ControlPlane) -> str:
     """The Secret the overlay's comment tells the operator to create, before installing."""
-    value = secrets.token_urlsafe(32)
-    control_plane.kubectl("create", "namespace", NAMESPACE)
-    control_plane.kubectl("create", "secret", "generic", TOKEN_SECRET, "-n", NAMESPACE,
-                          f"--from-literal=token={value}")
-    return value
+    return create_hooks_token(control_plane, NAMESPACE)
 
 
 @pytest.fixture(scope="package")

@@ -16,12 +16,9 @@ import urllib.request
 import pytest
 
 from tests.e2e.hooks_token.conftest import TOKEN_SECRET
-from tests.e2e.stack import NAMESPACE, SAMPLE, Stack, wait_for
+from tests.e2e.stack import BOOTCAMP, NAMESPACE, RELOCATED, SAMPLE, Stack, wait_for
 
 pytestmark = pytest.mark.e2e
-
-BOOTCAMP = "gcr.io/google-samples/kubernetes-bootcamp:v1"
-RELOCATED = "registry.example.com/kubernetes-bootcamp:v1"
 
 
 def _post(url: str, headers: dict[str, str]) -> int:
@@ -55,15 +52,7 @@ def test_the_hooks_refuse_calls_without_the_token(stack: Stack, token: str) -> N
 
 def test_the_walkthrough_works_with_authenticated_hooks(stack: Stack) -> None:
     before = stack.hook_calls()
-    namespace = "token-walkthrough"
-    stack.cp.kubectl("create", "namespace", namespace)
-    stack.cp.kubectl("apply", "-n", namespace, "-f", str(SAMPLE))
-    stack.cp.kubectl("wait", "-n", namespace, "--for=condition=Ready", "--timeout=60s",
-                     "imagemap/bootcamp-sample")
-    stack.webhook_has_mapping(namespace, BOOTCAMP, RELOCATED)
-    stack.cp.kubectl("run", "bootcamp", f"--image={BOOTCAMP}", "-n", namespace,
-                     "--restart=Never")
-    created = stack.get("pod", "bootcamp", "-n", namespace)
+    created = stack.walkthrough("token-walkthrough")
     assert created["spec"]["containers"][0]["image"] == RELOCATED
     calls = stack.hook_calls()
     # Metacontroller called every hook, and never without the token (or with a wrong one).

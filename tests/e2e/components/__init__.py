@@ -1,0 +1,1 @@
+"""Every combination of the kustomize components, applied to the real API server."""
