@@ -59,3 +59,11 @@ def describe_error(error: BaseException) -> str:
         reason = getattr(error, "reason", None)
         return f"HTTP {status} {reason or ''}".strip()
     return " ".join(f"{type(error).__name__}: {error}".split())
+
+
+def error_kind(error: BaseException) -> str:
+    """What kind of error this is, without the details that change from one to the next (a
+    connection's address, a request id): `HTTP 403` for an API error, else the type's name.
+    Repeated errors of one kind are one kind of log line."""
+    status = getattr(error, "status", None)
+    return f"HTTP {status}" if isinstance(status, int) else type(error).__name__

@@ -32,6 +32,7 @@ from gunicorn.workers.gthread import ThreadWorker
 from hooks.engine.mapping import Mapping
 from hooks.serving.errors import ServeError, describe_error
 from hooks.webhook.app import create_app
+from hooks.webhook.gunicorn_logs import GunicornLogger
 from hooks.webhook.kube import (
     ApiClient,
     KubernetesTLSStore,
@@ -81,6 +82,8 @@ class WebhookConfig:
     """Seconds then left for in-flight requests."""
     access_log: bool
     log_level: str
+    log_repeat_interval: float = 60.0
+    """A failing list or watch is logged at most once per kind of error per this many seconds."""
 
 
 # --- the worker process --------------------------------------------------------------------
@@ -168,7 +171,8 @@ def _builder(config: WebhookConfig) -> Callable[[WebhookServer], Flask]:
             view = StaticView(config.static)
         else:
             api_client = _client(config)
-            watcher = ClusterWatch(imagemap_source(api_client), namespace_source(api_client))
+            watcher = ClusterWatch(imagemap_source(api_client), namespace_source(api_client),
+                                   log_repeat_interval=config.log_repeat_interval)
             watcher.start()
             server.components.stoppers.append(partial(close, api_client))
             server.components.stoppers.append(watcher.stop)
@@ -204,6 +208,7 @@ def gunicorn_options(config: WebhookConfig) -> dict[str, Any]:
         "accesslog": "-" if config.access_log else None,
         "errorlog": "-",
         "loglevel": config.log_level,
+        "logger_class": GunicornLogger,  # through our handler (text or JSON), no config dump
         "control_socket_disable": True,
         "proc_name": "image-mapper-webhook",
         "worker_exit": _worker_exit,
