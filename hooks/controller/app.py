@@ -172,7 +172,7 @@ def _log_refusal(refusals: RateLimitedLog, path: str) -> None:
     else:
         reason = "a bearer token that is not one of the accepted ones"
     client = request.remote_addr or "unknown"
-    refusals.warning(reason, "refused a hook call (401) from %s to %s: %s; check the "
+    refusals.limited_warning(reason, "refused a hook call (401) from %s to %s: %s; check the "
                      "controllers' authorization secretRef and the hooks' --token-file",
                      client, path, reason,
                      extra={"event": "hook_refused", "reason": reason, "hook": path,

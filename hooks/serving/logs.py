@@ -6,8 +6,9 @@ and a rate limit for warnings that can repeat many times a second.
   `level`, `logger`, `message`, then every structured field a call passed with `extra=`, and
   `exception` when there is one (a traceback, as one string: a line is still one record).
 - The libraries' own debug output is not ours to show: at `debug` the project's loggers say
-  more, while the Kubernetes client and urllib3 stay at `info` (the Kubernetes client logs
-  whole response bodies at debug, the TLS Secret's private key among them).
+  more, while the Kubernetes client stays at `info` (it logs whole response bodies at debug,
+  the TLS Secret's private key among them) and urllib3 at `error` (its warnings are retries of
+  a request whose failure the caller logs, once, e.g. the webhook's watch: three lines a try).
 - `RateLimitedLog`: a warning that an outside party can repeat at will (a hook call without the
   token, an API server that refuses every watch) is logged at most once per key per interval;
   the next line of that key says how many were left out meanwhile (field `suppressed`).
@@ -31,9 +32,8 @@ FORMATS: tuple[Format, ...] = ("text", "json")
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
 
-LIBRARIES = ("kubernetes", "urllib3")
-"""Loggers kept at info or above whatever the level: their debug output is request and
-response bodies."""
+LIBRARIES = {"kubernetes": logging.INFO, "urllib3": logging.ERROR}
+"""Loggers kept at this level or above, whatever the level asked for."""
 
 # Every attribute a LogRecord has of its own; the rest came from `extra=`.
 _RECORD_ATTRIBUTES = frozenset(
@@ -83,8 +83,8 @@ def configure(level: Level = "info", fmt: Format = "text", stream: TextIO | None
     root.addHandler(handler)
     number = logging.getLevelNamesMapping()[level.upper()]
     root.setLevel(number)
-    for name in LIBRARIES:
-        logging.getLogger(name).setLevel(max(number, logging.INFO))
+    for name, least in LIBRARIES.items():
+        logging.getLogger(name).setLevel(max(number, least))
 
 
 class RateLimiter:
@@ -131,7 +131,7 @@ class RateLimitedLog:
         self.logger = logger
         self.limiter = limiter
 
-    def warning(self, key: Hashable, message: str, *args: object,
+    def limited_warning(self, key: Hashable, message: str, *args: object,
                 extra: Mapping[str, object] | None = None) -> bool:
         """Log `message % args` unless `key` was logged less than an interval ago; whether it
         was. A line after held-back ones ends with their count, also in field `suppressed`."""

@@ -132,7 +132,7 @@ class Watcher:
                     break
                 delay = self._backoff.next()
                 operation = "list" if self._resource_version is None else "watch"
-                self._failures.warning(
+                self._failures.limited_warning(
                     (operation, error_kind(error)),
                     "%s %s failed (%s); retrying in %.1fs, serving the last known state",
                     self.resource, operation, describe_error(error), delay,

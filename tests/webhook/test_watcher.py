@@ -64,7 +64,8 @@ def test_not_ready_until_both_first_lists_are_in(
     assert watch.view.age() is None
     watch.start()
     wait_for(lambda: watch.view.synced, what="the first lists")
-    assert source.list_failures == [] and len(source.lists) == 1  # retried twice
+    assert source.list_failures == []  # both failures were met: retried twice
+    assert len(source.lists) == 1
     # The same failure twice within the log's repeat interval (the clock stands still): once.
     assert caplog.text.count("imagemaps list failed") == 1
     assert watch.view.readiness()[0] is True
