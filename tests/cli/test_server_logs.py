@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from tests.hardening.servers import IMAGEMAPS, make_pki
 from tests.webhook.server import free_port, start_server, stop_process
 
 REVIEW = IMAGEMAPS.parent / "create-image-form.request.json"
-TOKEN = "s3cret-hooks-token"  # noqa: S105 - a test's token
+TOKEN = "s3cret-hooks-token"
 
 
 def _stop(hooks: HooksProcess) -> int:
@@ -184,6 +185,4 @@ def _api_errors(log: Path, resource: str) -> list[dict[str, Any]]:
 
 
 def _seconds(start: str, end: str) -> float:
-    from datetime import datetime  # noqa: PLC0415
-
     return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
