@@ -5,6 +5,7 @@ and must not meet.
 - `installed/`: the product as `kubectl apply -k metacontroller/` installs it, driven by the
   real Metacontroller (`stack.py`, `tests/controlplane/metacontroller.py`);
 - `hooks_token/`: the same with `overlays/hooks-token`;
+- `operating/`: the README's Install, Verify, Upgrade and Uninstall blocks, run as written;
 - `webhook/`: `serve-webhook` alone against an API server, and its watch.
 """
 
