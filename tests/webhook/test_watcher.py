@@ -188,6 +188,9 @@ def test_keeps_serving_the_last_known_state_when_the_api_server_is_away(
     namespaces.apply(namespace("demo", "mirrors"))
     watch.start()
     wait_for(lambda: watch.view.synced)
+    # Both watches open, so that breaking them fails them (a watch that opens after the break
+    # would simply wait).
+    wait_for(lambda: source.watches and namespaces.watches)
     assert watch.view.age() == 0
     for down in (source, namespaces):
         down.list_failures = [ConnectionRefusedError("refused")] * 1000
