@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+
+from hooks.serving.logs import FORMATS, LEVELS
 
 
 def env(variable: str, default: str, environ: Mapping[str, str] | None = None) -> str:
@@ -77,3 +79,38 @@ def _seconds(text: str) -> float:
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds")
     return value
+
+
+ENV_LOG_LEVEL = "IMAGE_MAPPER_LOG_LEVEL"
+ENV_LOG_FORMAT = "IMAGE_MAPPER_LOG_FORMAT"
+ENV_LOG_REPEAT_INTERVAL = "IMAGE_MAPPER_LOG_REPEAT_INTERVAL"
+
+
+def add_log_options(parser: argparse.ArgumentParser,
+                    environ: Mapping[str, str] | None = None) -> None:
+    """`--log-level`, `--log-format` and `--log-repeat-interval`, alike on both servers."""
+    group = parser.add_argument_group("logging")
+    group.add_argument("--log-level", type=_choice("log level", LEVELS),
+                       default=env(ENV_LOG_LEVEL, "info", environ),
+                       help=f"{', '.join(LEVELS)} ({ENV_LOG_LEVEL}; default info)")
+    group.add_argument("--log-format", type=_choice("log format", FORMATS),
+                       default=env(ENV_LOG_FORMAT, "text", environ),
+                       help="text, or json: one JSON object per line with time, level, logger, "
+                            f"message and the event's fields ({ENV_LOG_FORMAT}; default text)")
+    group.add_argument("--log-repeat-interval", type=positive_seconds,
+                       default=env(ENV_LOG_REPEAT_INTERVAL, "60", environ),
+                       help="a warning that repeats (refused hook calls, API errors) is logged at "
+                            "most once per this many seconds, the next line counting the ones "
+                            f"left out ({ENV_LOG_REPEAT_INTERVAL}; default 60)")
+
+
+def _choice(what: str, choices: tuple[str, ...]) -> Callable[[str], str]:
+    """A check of one of `choices`, case-insensitive: argparse's `choices` would not check a
+    default from the environment."""
+    def check(text: str) -> str:
+        if text.lower() not in choices:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a {what}: use one of {', '.join(choices)}")
+        return text.lower()
+
+    return check

@@ -9,6 +9,9 @@ Settings come from options, or from the environment when an option is not given:
 | `--threads` | `IMAGE_MAPPER_HOOKS_THREADS` | `4` |
 | `--token-file` | `IMAGE_MAPPER_HOOKS_TOKEN_FILE` | none: no token check |
 | `--shutdown-timeout` | `IMAGE_MAPPER_HOOKS_SHUTDOWN_TIMEOUT` | `10` seconds |
+| `--log-level` | `IMAGE_MAPPER_LOG_LEVEL` | `info` |
+| `--log-format` | `IMAGE_MAPPER_LOG_FORMAT` | `text` (or `json`) |
+| `--log-repeat-interval` | `IMAGE_MAPPER_LOG_REPEAT_INTERVAL` | `60` seconds |
 
 The server is `hooks.controller.server`, imported when the command runs.
 """
@@ -16,12 +19,12 @@ The server is `hooks.controller.server`, imported when the command runs.
 from __future__ import annotations
 
 import argparse
-import logging
 from collections.abc import Mapping
 from pathlib import Path
 
 from hooks.cli import options
 from hooks.cli.errors import CommandError
+from hooks.serving import logs
 
 ENV_HOST = "IMAGE_MAPPER_HOOKS_HOST"
 ENV_PORT = "IMAGE_MAPPER_HOOKS_PORT"
@@ -48,6 +51,7 @@ def configure(parser: argparse.ArgumentParser, environ: Mapping[str, str] | None
                         default=env(ENV_SHUTDOWN_TIMEOUT, "10"),
                         help="on SIGTERM, seconds to let calls in flight finish "
                              f"(env {ENV_SHUTDOWN_TIMEOUT}; default 10)")
+    options.add_log_options(parser, environ)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,10 +59,10 @@ def run(args: argparse.Namespace) -> int:
     from hooks.controller.server import HooksConfig, serve  # noqa: PLC0415
     from hooks.serving.errors import ServeError  # noqa: PLC0415
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
-                                                   "%(message)s")
+    logs.configure(args.log_level, args.log_format)
     config = HooksConfig(host=args.host, port=args.port, threads=args.threads,
-                         token_file=args.token_file, shutdown_timeout=args.shutdown_timeout)
+                         token_file=args.token_file, shutdown_timeout=args.shutdown_timeout,
+                         log_repeat_interval=args.log_repeat_interval)
     try:
         return serve(config)
     except ServeError as error:

@@ -17,6 +17,7 @@ from hooks.cli.errors import CommandError
 from hooks.engine.acceptance import decide
 from hooks.engine.imagemap import read_imagemaps
 from hooks.engine.mapping import Mapping
+from hooks.serving import logs
 
 if TYPE_CHECKING:
     from hooks.webhook.server import WebhookConfig
@@ -97,10 +98,7 @@ def configure(parser: argparse.ArgumentParser, environ: MappingABC[str, str] | N
                              "(IMAGE_MAPPER_GRACEFUL_TIMEOUT; default 20)")
     server.add_argument("--access-log", action="store_true", default=env_flag("ACCESS_LOG"),
                         help="log every request (IMAGE_MAPPER_ACCESS_LOG=true)")
-    server.add_argument("--log-level", default=env("LOG_LEVEL", "info"),
-                        choices=("debug", "info", "warning", "error"),
-                        help="(IMAGE_MAPPER_LOG_LEVEL; default info)")
-
+    options.add_log_options(parser, environ)
 
 def config(args: argparse.Namespace) -> WebhookConfig:
     """The server's configuration from the parsed options; `-f` files are decided here."""
@@ -117,6 +115,7 @@ def config(args: argparse.Namespace) -> WebhookConfig:
         tls_check_interval=args.tls_check_interval, threads=args.threads,
         shutdown_delay=args.shutdown_delay, graceful_timeout=args.graceful_timeout,
         access_log=args.access_log, log_level=args.log_level,
+        log_repeat_interval=args.log_repeat_interval,
     )
 
 
@@ -124,8 +123,7 @@ def run(args: argparse.Namespace) -> int:
     from hooks.serving.errors import ServeError  # noqa: PLC0415
     from hooks.webhook.server import serve  # noqa: PLC0415
 
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s")
+    logs.configure(args.log_level, args.log_format)
     try:
         return serve(config(args))
     except ServeError as error:

@@ -10,6 +10,9 @@ environment here; `image-mapper serve-hooks` passes the configuration in:
 - `HOOKS_CLOCK` (() -> datetime): the current time, for `lastTransitionTime`; tests fix it.
 - `MAX_CONTENT_LENGTH` (int): the largest body accepted; a namespace of 1,000 ImageMaps is a
   few megabytes.
+- `HOOKS_LOG_REPEAT_INTERVAL` (float): a refused call (401) is logged at warning at most once
+  per this many seconds per reason, the next line counting those left out; `HOOKS_LOG_CLOCK`
+  (() -> float, monotonic seconds) times it, and tests set it.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from time import perf_counter
+from time import monotonic, perf_counter
 from typing import Any, Literal
 
 from flask import Flask, Response, current_app, request
@@ -32,6 +35,7 @@ from hooks.controller.protocol import BadRequest, HookResponse
 from hooks.controller.tokens import Tokens
 from hooks.engine.cache import DecisionCache
 from hooks.serving.errors import http_error, json_error, too_long
+from hooks.serving.logs import RateLimitedLog, RateLimiter
 from hooks.serving.probes import LATENCY_BUCKETS, probes_blueprint
 
 log = logging.getLogger(__name__)
@@ -41,6 +45,8 @@ Outcome = Literal["ok", "bad_request", "unauthorized", "error"]
 DEFAULT_CONFIG: dict[str, Any] = {
     "HOOKS_TOKEN": None,
     "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
+    "HOOKS_LOG_REPEAT_INTERVAL": 60.0,
+    "HOOKS_LOG_CLOCK": monotonic,
 }
 
 
@@ -100,13 +106,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     metrics = HookMetrics(registry)
     cache = DecisionCache()  # the namespace hook and the ImageMap hooks share decisions
     bodies = BodyDecoder(readings=cache.readings)  # and the objects they were sent
+    refusals = RateLimitedLog(log, RateLimiter(float(app.config["HOOKS_LOG_REPEAT_INTERVAL"]),
+                                               clock=app.config["HOOKS_LOG_CLOCK"]))
     # The hooks are stateless: ready as soon as they serve.
     app.register_blueprint(probes_blueprint(registry, lambda: (True, "ready")))
     for path, hook in HOOKS.items():
         app.add_url_rule(path, endpoint=path, methods=["POST"],
                          view_func=_hook_view(path, hook, metrics, token,
                                               clock=app.config["HOOKS_CLOCK"], cache=cache,
-                                              bodies=bodies))
+                                              bodies=bodies, refusals=refusals))
     app.register_error_handler(HTTPException, http_error)
     return app
 
@@ -120,11 +128,14 @@ def _hook_view(
     clock: Callable[[], datetime],
     cache: DecisionCache,
     bodies: BodyDecoder,
+    refusals: RateLimitedLog,
 ) -> Callable[[], Response]:
     def view() -> Response:
         started = perf_counter()
         outcome, answer, response = _answer(path, hook, token, clock, cache=cache,
                                             bodies=bodies)
+        if outcome == "unauthorized":
+            _log_refusal(refusals, path)
         metrics.observe(path, outcome, perf_counter() - started)
         if answer is not None and path == "/imagemap/sync":
             metrics.count_verdict(answer)
@@ -152,6 +163,24 @@ def _answer(
         log.exception("%s: the hook failed", path)
         return "error", None, json_error(500, f"the {path} hook failed; see the hooks' log")
     return "ok", answer, _json(200, answer)
+
+
+def _log_refusal(refusals: RateLimitedLog, path: str) -> None:
+    """One warning per reason per interval: a caller without the token may call many times a
+    second (Metacontroller retries every hook call that fails). The token is never logged."""
+    header = request.headers.get("Authorization")
+    if header is None:
+        reason = "no Authorization header"
+    elif not header.startswith("Bearer "):
+        reason = "an Authorization header that is not a Bearer token"
+    else:
+        reason = "a bearer token that is not one of the accepted ones"
+    client = request.remote_addr or "unknown"
+    refusals.limited_warning(reason, "refused a hook call (401) from %s to %s: %s; check the "
+                     "controllers' authorization secretRef and the hooks' --token-file",
+                     client, path, reason,
+                     extra={"event": "hook_refused", "reason": reason, "hook": path,
+                            "client": client})
 
 
 def _read_json(bodies: BodyDecoder) -> object:

@@ -57,12 +57,15 @@ class HooksConfig:
     any of the tokens in this folder (a mounted Secret); reloaded when they change."""
     shutdown_timeout: float
     """On SIGTERM, seconds to let calls in flight finish."""
+    log_repeat_interval: float = 60.0
+    """A refused hook call is logged at most once per this many seconds per reason."""
 
 
 def serve(config: HooksConfig) -> int:
     """Serve the hooks until SIGTERM or SIGINT; raises ServeError when it cannot start."""
     token = Tokens(config.token_file) if config.token_file is not None else None
-    app = create_app({"HOOKS_TOKEN": token})
+    app = create_app({"HOOKS_TOKEN": token,
+                      "HOOKS_LOG_REPEAT_INTERVAL": config.log_repeat_interval})
     try:
         server = HooksServer(app, host=config.host, port=config.port, threads=config.threads)
     except OSError as error:

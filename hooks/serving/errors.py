@@ -52,10 +52,31 @@ def describe_error(error: BaseException) -> str:
     """One line for a log or an error message: an API error as its HTTP status and reason.
 
     The Kubernetes client's ApiException prints the whole response, headers and body, over
-    several lines; that belongs to the API server's audit log, not to ours.
+    several lines; that belongs to the API server's audit log, not to ours. urllib3's
+    "max retries exceeded" is told by the error that it retried.
     """
+    error = _cause(error)
     status = getattr(error, "status", None)
     if isinstance(status, int):
         reason = getattr(error, "reason", None)
         return f"HTTP {status} {reason or ''}".strip()
     return " ".join(f"{type(error).__name__}: {error}".split())
+
+
+def error_kind(error: BaseException) -> str:
+    """What kind of error this is, without the details that change from one to the next (a
+    connection's address, a request id): `HTTP 403` for an API error, else the type's name.
+    Repeated errors of one kind are one kind of log line."""
+    error = _cause(error)
+    status = getattr(error, "status", None)
+    return f"HTTP {status}" if isinstance(status, int) else type(error).__name__
+
+
+def _cause(error: BaseException) -> BaseException:
+    """The error a wrapper names as its `reason` (urllib3's MaxRetryError: the last try's)."""
+    for _ in range(5):
+        reason = getattr(error, "reason", None)
+        if not isinstance(reason, BaseException):
+            break
+        error = reason
+    return error

@@ -100,6 +100,8 @@ class WebhookConfig:
     """Seconds then left for in-flight requests."""
     access_log: bool
     log_level: str
+    log_repeat_interval: float = 60.0
+    """A failing list or watch is logged at most once per kind of error per this many seconds."""
 
 
 # --- what runs beside the server ----------------------------------------------------------
@@ -139,7 +141,8 @@ def start_components(config: WebhookConfig, components: Components) -> View:
         view = StaticView(config.static)
     else:
         api_client = _client(config)
-        watcher = ClusterWatch(imagemap_source(api_client), namespace_source(api_client))
+        watcher = ClusterWatch(imagemap_source(api_client), namespace_source(api_client),
+                               log_repeat_interval=config.log_repeat_interval)
         watcher.start()
         components.stoppers.append(partial(close, api_client))
         components.stoppers.append(watcher.stop)
@@ -328,6 +331,12 @@ def serve(config: WebhookConfig) -> int:
                                 shutting_down=shutting_down)
         host, port = sock.getsockname()[:2]
         log.info("serving https://%s:%d", f"[{host}]" if ":" in host else host, port)
+        log.debug("settings: ImageMaps %s; certificate %s, key %s (TLS bootstrap %s); "
+                  "shutdown delay %gs, graceful timeout %gs; access log %s",
+                  "from files" if config.static is not None else "watched",
+                  config.cert_file, config.key_file, "on" if config.bootstrap_tls else "off",
+                  config.shutdown_delay, config.graceful_timeout,
+                  "on" if config.access_log else "off")
         server.run(sockets=[sock])
     finally:
         components.stop()

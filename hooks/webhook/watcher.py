@@ -5,7 +5,9 @@ Each watch follows the Kubernetes list-then-watch protocol: list, watch from the
 resourceVersion, resume from the last seen resourceVersion after a dropped connection
 (with backoff), and list again when the server answers 410 Gone. The view is not ready until
 both first lists are in; after that it keeps serving the last known state when the API server goes
-away, and reports its age.
+away, and reports its age. A failing list or watch is logged at warning at most once per kind of
+error per `log_repeat_interval` seconds (`hooks.serving.logs.RateLimitedLog`): an API server
+that refuses every watch would otherwise fill the log.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypedDict
 
-from hooks.serving.errors import describe_error
+from hooks.serving.errors import describe_error, error_kind
+from hooks.serving.logs import RateLimitedLog, RateLimiter
 from hooks.webhook.view import ClusterView, Sink
 
 log = logging.getLogger(__name__)
@@ -82,6 +85,7 @@ class Watcher:
         watch_timeout_seconds: int = 300,
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.monotonic,
+        log_repeat_interval: float = 60.0,
     ) -> None:
         self._source = source
         self._sink = sink
@@ -89,6 +93,7 @@ class Watcher:
         self._watch_timeout = watch_timeout_seconds
         self._backoff = backoff or Backoff()
         self._clock = clock
+        self._failures = RateLimitedLog(log, RateLimiter(log_repeat_interval, clock=clock))
         self._resource_version: str | None = None
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -126,10 +131,13 @@ class Watcher:
                 if self._stopping.is_set():
                     break
                 delay = self._backoff.next()
-                log.warning("%s %s failed (%s); retrying in %.1fs, serving the last known "
-                            "state", self.resource,
-                            "list" if self._resource_version is None else "watch",
-                            describe_error(error), delay)
+                operation = "list" if self._resource_version is None else "watch"
+                self._failures.limited_warning(
+                    (operation, error_kind(error)),
+                    "%s %s failed (%s); retrying in %.1fs, serving the last known state",
+                    self.resource, operation, describe_error(error), delay,
+                    extra={"event": "api_error", "resource": self.resource,
+                           "operation": operation, "error": describe_error(error)})
                 self._stopping.wait(delay)
 
     def _list(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hooks.cli.main import main
+from hooks.cli.main import build_parser, main
 
 BAD = [
     ("serve-hooks", ["--port", "65536"], "argument --port: 65536 is not a TCP port"),
@@ -24,6 +24,12 @@ BAD = [
      "argument --tls-check-interval: 0 must be greater than 0"),
     ("serve-webhook", ["--tls-check-interval", "often"],
      "argument --tls-check-interval: 'often' is not a number of seconds"),
+    ("serve-hooks", ["--log-level", "verbose"],
+     "argument --log-level: 'verbose' is not a log level: use one of debug, info, warning, error"),
+    ("serve-webhook", ["--log-format", "xml"],
+     "argument --log-format: 'xml' is not a log format: use one of text, json"),
+    ("serve-hooks", ["--log-repeat-interval", "0"],
+     "argument --log-repeat-interval: 0 must be greater than 0"),
 ]
 
 
@@ -38,3 +44,22 @@ def test_a_bad_value_is_a_usage_error_that_names_it(
     err = capsys.readouterr().err
     assert message in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", ["serve-hooks", "serve-webhook"])
+def test_the_log_settings_come_from_the_environment_too(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    monkeypatch.setenv("IMAGE_MAPPER_LOG_FORMAT", "yaml")
+    with pytest.raises(SystemExit) as exited:
+        main([command])
+    assert exited.value.code == 2
+    assert "argument --log-format: 'yaml' is not a log format" in capsys.readouterr().err
+    monkeypatch.setenv("IMAGE_MAPPER_LOG_FORMAT", "JSON")
+    monkeypatch.setenv("IMAGE_MAPPER_LOG_LEVEL", "Debug")
+    monkeypatch.setenv("IMAGE_MAPPER_LOG_REPEAT_INTERVAL", "5")
+    _, subparsers = build_parser()
+    args = subparsers[command].parse_args([])
+    assert (args.log_format, args.log_level, args.log_repeat_interval) == ("json", "debug", 5.0)
+    args = subparsers[command].parse_args(["--log-level", "error"])  # the command line wins
+    assert args.log_level == "error"

@@ -9,6 +9,7 @@ and must not meet.
   hooks-token and metrics components;
 - `helm/`: the same installed with `helm install` of charts/image-mapper;
 - `components/`: every combination of the components applied (no Metacontroller running);
+- `operating/`: the README's Install, Verify, Upgrade and Uninstall blocks, run as written;
 - `webhook/`: `serve-webhook` alone against an API server, and its watch.
 """
 
