@@ -5,7 +5,8 @@
 #   tests/controlplane/build-metacontroller.sh   -> prints the binary's folder on the last stdout line
 #
 # Cache: ${IMAGE_MAPPER_CACHE:-$HOME/.cache/image-mapper}/metacontroller/<commit>/bin
-# The folder also keeps the CRDs of that source (crds.yaml), applied by the tests and the demo.
+# The folder also keeps the CRDs of that source (crds.yaml), applied by the tests and the demo,
+# and Metacontroller's own install kustomization (production/), applied by tests/e2e/operating.
 # Idempotent: a warm cache exits at once. Progress goes to stderr.
 set -euo pipefail
 
@@ -23,7 +24,25 @@ log() { printf '[build-metacontroller.sh %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2;
 
 present() { [[ -x "$BIN/metacontroller" && -f "$BIN/crds.yaml" ]]; }
 
+# Metacontroller's install kustomization, taken from the source next to a binary built before it
+# was kept (a cache of an older checkout); without the source it stays missing, and the test that
+# applies it says so.
+keep_production() {
+    [[ -f "$BIN/production/kustomization.yaml" || ! -f "$ARCHIVE" ]] && return 0
+    (cd "$SOURCE_DIR" && sha256sum --quiet -c SHA256SUMS) || {
+        log "ERROR: $ARCHIVE does not match $SOURCE_DIR/SHA256SUMS"
+        exit 1
+    }
+    local work
+    work="$(mktemp -d "$BASE/.production.XXXXXX")"
+    tar -xzf "$ARCHIVE" -C "$work" "metacontroller-$COMMIT/manifests/production"
+    rm -rf "$BIN/production"
+    mv "$work/metacontroller-$COMMIT/manifests/production" "$BIN/production"
+    rm -rf "$work"
+}
+
 if present; then
+    keep_production
     echo "$BIN"
     exit 0
 fi
@@ -64,6 +83,8 @@ log "go: $(go version); compiling Metacontroller $VERSION (3-6 minutes on a cold
 )
 cp "$SRC/manifests/production/metacontroller-crds-v1.yaml" "$BIN/.crds.yaml.tmp"
 mv -f "$BIN/.crds.yaml.tmp" "$BIN/crds.yaml"
+rm -rf "$BIN/production"
+cp -r "$SRC/manifests/production" "$BIN/production"
 chmod 0755 "$BIN/.metacontroller.tmp"
 mv -f "$BIN/.metacontroller.tmp" "$BIN/metacontroller"
 rm -rf "$WORK"

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import tarfile
 import time
-from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.controlplane.cluster import KubectlError
+from tests.controlplane.metacontroller import ensure_metacontroller
 from tests.e2e.stack import ACTIVE_LABEL, SAMPLE, Stack, wait_for
 
 from .readme import ROOT, Command, blocks, run
@@ -26,19 +25,18 @@ RELOCATED = "registry.example.com/kubernetes-bootcamp:v1"
 DECISION = "mapper.imagerelocation.pivotal.io/decision"
 SUMMARY = "mapper.imagerelocation.pivotal.io/summary"
 WEBHOOK_CONFIGURATION = ROOT / "metacontroller" / "webhook-mutatingwebhookconfiguration.yaml"
-ARCHIVE = ROOT.parent / "shared" / "vendor" / "metacontroller" / "metacontroller-175eac0.tar.gz"
 
 
-def test_metacontrollers_own_kustomization_applies(stack: Stack, tmp_path: Path) -> None:
+def test_metacontrollers_own_kustomization_applies(stack: Stack) -> None:
     """Install step 1, from the pinned source (the README's URL is this kustomization at the
     tag): it applies to this API server, and it is the version the README names."""
     install = blocks("### Install")[0]
     assert install[0].line == ("kubectl apply -k 'https://github.com/metacontroller/"
                                "metacontroller/manifests/production?ref=v4.17.2'")
-    with tarfile.open(ARCHIVE) as archive:
-        members = [m for m in archive.getmembers() if "/manifests/production/" in m.name]
-        archive.extractall(tmp_path, members=members, filter="data")
-    (production,) = tmp_path.glob("*/manifests/production")
+    production = ensure_metacontroller() / "production"  # kept by build-metacontroller.sh
+    assert (production / "kustomization.yaml").is_file(), (
+        f"{production} is missing: run tests/controlplane/build-metacontroller.sh once where "
+        "../shared/vendor/metacontroller (or METACONTROLLER_SOURCE) holds Metacontroller's source")
     local = Command(f"kubectl apply -k {production}", None)
     run(local, stack.cp)
     statefulset = stack.get("statefulset", "metacontroller", "-n", "metacontroller")
