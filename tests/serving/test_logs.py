@@ -7,7 +7,6 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Iterator
 
 import pytest
 
@@ -67,19 +66,6 @@ def test_a_field_json_cannot_encode_is_written_as_its_string() -> None:
 # --- configure ------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    libraries = {n: logging.getLogger(n).level for n in ("kubernetes", "urllib3")}
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    for name, old in libraries.items():
-        logging.getLogger(name).setLevel(old)
-
-
-@pytest.mark.usefixtures("restore_logging")
 def test_configure_json_at_debug_keeps_the_libraries_quieter() -> None:
     stream = io.StringIO()
     configure("debug", "json", stream)
@@ -94,7 +80,6 @@ def test_configure_json_at_debug_keeps_the_libraries_quieter() -> None:
         ("urllib3.connectionpool", "theirs at error")]
 
 
-@pytest.mark.usefixtures("restore_logging")
 def test_configure_again_replaces_its_handler() -> None:
     first, second = io.StringIO(), io.StringIO()
     configure("info", "json", first)
