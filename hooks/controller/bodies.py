@@ -55,12 +55,11 @@ class BodyDecoder:
             related = _RELATED.decode(top[RELATED]) if RELATED in top else None
         except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             return json.loads(data)
-        body: dict[str, object] = {key: _loads(raw) for key, raw in top.items()
-                                   if key != RELATED}
-        if related is not None:
-            body[RELATED] = {group: self._objects_of(objects)
-                             for group, objects in related.items()}
-        return {key: body[key] for key in top}  # the body's key order, as json.loads keeps it
+        return {key: self._related(related) if key == RELATED and related is not None
+                else _loads(raw) for key, raw in top.items()}
+
+    def _related(self, related: dict[str, dict[str, msgspec.Raw]]) -> dict[str, object]:
+        return {group: self._objects_of(objects) for group, objects in related.items()}
 
     def _objects_of(self, objects: dict[str, msgspec.Raw]) -> dict[str, object]:
         decoded: dict[str, object] = {}
