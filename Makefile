@@ -30,7 +30,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml | python-prerequi
 venv: $(STAMP)
 
 # etcd, kube-apiserver and kube-controller-manager, built once from the Go module proxy,
-# and the real Metacontroller, built from its pinned source in ../shared/vendor/metacontroller;
+# and the real Metacontroller, built from its pinned source in third_party/metacontroller;
 # all cached under ~/.cache/image-mapper (a fresh clone on the same machine reuses them).
 controlplane: prerequisites
 	tests/controlplane/build.sh

@@ -7,7 +7,7 @@
   and the original-images annotation) base64-encoded, a warning per image (SPEC 4.1),
   `json.dumps` of the response. The least
   any Python webhook can do; it answers byte for byte what the project answers.
-- The handler: the project's `POST /mutate` endpoint (`hooks.webhook.app.AdmissionEndpoint`)
+- The handler: the project's `POST /mutate` endpoint (`image_mapper.webhook.app.AdmissionEndpoint`)
   from body to answer: parse and check the review, `admit`, serialize, count metrics.
 
 Timings are the best of several rounds of many calls, floor and handler interleaved in each
@@ -29,12 +29,12 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from benchmarks.bench_hooks import imagemap, maplets
-from hooks.engine.acceptance import compile_recorded
-from hooks.engine.imagemap import ImageMap, read_imagemaps
-from hooks.engine.mapping import Mapping
-from hooks.engine.record import Entry, Record
-from hooks.webhook.app import AdmissionEndpoint, WebhookMetrics, create_app
-from hooks.webhook.view import StaticView
+from image_mapper.engine.acceptance import compile_recorded
+from image_mapper.engine.imagemap import ImageMap, read_imagemaps
+from image_mapper.engine.mapping import Mapping
+from image_mapper.engine.record import Entry, Record
+from image_mapper.webhook.app import AdmissionEndpoint, WebhookMetrics, create_app
+from image_mapper.webhook.view import StaticView
 
 NAMESPACE = "bench"
 ORIGINAL_IMAGES = "mapper.imagerelocation.pivotal.io/original-images"
@@ -388,7 +388,8 @@ class MemoryResult:
 def bench_memory(size: int = 10_000) -> MemoryResult:
     """tracemalloc: bytes allocated by `compile_recorded` and still alive afterwards, the
     ImageMaps themselves (the watcher's copy of the API objects) excluded. What stays once the
-    Mapping is dropped is the process-wide compile cache (`hooks.engine.acceptance`, bounded). The
+    Mapping is dropped is the process-wide compile cache (`image_mapper.engine.acceptance`,
+    bounded). The
     ImageMaps are numbered apart from the other sections', so that nothing is cached yet."""
     maps = sample_imagemaps(size, first_index=500_000)
     gc.collect()

@@ -27,10 +27,10 @@ from datetime import UTC, datetime
 from time import perf_counter
 from typing import Any
 
-from hooks.controller.bodies import BodyDecoder
-from hooks.controller.dispatch import run_hook
-from hooks.engine.cache import DecisionCache
-from hooks.engine.record import ANNOTATION, Entry, Record
+from image_mapper.controller.bodies import BodyDecoder
+from image_mapper.controller.dispatch import run_hook
+from image_mapper.engine.cache import DecisionCache
+from image_mapper.engine.record import ANNOTATION, Entry, Record
 
 API = "mapper.imagerelocation.pivotal.io/v1alpha1"
 GROUP_KEY = f"ImageMap.{API}"

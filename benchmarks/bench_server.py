@@ -38,7 +38,7 @@ from cryptography import x509
 
 from benchmarks.bench_admission import SAMPLE_MAPLETS, sample_review
 from benchmarks.candidates import IMAGEMAPS_VARIABLE, SHIPPED, Stack
-from hooks.webhook.tls.certificates import make_ca, make_serving_cert
+from image_mapper.webhook.tls.certificates import make_ca, make_serving_cert
 from tests.webhook.server import (
     SecretVolume,
     Server,

@@ -4,7 +4,8 @@
     .venv/bin/python -m benchmarks.bench_yaml [--sizes-mb 1.4 14.6] [--repeat 3]
 
 Generates multi-document files of Deployments of about the given sizes, times
-`hooks.cli.documents.read_documents` on each (best of `--repeat`), then the same call with the
+`image_mapper.cli.documents.read_documents` on each (best of `--repeat`), then the same call with
+the
 loader swapped for `yaml.SafeLoader` (once: it is slow), and prints one line per size and
 `BENCH {json}`. Asserts nothing; compare the ratio, not the seconds: the machine may be shared.
 """
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from hooks.cli import documents
+from image_mapper.cli import documents
 
 DEPLOYMENT = """\
 apiVersion: apps/v1

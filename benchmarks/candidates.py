@@ -6,7 +6,7 @@ the shipped server's certificate reloading or draining (they are measured for sp
 
 - gunicorn, gthread worker, 8 threads: the server before issue 13 (the Flask app, WSGI);
 - granian (Rust: hyper, rustls) on the Flask app as WSGI, 1 worker, 1 blocking thread;
-- granian on the ASGI app (`hooks.webhook.asgi`), 1 worker, uvloop;
+- granian on the ASGI app (`image_mapper.webhook.asgi`), 1 worker, uvloop;
 - uvicorn (httptools, uvloop) with 2 worker processes, each with its own view of the ImageMaps:
   in a cluster, each worker would keep its own watches of ImageMaps and Namespaces.
 
@@ -24,13 +24,13 @@ from pathlib import Path
 
 from flask import Flask
 
-from hooks.cli.documents import load_imagemaps
-from hooks.engine.acceptance import decide
-from hooks.engine.imagemap import read_imagemaps
-from hooks.webhook.app import create_app
-from hooks.webhook.asgi import WebhookASGI
-from hooks.webhook.server import asgi_app as shipped_asgi_app
-from hooks.webhook.view import StaticView
+from image_mapper.cli.documents import load_imagemaps
+from image_mapper.engine.acceptance import decide
+from image_mapper.engine.imagemap import read_imagemaps
+from image_mapper.webhook.app import create_app
+from image_mapper.webhook.asgi import WebhookASGI
+from image_mapper.webhook.server import asgi_app as shipped_asgi_app
+from image_mapper.webhook.view import StaticView
 
 IMAGEMAPS_VARIABLE = "IMAGE_MAPPER_BENCH_IMAGEMAPS"
 

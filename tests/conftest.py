@@ -1,6 +1,7 @@
 """What every test gets: the process's logging as it was before the test.
 
-`image-mapper serve-*` configures logging for the process (`hooks.serving.logs.configure`). A test
+`image-mapper serve-*` configures logging for the process (`image_mapper.serving.logs.configure`).
+A test
 that runs a command in-process would otherwise leave a handler writing to its captured stderr,
 closed once the test ends, and threads of later tests would fail to log there."""
 
@@ -11,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from hooks.serving.logs import LIBRARIES
+from image_mapper.serving.logs import LIBRARIES
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@
 - the engine imports nothing from the other parts, and keeps no state between calls;
 - `serving` (what both servers share over HTTP) imports nothing from the parts that use it;
 - the controller and the webhook never import each other;
-- only the CLI knows argparse, and only the CLI (and `python -m hooks`) imports the CLI.
+- only the CLI knows argparse, and only the CLI (and `python -m image_mapper`) imports the CLI.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-HOOKS = Path(__file__).resolve().parents[1] / "hooks"
+HOOKS = Path(__file__).resolve().parents[1] / "hooks" / "image_mapper"
 PARTS = ("engine", "serving", "controller", "webhook", "cli")
 
 ALLOWED: dict[str, set[str]] = {
@@ -46,7 +46,8 @@ def module_name(path: Path) -> str:
 
 
 def part_of(module: str) -> str | None:
-    """`engine` for `hooks.engine.mapping`; None for `hooks` itself and `hooks.__main__`."""
+    """`engine` for `image_mapper.engine.mapping`; None for `image_mapper` itself and
+    `image_mapper.__main__`."""
     parts = module.split(".")
     return parts[1] if len(parts) > 1 and parts[1] in PARTS else None
 
@@ -67,9 +68,9 @@ def imports(path: Path) -> list[tuple[int, str]]:
             else:
                 module = node.module or ""
             found.append((node.lineno, module))
-            # `from hooks import engine` imports the part `hooks.engine`.
-            if module == "hooks":
-                found += [(node.lineno, f"hooks.{alias.name}") for alias in node.names]
+            # `from image_mapper import engine` imports the part `image_mapper.engine`.
+            if module == "image_mapper":
+                found += [(node.lineno, f"image_mapper.{alias.name}") for alias in node.names]
     return found
 
 
@@ -82,7 +83,7 @@ def violations() -> list[str]:
         for line, imported in imports(path):
             if imported == "argparse" and part != "cli":
                 found.append(f"{where}:{line}: imports argparse; only the CLI knows it")
-            if not imported.startswith("hooks."):
+            if not imported.startswith("image_mapper."):
                 continue
             target = part_of(imported)
             if target is None:

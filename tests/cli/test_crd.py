@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from hooks.cli.crd import CRD_FILE, Schema, field_path, json_schema
+from image_mapper.cli.crd import CRD_FILE, Schema, field_path, json_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_schema_is_the_packaged_crd_s_own() -> None:
-    crd_text = (ROOT / "hooks" / "crds" / "imagemaps.yaml").read_text()
+    crd_text = (ROOT / "hooks" / "image_mapper" / "crds" / "imagemaps.yaml").read_text()
     schema = Schema()
     assert schema.openapi["properties"]["spec"]["properties"]["map"]["maxItems"] == 1000
     assert "maxItems: 1000" in crd_text
@@ -45,9 +45,9 @@ def test_the_crd_ships_in_the_package_and_kustomize_applies_the_same_file() -> N
     """`pip install .` and the image carry the CRD the CLI reads; `kubectl apply -k crds`
     applies that very file (no copy)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    assert "/".join(CRD_FILE) in project["tool"]["setuptools"]["package-data"]["hooks"]
-    assert (ROOT / "hooks" / Path(*CRD_FILE)).is_file()
+    assert "/".join(CRD_FILE) in project["tool"]["setuptools"]["package-data"]["image_mapper"]
+    assert (ROOT / "hooks" / "image_mapper" / Path(*CRD_FILE)).is_file()
     # crds/imagemaps.yaml, for whoever reads it there (kubectl apply -f), is the same file.
     at_crds = ROOT / "crds" / "imagemaps.yaml"
     assert at_crds.is_symlink()
-    assert at_crds.resolve() == (ROOT / "hooks" / Path(*CRD_FILE)).resolve()
+    assert at_crds.resolve() == (ROOT / "hooks" / "image_mapper" / Path(*CRD_FILE)).resolve()

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from hooks.cli.main import main
+from image_mapper.cli.main import main
 from tests.golden import Golden, hook_cases
 
 CASES = hook_cases()
@@ -84,7 +84,7 @@ def test_now_must_be_an_rfc3339_time(
 def test_the_console_command_uses_the_clock() -> None:
     before = datetime.now(UTC).replace(microsecond=0)
     done = subprocess.run(
-        [sys.executable, "-m", "hooks", "hook", "/imagemap/sync"],
+        [sys.executable, "-m", "image_mapper", "hook", "/imagemap/sync"],
         input=NEWCOMER.request_path.read_bytes(), capture_output=True, timeout=60, check=True,
     )
     condition = json.loads(done.stdout)["status"]["conditions"][0]

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from hooks.cli.main import version
+from image_mapper.cli.main import version
 
-COMMAND = [sys.executable, "-m", "hooks"]
+COMMAND = [sys.executable, "-m", "image_mapper"]
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "bootcamp-imagemap.yaml"
 
 
@@ -76,6 +76,7 @@ def test_no_spec_section_is_cited_to_users() -> None:
         done = run(*args, "--help")
         assert done.returncode == 0
         assert "SPEC" not in done.stdout, args
-    crd = (Path(__file__).resolve().parents[2] / "hooks" / "crds" / "imagemaps.yaml").read_text()
+    crd = (Path(__file__).resolve().parents[2] / "hooks" / "image_mapper" / "crds"
+           / "imagemaps.yaml").read_text()
     assert all("SPEC" not in line for line in crd.splitlines()
                if line.strip().startswith("description"))

@@ -16,7 +16,7 @@ BOOTCAMP = "gcr.io/google-samples/kubernetes-bootcamp:v1"
 
 def image_mapper(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "hooks", *args],
+        [sys.executable, "-m", "image_mapper", *args],
         capture_output=True,
         text=True,
         cwd=ROOT,

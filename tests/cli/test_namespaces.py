@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from hooks.cli.errors import CommandError
-from hooks.cli.namespaces import grouped, pick
+from image_mapper.cli.errors import CommandError
+from image_mapper.cli.namespaces import grouped, pick
 from tests.golden import ADMISSION_FIXTURES
 from tests.webhook.jsonpatch import decode
 
@@ -21,7 +21,8 @@ REQUEST = ADMISSION_FIXTURES / "create-existing-annotations-escaped-key.request.
 
 
 def image_mapper(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hooks", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "image_mapper",
+                           *args], capture_output=True, text=True,
                           cwd=ROOT, check=False, timeout=60, input=stdin)
 
 
@@ -127,7 +128,7 @@ def test_1000_maplets_are_accepted(tmp_path: Path) -> None:
 def review(path: Path, namespace: str) -> subprocess.CompletedProcess[str]:
     body = json.loads(REQUEST.read_text())
     body["request"]["namespace"] = namespace
-    return subprocess.run([sys.executable, "-m", "hooks", "review", "-f", str(path)],
+    return subprocess.run([sys.executable, "-m", "image_mapper", "review", "-f", str(path)],
                           input=json.dumps(body), capture_output=True, text=True,
                           cwd=ROOT, check=False, timeout=60)
 

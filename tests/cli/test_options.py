@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hooks.cli.main import build_parser, main
+from image_mapper.cli.main import build_parser, main
 
 BAD = [
     ("serve-hooks", ["--port", "65536"], "argument --port: 65536 is not a TCP port"),

@@ -33,7 +33,7 @@ spec:
 
 def image_mapper(*args: str, stdin: str | bytes | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "hooks", *args],
+        [sys.executable, "-m", "image_mapper", *args],
         input=stdin.decode() if isinstance(stdin, bytes) else stdin,
         capture_output=True, text=True, cwd=ROOT, check=False, timeout=60,
     )

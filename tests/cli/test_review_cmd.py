@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hooks.cli.main import main
+from image_mapper.cli.main import main
 from tests.golden import ADMISSION_FIXTURES, IMAGEMAPS, Golden, admission_cases
 from tests.webhook.jsonpatch import decode
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from hooks.cli import serve_hooks
+from image_mapper.cli import serve_hooks
 from tests.golden import hook_cases
 
 NEWCOMER = next(c for c in hook_cases("/imagemap/sync") if c.name == "newcomer-conflicts")
@@ -29,7 +29,8 @@ class HooksProcess:
 
     def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "hooks", "serve-hooks", "--host", "127.0.0.1", "--port", "0",
+            [sys.executable, "-m", "image_mapper",
+             "serve-hooks", "--host", "127.0.0.1", "--port", "0",
              *args],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             env={**os.environ, **(env or {})},
@@ -149,7 +150,7 @@ def test_an_unusable_token_file_is_an_error(tmp_path: Path, make_file: bool,
     if make_file:
         token_file.write_text("  \n", encoding="utf-8")
     done = subprocess.run(
-        [sys.executable, "-m", "hooks", "serve-hooks", "--port", "0",
+        [sys.executable, "-m", "image_mapper", "serve-hooks", "--port", "0",
          "--token-file", str(token_file)],
         capture_output=True, text=True, timeout=60, check=False,
     )

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from hooks.cli import serve_webhook
-from hooks.cli.main import main
-from hooks.cli.serve_webhook import config, configure
-from hooks.engine.mapping import Mapping
-from hooks.webhook.app import create_app
-from hooks.webhook.server import DrainingProtocol, asgi_app, uvicorn_config
-from hooks.webhook.view import StaticView
+from image_mapper.cli import serve_webhook
+from image_mapper.cli.main import main
+from image_mapper.cli.serve_webhook import config, configure
+from image_mapper.engine.mapping import Mapping
+from image_mapper.webhook.app import create_app
+from image_mapper.webhook.server import DrainingProtocol, asgi_app, uvicorn_config
+from image_mapper.webhook.view import StaticView
 from tests.golden import IMAGEMAPS
 
 

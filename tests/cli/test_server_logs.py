@@ -149,7 +149,7 @@ def test_the_webhook_logs_a_failing_watch_once_per_interval(tmp_path: Path) -> N
            if not k.startswith(("IMAGE_MAPPER_", "KUBERNETES_")) and k != "KUBECONFIG"}
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "hooks", "serve-webhook", "--host", "127.0.0.1", "--port",
+            [sys.executable, "-m", "image_mapper", "serve-webhook", "--host", "127.0.0.1", "--port",
              str(free_port()), "--cert-file", str(pki.cert_file), "--key-file",
              str(pki.key_file), "--kubeconfig", str(kubeconfig), "--shutdown-delay", "0",
              "--log-format", "json", "--log-repeat-interval", "2"],

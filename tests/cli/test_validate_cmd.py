@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hooks.cli.validate_cmd import check
+from image_mapper.cli.validate_cmd import check
 from tests.cli.test_namespaces import image_mapper, imagemap, write
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,8 +10,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from hooks.controller.app import create_app
-from hooks.controller.server import HooksServer
+from image_mapper.controller.app import create_app
+from image_mapper.controller.server import HooksServer
 from tests.golden import FIXTURE_NOW
 
 Serve = Callable[..., str]

@@ -11,11 +11,11 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from hooks.controller.imagemap_hook import sync_imagemap
-from hooks.controller.namespace_hook import ACTIVE_LABEL, SUMMARY_ANNOTATION, sync_namespace
-from hooks.controller.protocol import CompositeSyncRequest, DecoratorSyncRequest
-from hooks.engine.imagemap import API_VERSION as IMAGEMAP_API_VERSION
-from hooks.engine.imagemap import KIND as IMAGEMAP_KIND
+from image_mapper.controller.imagemap_hook import sync_imagemap
+from image_mapper.controller.namespace_hook import ACTIVE_LABEL, SUMMARY_ANNOTATION, sync_namespace
+from image_mapper.controller.protocol import CompositeSyncRequest, DecoratorSyncRequest
+from image_mapper.engine.imagemap import API_VERSION as IMAGEMAP_API_VERSION
+from image_mapper.engine.imagemap import KIND as IMAGEMAP_KIND
 from tests.golden import FIXTURE_NOW
 
 GROUP_KEY = f"{IMAGEMAP_KIND}.{IMAGEMAP_API_VERSION}"

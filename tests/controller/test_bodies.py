@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hooks.controller.bodies import BodyDecoder
-from hooks.controller.dispatch import run_hook
-from hooks.engine.cache import DecisionCache, Readings
-from hooks.engine.imagemap import ImageMap
+from image_mapper.controller.bodies import BodyDecoder
+from image_mapper.controller.dispatch import run_hook
+from image_mapper.engine.cache import DecisionCache, Readings
+from image_mapper.engine.imagemap import ImageMap
 from tests.golden import FIXTURE_NOW, Golden, hook_cases
 
 CASES = [case for case in hook_cases() if not case.malformed]

@@ -9,7 +9,7 @@ import json
 import pytest
 import requests
 
-from hooks.controller.dispatch import run_hook
+from image_mapper.controller.dispatch import run_hook
 from tests.golden import FIXTURE_NOW, Golden, hook_cases
 
 CASES = hook_cases()

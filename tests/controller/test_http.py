@@ -11,10 +11,10 @@ import requests
 from flask.testing import FlaskClient
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from hooks.controller import dispatch
-from hooks.controller.app import create_app
-from hooks.controller.protocol import HookResponse
-from hooks.engine.cache import DecisionCache
+from image_mapper.controller import dispatch
+from image_mapper.controller.app import create_app
+from image_mapper.controller.protocol import HookResponse
+from image_mapper.engine.cache import DecisionCache
 from tests.golden import hook_cases
 
 from .conftest import Serve, fixed_clock_config

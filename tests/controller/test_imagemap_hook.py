@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from hooks.controller.imagemap_hook import customize_imagemap, sync_imagemap
-from hooks.controller.protocol import CompositeSyncRequest
-from hooks.controller.status import rfc3339
+from image_mapper.controller.imagemap_hook import customize_imagemap, sync_imagemap
+from image_mapper.controller.protocol import CompositeSyncRequest
+from image_mapper.controller.status import rfc3339
 from tests.golden import FIXTURE_NOW
 
 from .simulation import GROUP_KEY, Namespace

@@ -9,14 +9,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hooks.controller.namespace_hook import (
+from image_mapper.controller.namespace_hook import (
     ACTIVE_LABEL,
     DECISION_ANNOTATION,
     SUMMARY_ANNOTATION,
     customize_namespace,
     sync_namespace,
 )
-from hooks.controller.protocol import DecoratorSyncRequest
+from image_mapper.controller.protocol import DecoratorSyncRequest
 from tests.golden import FIXTURE_NOW
 
 from .simulation import GROUP_KEY, Namespace

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from hooks.controller.protocol import (
+from image_mapper.controller.protocol import (
     NAMESPACE_KIND,
     BadRequest,
     namespace_imagemaps,
@@ -14,7 +14,7 @@ from hooks.controller.protocol import (
     parse_customize,
     parse_decorator_sync,
 )
-from hooks.engine.imagemap import KIND as IMAGEMAP_KIND
+from image_mapper.engine.imagemap import KIND as IMAGEMAP_KIND
 
 API = "mapper.imagerelocation.pivotal.io/v1alpha1"
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the real Metacontroller from the pinned source archive in ../shared/vendor/metacontroller
+# Build the real Metacontroller from the pinned source archive in third_party/metacontroller
 # (its dependencies come from the Go module proxy) and cache it outside the checkout.
 #
 #   tests/controlplane/build-metacontroller.sh   -> prints the binary's folder on the last stdout line
@@ -11,7 +11,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-SOURCE_DIR="${METACONTROLLER_SOURCE:-$ROOT/../shared/vendor/metacontroller}"
+SOURCE_DIR="${METACONTROLLER_SOURCE:-$ROOT/third_party/metacontroller}"
 COMMIT=175eac0
 VERSION="v4.17.2-$COMMIT"
 ARCHIVE="$SOURCE_DIR/metacontroller-$COMMIT.tar.gz"

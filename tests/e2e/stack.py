@@ -272,7 +272,7 @@ class Stack:
         """`image-mapper ARGS` as a process of this venv or, with `self.image`, a container."""
         log = self.workdir / f"{name}.log"
         if self.image is None:
-            return Server(name, [sys.executable, "-m", "hooks", *args], log, env or {})
+            return Server(name, [sys.executable, "-m", "image_mapper", *args], log, env or {})
         container = f"image-mapper-e2e-{name}-{self.hooks_port}"
         podman.remove(container)
         argv = podman.run_argv(

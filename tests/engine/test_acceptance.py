@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from hooks.engine.acceptance import decide
-from hooks.engine.cache import DecisionCache
-from hooks.engine.imagemap import read_imagemaps
-from hooks.engine.verdicts import Conflict, Verdict
+from image_mapper.engine.acceptance import decide
+from image_mapper.engine.cache import DecisionCache
+from image_mapper.engine.imagemap import read_imagemaps
+from image_mapper.engine.verdicts import Conflict, Verdict
 from tests.engine.helpers import imagemap
 
 T0, T1, T2 = "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z", "2026-01-03T00:00:00Z"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from hooks.engine.acceptance import decide
-from hooks.engine.imagemap import read_imagemaps
-from hooks.engine.mapping import Form, MapletError, compile_maplet
+from image_mapper.engine.acceptance import decide
+from image_mapper.engine.imagemap import read_imagemaps
+from image_mapper.engine.mapping import Form, MapletError, compile_maplet
 from tests.engine.helpers import imagemap
 
 DIGEST = "sha256:" + "a" * 64

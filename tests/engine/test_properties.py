@@ -12,13 +12,13 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hooks.engine.acceptance import decide
-from hooks.engine.cache import DecisionCache
-from hooks.engine.consistency import Walk, compile_map
-from hooks.engine.imagemap import read_imagemaps
-from hooks.engine.mapping import Form, Maplet, Mapping, image_key
-from hooks.engine.patterns import ConflictIndex
-from hooks.engine.reference import ReferenceError, parse_normalized
+from image_mapper.engine.acceptance import decide
+from image_mapper.engine.cache import DecisionCache
+from image_mapper.engine.consistency import Walk, compile_map
+from image_mapper.engine.imagemap import read_imagemaps
+from image_mapper.engine.mapping import Form, Maplet, Mapping, image_key
+from image_mapper.engine.patterns import ConflictIndex
+from image_mapper.engine.reference import ReferenceError, parse_normalized
 from tests.engine.helpers import imagemap
 
 DOMAINS = ["docker.io", "gcr.io", "quay.io", "localhost:5000", "r.example.com", "index.docker.io"]

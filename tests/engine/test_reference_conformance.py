@@ -1,4 +1,4 @@
-"""Conformance of hooks/engine/reference.py with the upstream Go test tables.
+"""Conformance of hooks/image_mapper/engine/reference.py with the upstream Go test tables.
 
 The tables are ported from github.com/distribution/reference (reference_test.go,
 normalize_test.go, regexp_test.go; current upstream, where the 255-character limit applies to
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from hooks.engine.reference import (
+from image_mapper.engine.reference import (
     ANCHORED_DIGEST_RE,
     ANCHORED_DOMAIN_RE,
     ANCHORED_IDENTIFIER_RE,

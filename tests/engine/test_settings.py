@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from hooks.engine.acceptance import compile_recorded, decide
-from hooks.engine.cache import DecisionCache
-from hooks.engine.imagemap import read_imagemaps
-from hooks.engine.mapping import Mapping, compile_maplet
-from hooks.engine.record import Entry, Record
-from hooks.engine.settings import AUDIT, DEFAULT, Settings, read_settings
+from image_mapper.engine.acceptance import compile_recorded, decide
+from image_mapper.engine.cache import DecisionCache
+from image_mapper.engine.imagemap import read_imagemaps
+from image_mapper.engine.mapping import Mapping, compile_maplet
+from image_mapper.engine.record import Entry, Record
+from image_mapper.engine.settings import AUDIT, DEFAULT, Settings, read_settings
 from tests.engine.helpers import imagemap
 
 T0, T1 = "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"

@@ -26,13 +26,13 @@ from pathlib import Path
 import atheris
 
 with atheris.instrument_imports():
-    from hooks.cli.documents import load_imagemaps
-    from hooks.controller.app import create_app as create_hooks_app
-    from hooks.engine import reference
-    from hooks.engine.acceptance import decide
-    from hooks.engine.imagemap import read_imagemaps
-    from hooks.webhook.app import create_app as create_webhook_app
-    from hooks.webhook.view import StaticView
+    from image_mapper.cli.documents import load_imagemaps
+    from image_mapper.controller.app import create_app as create_hooks_app
+    from image_mapper.engine import reference
+    from image_mapper.engine.acceptance import decide
+    from image_mapper.engine.imagemap import read_imagemaps
+    from image_mapper.webhook.app import create_app as create_webhook_app
+    from image_mapper.webhook.view import StaticView
 
 from .corpus import ADMISSION_FIXTURES, HOOK_PATHS, admission_seeds, hook_seeds, image_seeds
 

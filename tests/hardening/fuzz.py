@@ -65,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     chosen = args.target or list(ALL)
     # Each bad hook request is logged as a warning; count them instead of printing them.
-    for name in ("hooks", "waitress"):
+    for name in ("image_mapper", "waitress"):
         logging.getLogger(name).propagate = False
         logging.getLogger(name).addHandler(logging.NullHandler())
 

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hooks.controller.app import create_app
-from hooks.controller.server import HooksServer
-from hooks.webhook.tls.certificates import make_ca, make_serving_cert
+from image_mapper.controller.app import create_app
+from image_mapper.controller.server import HooksServer
+from image_mapper.webhook.tls.certificates import make_ca, make_serving_cert
 from tests.webhook.server import Server, start_server
 
 from .corpus import ADMISSION_FIXTURES
@@ -88,7 +88,7 @@ class HooksHandle:
 def hooks_server(**config: Any) -> Iterator[HooksHandle]:
     """The hooks app on waitress in a thread, on a free port of 127.0.0.1."""
     counter = LogCounter()
-    logger = logging.getLogger("hooks")
+    logger = logging.getLogger("image_mapper")
     logger.addHandler(counter)
     server = HooksServer(create_app(config), host="127.0.0.1", port=0, threads=2)
     thread = threading.Thread(target=server.serve, kwargs={"shutdown_timeout": 2.0}, daemon=True)

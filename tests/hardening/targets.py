@@ -37,12 +37,12 @@ import hypothesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from hooks.controller.status import imagemap_status
-from hooks.engine.acceptance import compile_recorded, decide, follow, record_of
-from hooks.engine.cache import DecisionCache
-from hooks.engine.imagemap import read_imagemaps
-from hooks.engine.mapping import Mapping
-from hooks.engine.reference import (
+from image_mapper.controller.status import imagemap_status
+from image_mapper.engine.acceptance import compile_recorded, decide, follow, record_of
+from image_mapper.engine.cache import DecisionCache
+from image_mapper.engine.imagemap import read_imagemaps
+from image_mapper.engine.mapping import Mapping
+from image_mapper.engine.reference import (
     ReferenceError,
     parse,
     parse_any,
@@ -51,8 +51,8 @@ from hooks.engine.reference import (
     parse_prefix,
     parse_repository,
 )
-from hooks.engine.verdicts import Decision
-from hooks.webhook.reporting import MAX_IMAGE_WARNINGS, MAX_WARNING_LENGTH
+from image_mapper.engine.verdicts import Decision
+from image_mapper.webhook.reporting import MAX_IMAGE_WARNINGS, MAX_WARNING_LENGTH
 
 from . import corpus
 from .servers import Client

@@ -24,9 +24,9 @@ from typing import Any
 
 import pytest
 
-from hooks.controller.app import create_app
-from hooks.engine.acceptance import decide
-from hooks.engine.imagemap import read_imagemaps
+from image_mapper.controller.app import create_app
+from image_mapper.engine.acceptance import decide
+from image_mapper.engine.imagemap import read_imagemaps
 from tests.webhook.server import Server
 
 from .corpus import ADMISSION_FIXTURES, HOOK_FIXTURES
@@ -310,7 +310,7 @@ def test_a_bad_request_is_logged_on_one_bounded_line(caplog: pytest.LogCaptureFi
     client = create_app().test_client()
     kind = "Namespace\nFORGED 2026-01-01 ERROR everything failed" + "x" * 10_000
     body = {"parent": {"kind": kind, "metadata": {"name": "a"}}}
-    with caplog.at_level(logging.WARNING, logger="hooks"):
+    with caplog.at_level(logging.WARNING, logger="image_mapper"):
         answer = client.post("/imagemap/sync", json=body)
     assert answer.status_code == 400
     (record,) = [r for r in caplog.records if "bad request" in r.getMessage()]

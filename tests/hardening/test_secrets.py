@@ -26,10 +26,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from hooks.controller import app as hooks_app
-from hooks.webhook.kube import KubernetesTLSStore, close, kube_client
-from hooks.webhook.tls.bootstrap import TLSBootstrap, write_atomically
-from hooks.webhook.tls.certificates import make_serving_cert
+from image_mapper.controller import app as hooks_app
+from image_mapper.webhook.kube import KubernetesTLSStore, close, kube_client
+from image_mapper.webhook.tls.bootstrap import TLSBootstrap, write_atomically
+from image_mapper.webhook.tls.certificates import make_serving_cert
 from tests.cli.test_serve_hooks import HooksProcess
 from tests.webhook.server import free_port, start_server
 
@@ -283,7 +283,7 @@ def test_a_403_at_tls_bootstrap_is_one_line(forbidding_kubeconfig: Path, tmp_pat
         [
             sys.executable,
             "-m",
-            "hooks",
+            "image_mapper",
             "serve-webhook",
             "--bootstrap-tls",
             "--kubeconfig",
@@ -324,7 +324,7 @@ def test_a_403_in_the_rotation_loop_is_one_warning_line(
     stopping = threading.Event()
     thread = threading.Thread(target=bootstrap.run, args=(stopping, 0.01, 0.01), daemon=True)
     try:
-        with caplog.at_level(logging.WARNING, logger="hooks.webhook.tls"):
+        with caplog.at_level(logging.WARNING, logger="image_mapper.webhook.tls"):
             thread.start()
             deadline = time.monotonic() + 20
             while not caplog.records and time.monotonic() < deadline:

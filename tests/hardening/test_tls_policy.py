@@ -1,7 +1,7 @@
 """The webhook's TLS over real connections on loopback: TLS 1.2 at least, modern ciphers only.
 
 Against `image-mapper serve-webhook` (uvicorn, its context from `CertificateReloader`, which
-applies `hooks.webhook.tls.reloader.apply_server_policy`):
+applies `image_mapper.webhook.tls.reloader.apply_server_policy`):
 - TLS 1.0 and 1.1 clients are refused. The same client first completes a TLS 1.0/1.1
   handshake with a permissive server in this process, so the refusal is the webhook's doing,
   not the client's inability.
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from hooks.webhook.tls.reloader import MINIMUM_TLS_VERSION, apply_server_policy
+from image_mapper.webhook.tls.reloader import MINIMUM_TLS_VERSION, apply_server_policy
 from tests.webhook.server import Server
 
 from .servers import make_pki

@@ -85,10 +85,10 @@ def test_the_crd_is_the_packaged_one(binary: Path) -> None:
     follows it when it renders (and packages) the chart."""
     link = CHART / "crds" / "imagemaps.yaml"
     assert link.is_symlink()
-    assert link.resolve() == (ROOT / "hooks" / "crds" / "imagemaps.yaml").resolve()
+    assert link.resolve() == (ROOT / "hooks" / "image_mapper" / "crds" / "imagemaps.yaml").resolve()
     (crd,) = [o for o in render_chart(binary, Settings())
               if o["kind"] == "CustomResourceDefinition"]
-    (source,) = documents((ROOT / "hooks" / "crds" / "imagemaps.yaml").read_text())
+    (source,) = documents((ROOT / "hooks" / "image_mapper" / "crds" / "imagemaps.yaml").read_text())
     assert crd == source
 
 

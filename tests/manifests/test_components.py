@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from hooks.webhook.tls.certificates import service_dns_names
+from image_mapper.webhook.tls.certificates import service_dns_names
 from tests.rendering import (
     COMPONENTS,
     OPTIONAL,

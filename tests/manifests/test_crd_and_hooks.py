@@ -10,7 +10,7 @@ import jsonschema  # type: ignore[import-untyped]
 import pytest
 import yaml
 
-from hooks.controller.dispatch import HOOKS
+from image_mapper.controller.dispatch import HOOKS
 from tests.golden import hook_cases
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,9 +50,10 @@ def test_the_kustomization_is_a_plain_list_of_every_manifest() -> None:
     assert others <= set(resources)
     for resource in resources:
         assert (ROOT / "metacontroller" / resource).exists()
-    assert documents(ROOT / "crds" / "kustomization.yaml")[0]["resources"] == ["../hooks/crds"]
-    assert documents(ROOT / "hooks" / "crds" / "kustomization.yaml")[0]["resources"] == [
-        "imagemaps.yaml"]
+    packaged = ROOT / "hooks" / "image_mapper" / "crds"
+    assert documents(ROOT / "crds" / "kustomization.yaml")[0]["resources"] == [
+        "../hooks/image_mapper/crds"]
+    assert documents(packaged / "kustomization.yaml")[0]["resources"] == ["imagemaps.yaml"]
     assert manifest("Namespace")["metadata"]["name"] == "image-mapper"
 
 

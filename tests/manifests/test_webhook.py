@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from hooks.webhook.tls.certificates import service_dns_names
+from image_mapper.webhook.tls.certificates import service_dns_names
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBECTL = shutil.which("kubectl")
@@ -218,5 +218,5 @@ def test_dockerfile_is_pinned_non_root_and_runs_both_commands() -> None:
     users = re.findall(r"^USER (\S+)", text, re.MULTILINE)
     assert users == ["65532:65532"]
     assert 'ENTRYPOINT ["image-mapper"]' in text  # serve-hooks and serve-webhook as args
-    assert (ROOT / "hooks" / "cli" / "serve_hooks.py").exists()
-    assert (ROOT / "hooks" / "cli" / "serve_webhook.py").exists()
+    assert (ROOT / "hooks" / "image_mapper" / "cli" / "serve_hooks.py").exists()
+    assert (ROOT / "hooks" / "image_mapper" / "cli" / "serve_webhook.py").exists()

@@ -1,4 +1,5 @@
-"""Errors as one log line (`hooks.serving.errors`): what a repeated error is, and how it reads."""
+"""Errors as one log line (`image_mapper.serving.errors`): what a repeated error is, and how it
+reads."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import urllib3
 from kubernetes.client import ApiException
 from urllib3.exceptions import MaxRetryError
 
-from hooks.serving.errors import describe_error, error_kind
+from image_mapper.serving.errors import describe_error, error_kind
 
 
 def _refused(port: int) -> MaxRetryError:

@@ -1,4 +1,5 @@
-"""How both servers log (`hooks.serving.logs`): the JSON lines, the levels, the rate limit."""
+"""How both servers log (`image_mapper.serving.logs`): the JSON lines, the levels, the rate
+limit."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import sys
 
 import pytest
 
-from hooks.serving.logs import JSONFormatter, RateLimitedLog, RateLimiter, configure
+from image_mapper.serving.logs import JSONFormatter, RateLimitedLog, RateLimiter, configure
 
 
 class Clock:
@@ -23,7 +24,7 @@ class Clock:
 
 def _record(message: str, *args: object, level: int = logging.WARNING,
             **extra: object) -> logging.LogRecord:
-    record = logging.LogRecord("hooks.test", level, __file__, 1, message, args, None)
+    record = logging.LogRecord("image_mapper.test", level, __file__, 1, message, args, None)
     record.__dict__.update(extra)
     return record
 
@@ -38,7 +39,7 @@ def test_a_json_line_has_time_level_logger_message_and_the_extra_fields() -> Non
     line = JSONFormatter().format(record)
     assert "\n" not in line
     assert json.loads(line) == {
-        "time": "2025-11-28T22:46:40.250Z", "level": "warning", "logger": "hooks.test",
+        "time": "2025-11-28T22:46:40.250Z", "level": "warning", "logger": "image_mapper.test",
         "message": "refused 3 calls", "event": "hook_refused", "hook": "/namespace/sync",
         "suppressed": 2,
     }
@@ -48,7 +49,7 @@ def test_a_json_line_stays_one_line_with_newlines_and_a_traceback() -> None:
     try:
         raise ValueError("bad\nvalue")
     except ValueError:
-        record = logging.LogRecord("hooks.test", logging.ERROR, __file__, 1,
+        record = logging.LogRecord("image_mapper.test", logging.ERROR, __file__, 1,
                                    "line one\nline two", (), sys.exc_info())
     line = JSONFormatter().format(record)
     assert len(line.splitlines()) == 1
@@ -69,14 +70,14 @@ def test_a_field_json_cannot_encode_is_written_as_its_string() -> None:
 def test_configure_json_at_debug_keeps_the_libraries_quieter() -> None:
     stream = io.StringIO()
     configure("debug", "json", stream)
-    logging.getLogger("hooks.test").debug("ours at debug")
+    logging.getLogger("image_mapper.test").debug("ours at debug")
     logging.getLogger("kubernetes.client.rest").debug("response body: a private key")
     logging.getLogger("kubernetes.client.rest").info("theirs at info")
     logging.getLogger("urllib3.connectionpool").warning("Retrying (Retry(total=2))")
     logging.getLogger("urllib3.connectionpool").error("theirs at error")
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert [(e["logger"], e["message"]) for e in lines] == [
-        ("hooks.test", "ours at debug"), ("kubernetes.client.rest", "theirs at info"),
+        ("image_mapper.test", "ours at debug"), ("kubernetes.client.rest", "theirs at info"),
         ("urllib3.connectionpool", "theirs at error")]
 
 
@@ -84,12 +85,12 @@ def test_configure_again_replaces_its_handler() -> None:
     first, second = io.StringIO(), io.StringIO()
     configure("info", "json", first)
     configure("warning", "text", second)
-    logging.getLogger("hooks.test").info("below the level")
-    logging.getLogger("hooks.test").warning("to the second, as text")
+    logging.getLogger("image_mapper.test").info("below the level")
+    logging.getLogger("image_mapper.test").warning("to the second, as text")
     assert first.getvalue() == ""
     (line,) = second.getvalue().splitlines()
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} WARNING \[\d+\] "
-                        r"hooks\.test: to the second, as text", line), line
+                        r"image_mapper\.test: to the second, as text", line), line
 
 
 # --- the rate limiter -----------------------------------------------------------------------
@@ -134,8 +135,8 @@ def test_the_rate_limited_log_says_how_many_it_left_out(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     clock = Clock()
-    log = RateLimitedLog(logging.getLogger("hooks.test"), RateLimiter(60, clock=clock))
-    caplog.set_level(logging.WARNING, "hooks.test")
+    log = RateLimitedLog(logging.getLogger("image_mapper.test"), RateLimiter(60, clock=clock))
+    caplog.set_level(logging.WARNING, "image_mapper.test")
     assert log.limited_warning("401", "refused a call to %s", "/namespace/sync",
                                extra={"hook": "x"})
     assert not any(log.limited_warning("401", "refused a call to %s", "/imagemap/sync")

@@ -10,13 +10,13 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from hooks.cli.documents import load_imagemaps
-from hooks.engine.acceptance import decide
-from hooks.engine.imagemap import read_imagemaps
-from hooks.engine.mapping import Mapping
-from hooks.webhook.app import create_app
-from hooks.webhook.tls.certificates import make_ca, make_serving_cert
-from hooks.webhook.view import StaticView
+from image_mapper.cli.documents import load_imagemaps
+from image_mapper.engine.acceptance import decide
+from image_mapper.engine.imagemap import read_imagemaps
+from image_mapper.engine.mapping import Mapping
+from image_mapper.webhook.app import create_app
+from image_mapper.webhook.tls.certificates import make_ca, make_serving_cert
+from image_mapper.webhook.view import StaticView
 from tests.golden import IMAGEMAPS
 
 

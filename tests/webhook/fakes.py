@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from hooks.webhook.watcher import Gone, WatchEvent
+from image_mapper.webhook.watcher import Gone, WatchEvent
 
 
 def imagemap(

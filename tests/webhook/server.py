@@ -16,7 +16,7 @@ from pathlib import Path
 
 from cryptography import x509
 
-from hooks.webhook.tls.bootstrap import write_atomically
+from image_mapper.webhook.tls.bootstrap import write_atomically
 
 
 def free_port() -> int:
@@ -86,7 +86,7 @@ def start_server(*args: str, cert_file: Path, key_file: Path, ca_bundle: Path,
     port = free_port()
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("IMAGE_MAPPER_", "KUBERNETES_")) and k != "KUBECONFIG"}
-    command = [sys.executable, "-m", "hooks", "serve-webhook", "--host", "127.0.0.1",
+    command = [sys.executable, "-m", "image_mapper", "serve-webhook", "--host", "127.0.0.1",
                "--port", str(port), "--cert-file", str(cert_file), "--key-file", str(key_file),
                *args]
     return start_command(command, port=port, env=env, ca_bundle=ca_bundle, log=log)

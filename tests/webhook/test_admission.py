@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from hooks.engine.mapping import Mapping, compile_maplet
-from hooks.webhook.admission import ORIGINAL_IMAGES, admit
-from hooks.webhook.reviews import AdmissionRequest, Operation
+from image_mapper.engine.mapping import Mapping, compile_maplet
+from image_mapper.webhook.admission import ORIGINAL_IMAGES, admit
+from image_mapper.webhook.reviews import AdmissionRequest, Operation
 from tests.webhook.jsonpatch import decode
 
 MAPPING = Mapping.build([

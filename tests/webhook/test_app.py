@@ -8,9 +8,9 @@ import threading
 import pytest
 from flask.testing import FlaskClient
 
-from hooks.engine.mapping import Mapping
-from hooks.webhook.app import create_app
-from hooks.webhook.view import StaticView
+from image_mapper.engine.mapping import Mapping
+from image_mapper.webhook.app import create_app
+from image_mapper.webhook.view import StaticView
 from tests.golden import ADMISSION_FIXTURES
 
 
@@ -159,10 +159,10 @@ def test_metrics_count_what_audit_imagemaps_would_have_rewritten(client: FlaskCl
 
 def test_a_rewritten_pod_is_logged_once(client: FlaskClient,
                                         caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="hooks.webhook")
+    caplog.set_level(logging.INFO, logger="image_mapper.webhook")
     client.post("/mutate", data=_review("create-pull-secrets-after-the-pods-own"))
     client.post("/mutate", data=_review("create-nothing-matches"))
-    [record] = [r for r in caplog.records if r.name == "hooks.webhook.reporting"]
+    [record] = [r for r in caplog.records if r.name == "image_mapper.webhook.reporting"]
     assert record.__dict__["namespace"] == "demo"
     assert record.__dict__["pod"] == "web-"
     assert [(i["container"], i["imageMap"]) for i in record.__dict__["images"]] == [

@@ -7,9 +7,9 @@ import json
 import pytest
 from flask.testing import FlaskClient
 
-from hooks.engine.mapping import Mapping
-from hooks.webhook.admission import admit
-from hooks.webhook.reviews import parse_review, review_response
+from image_mapper.engine.mapping import Mapping
+from image_mapper.webhook.admission import admit
+from image_mapper.webhook.reviews import parse_review, review_response
 from tests.golden import Golden, admission_cases, expect, expect_absent
 from tests.webhook.jsonpatch import decode
 

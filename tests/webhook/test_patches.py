@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from hooks.webhook import patches
+from image_mapper.webhook import patches
 
 from .jsonpatch import decode
 

@@ -14,13 +14,13 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hooks.engine.acceptance import decide
-from hooks.engine.imagemap import read_imagemaps
-from hooks.engine.mapping import MapletError, Mapping, compile_maplet
-from hooks.engine.settings import Settings
-from hooks.webhook.admission import CONTAINER_FIELDS, MIRROR_POD, ORIGINAL_IMAGES, admit
-from hooks.webhook.reporting import MAX_IMAGE_WARNINGS, MAX_WARNING_LENGTH
-from hooks.webhook.reviews import AdmissionRequest
+from image_mapper.engine.acceptance import decide
+from image_mapper.engine.imagemap import read_imagemaps
+from image_mapper.engine.mapping import MapletError, Mapping, compile_maplet
+from image_mapper.engine.settings import Settings
+from image_mapper.webhook.admission import CONTAINER_FIELDS, MIRROR_POD, ORIGINAL_IMAGES, admit
+from image_mapper.webhook.reporting import MAX_IMAGE_WARNINGS, MAX_WARNING_LENGTH
+from image_mapper.webhook.reviews import AdmissionRequest
 from tests.webhook.jsonpatch import decode
 
 from .jsonpatch import apply_patch

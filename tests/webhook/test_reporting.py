@@ -6,9 +6,9 @@ import logging
 
 import pytest
 
-from hooks.engine.mapping import Match, compile_maplet
-from hooks.engine.settings import Settings
-from hooks.webhook.reporting import (
+from image_mapper.engine.mapping import Match, compile_maplet
+from image_mapper.engine.settings import Settings
+from image_mapper.webhook.reporting import (
     MAX_IMAGE_WARNINGS,
     MAX_WARNING_LENGTH,
     Rewrite,
@@ -96,7 +96,7 @@ def test_a_pod_is_named_by_its_name_else_generate_name(pod: object, name: str) -
 
 
 def test_one_info_line_per_pod_with_structured_fields(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="hooks.webhook.reporting")
+    caplog.set_level(logging.INFO, logger="image_mapper.webhook.reporting")
     log_admission(namespace="apps", pod={"metadata": {"generateName": "web-7d9f-"}},
                   rewrites=[rewrite("web"), rewrite("side", "nginx:1", "r/nginx:1", AUDIT)],
                   dry_run=False)
@@ -119,13 +119,13 @@ def test_one_info_line_per_pod_with_structured_fields(caplog: pytest.LogCaptureF
 
 
 def test_nothing_rewritten_nothing_logged(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="hooks.webhook.reporting")
+    caplog.set_level(logging.INFO, logger="image_mapper.webhook.reporting")
     log_admission(namespace="apps", pod={}, rewrites=[], dry_run=False)
     assert caplog.records == []
 
 
 def test_a_log_line_cannot_be_split(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="hooks.webhook.reporting")
+    caplog.set_level(logging.INFO, logger="image_mapper.webhook.reporting")
     log_admission(namespace="apps", pod={"metadata": {"name": "p\nFAKE LINE"}},
                   rewrites=[rewrite("c\nFAKE")], dry_run=True)
     [record] = caplog.records

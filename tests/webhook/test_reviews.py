@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from hooks.webhook.reviews import ReviewError, parse_review, review_response, validate_review
+from image_mapper.webhook.reviews import ReviewError, parse_review, review_response, validate_review
 
 
 def _review(**request_changes: Any) -> dict[str, Any]:

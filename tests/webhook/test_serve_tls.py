@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from hooks.webhook.tls.certificates import make_ca
+from image_mapper.webhook.tls.certificates import make_ca
 from tests.golden import ADMISSION_FIXTURES, IMAGEMAPS
 
 from .conftest import Pki

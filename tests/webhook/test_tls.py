@@ -15,21 +15,21 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from hooks.webhook.tls.bootstrap import (
+from image_mapper.webhook.tls.bootstrap import (
     AlreadyExists,
     Conflict,
     TLSBootstrap,
     write_atomically,
     write_files,
 )
-from hooks.webhook.tls.certificates import (
+from image_mapper.webhook.tls.certificates import (
     Material,
     make_ca,
     make_serving_cert,
     service_dns_names,
 )
-from hooks.webhook.tls.reloader import CertificateReloader
-from hooks.webhook.tls.rotation import RotationPolicy, plan
+from image_mapper.webhook.tls.reloader import CertificateReloader
+from image_mapper.webhook.tls.rotation import RotationPolicy, plan
 
 from .conftest import Pki
 

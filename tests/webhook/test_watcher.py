@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from hooks.engine.imagemap import ImageMap
-from hooks.webhook.watcher import Backoff, ClusterWatch
+from image_mapper.engine.imagemap import ImageMap
+from image_mapper.webhook.watcher import Backoff, ClusterWatch
 
 from .fakes import FakeSource, imagemap, namespace, wait_for
 

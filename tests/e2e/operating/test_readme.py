@@ -36,7 +36,7 @@ def test_metacontrollers_own_kustomization_applies(stack: Stack) -> None:
     production = ensure_metacontroller() / "production"  # kept by build-metacontroller.sh
     assert (production / "kustomization.yaml").is_file(), (
         f"{production} is missing: run tests/controlplane/build-metacontroller.sh once where "
-        "../shared/vendor/metacontroller (or METACONTROLLER_SOURCE) holds Metacontroller's source")
+        "third_party/metacontroller (or METACONTROLLER_SOURCE) holds Metacontroller's source")
     local = Command(f"kubectl apply -k {production}", None)
     run(local, stack.cp)
     statefulset = stack.get("statefulset", "metacontroller", "-n", "metacontroller")

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from hooks.webhook.admission import ORIGINAL_IMAGES
+from image_mapper.webhook.admission import ORIGINAL_IMAGES
 from tests.controlplane import ControlPlane, KubectlError, wait_until
 from tests.webhook.server import Server, free_port
 
@@ -45,7 +45,7 @@ def webhook(cluster: ControlPlane, tmp_path: Path) -> Iterator[Server]:
     apply(cluster, configuration)
     kubeconfig = service_account_kubeconfig(cluster, tmp_path / "webhook.kubeconfig")
     log = tmp_path / "webhook.log"
-    command = [sys.executable, "-m", "hooks", "serve-webhook", "--host", "127.0.0.1",
+    command = [sys.executable, "-m", "image_mapper", "serve-webhook", "--host", "127.0.0.1",
                "--port", str(port),
                "--kubeconfig", str(kubeconfig), "--bootstrap-tls", "--namespace", NAMESPACE,
                "--tls-dns-name", "localhost", "--cert-file", str(tmp_path / "tls" / "tls.crt"),

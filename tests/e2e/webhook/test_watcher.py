@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from hooks.webhook.kube import (
+from image_mapper.webhook.kube import (
     KubernetesSource,
     close,
     imagemap_source,
     kube_client,
     namespace_source,
 )
-from hooks.webhook.watcher import Backoff, ClusterWatch, Gone
+from image_mapper.webhook.watcher import Backoff, ClusterWatch, Gone
 from tests.controlplane import ControlPlane
 from tests.webhook.fakes import wait_for
 
@@ -54,7 +54,7 @@ def test_list_watch_relist_and_outage(
     cluster: ControlPlane, sources: tuple[KubernetesSource, KubernetesSource],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="hooks.webhook.watcher")  # "listing again" is INFO
+    caplog.set_level(logging.INFO, logger="image_mapper.webhook.watcher")  # "listing again" is INFO
     cp = cluster
     ns = "state-e2e"
     cp.kubectl("create", "namespace", ns)

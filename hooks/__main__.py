@@ -1,5 +1,0 @@
-import sys
-
-from hooks.cli.main import main
-
-sys.exit(main())

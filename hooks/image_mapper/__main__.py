@@ -1,0 +1,5 @@
+import sys
+
+from image_mapper.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,114 @@
+"""`image-mapper map -f imagemap.yaml IMAGE...`: preview what images become (SPEC 6), with what
+an ImageMap adds (SPEC 4.1): Audit results (`would map`) and pull secrets."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from image_mapper.cli.errors import CommandError
+from image_mapper.cli.namespaces import pick, stored_imagemaps
+from image_mapper.engine.acceptance import decide
+from image_mapper.engine.imagemap import read_imagemaps
+from image_mapper.engine.mapping import Match
+from image_mapper.engine.reference import ReferenceError, parse_normalized
+from image_mapper.engine.settings import AUDIT, Settings
+from image_mapper.engine.verdicts import Verdict
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-f",
+        "--filename",
+        action="append",
+        required=True,
+        metavar="PATH",
+        help="ImageMap YAML file or folder (repeatable)",
+    )
+    parser.add_argument(
+        "-n",
+        "--namespace",
+        metavar="NAMESPACE",
+        help="the namespace whose ImageMaps to decide, when they are in several "
+             "('' for those without metadata.namespace)",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        choices=("text", "json"),
+        default="text",
+        help="output format (default: text)",
+    )
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image references to map")
+
+
+def run(args: argparse.Namespace) -> int:
+    for image in args.images:
+        try:
+            parse_normalized(image)
+        except ReferenceError as error:
+            raise CommandError(str(error)) from None
+    # Each namespace is decided on its own, as in the cluster; -n picks which one.
+    imagemaps = pick(stored_imagemaps(args.filename), args.namespace)
+    decision = decide(read_imagemaps(imagemaps))
+    images = [_image(image, decision.mapping.lookup(image)) for image in args.images]
+    verdicts = [_imagemap(verdict, decision.settings.get(verdict.name))
+                for verdict in decision.verdicts.values()]
+    if args.output == "json":
+        json.dump({"images": images, "imageMaps": verdicts}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    for entry in images:
+        print(_image_line(entry))
+    print()
+    for entry in verdicts:
+        mode = f" ({entry['mode']})" if "mode" in entry else ""
+        secrets = _secrets(entry)
+        print(f"ImageMap {entry['name']}{mode}: {entry['reason']}: {entry['message']}"
+              + (f"; pull secrets: {secrets}" if secrets else ""))
+    return 0
+
+
+def _image(image: str, match: Match | None) -> dict[str, Any]:
+    """An entry of `images`. SPEC 6's keys, and those of SPEC 4.1 only where they apply: an
+    Audit ImageMap leaves the image as it is (`result`) and says what it would make of it
+    (`wouldMap`); `imagePullSecrets` are the matching ImageMap's."""
+    if match is None:
+        return {"image": image, "result": image, "imageMap": None}
+    entry: dict[str, Any] = {"image": image, "result": image if match.audit else match.result,
+                             "imageMap": match.image_map}
+    if match.audit:
+        entry.update(mode=AUDIT, wouldMap=match.result)
+    if match.pull_secrets:
+        entry["imagePullSecrets"] = list(match.pull_secrets)
+    return entry
+
+
+def _imagemap(verdict: Verdict, settings: Settings | None) -> dict[str, Any]:
+    """An entry of `imageMaps`; an accepted ImageMap's mode when Audit and its pull secrets
+    when it lists some."""
+    entry: dict[str, Any] = {"name": verdict.name, "ready": verdict.ready,
+                             "reason": verdict.reason, "message": verdict.message}
+    if settings is not None and settings.audit:
+        entry["mode"] = AUDIT
+    if settings is not None and settings.pull_secrets:
+        entry["imagePullSecrets"] = list(settings.pull_secrets)
+    return entry
+
+
+def _secrets(entry: dict[str, Any]) -> str:
+    return ", ".join(entry.get("imagePullSecrets", []))
+
+
+def _image_line(entry: dict[str, Any]) -> str:
+    if entry["imageMap"] is None:
+        return f"{entry['image']} -> {entry['result']}  (no maplet matched)"
+    secrets = _secrets(entry)
+    if "wouldMap" in entry:
+        return (f"{entry['image']} would map {entry['wouldMap']}  (ImageMap {entry['imageMap']}"
+                f", Audit: not rewritten)")
+    return (f"{entry['image']} -> {entry['result']}  (ImageMap {entry['imageMap']}"
+            + (f"; pull secrets: {secrets}" if secrets and entry["result"] != entry["image"]
+               else "") + ")")

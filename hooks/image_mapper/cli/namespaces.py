@@ -1,0 +1,72 @@
+"""The ImageMaps a preview decides: those the cluster would store, grouped by namespace.
+
+ImageMaps are grouped by `metadata.namespace`, a missing one counting as one unnamed group, and
+each group is decided on its own, as the namespace hook decides each namespace (SPEC 6, 2.4.1).
+Before that, every ImageMap is checked against the CRD's schema: one the API server would refuse
+to store (a 1,001-maplet map) is never previewed as Accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar
+
+from image_mapper.cli.crd import Schema
+from image_mapper.cli.documents import located_imagemaps, namespace_of
+from image_mapper.cli.errors import CommandError
+
+T = TypeVar("T")
+
+
+def shown(namespace: str) -> str:
+    """A group as a user reads it: `namespace 'team-a'`, or `no namespace`."""
+    return f"namespace {namespace!r}" if namespace else "no namespace"
+
+
+def grouped(items: Iterable[tuple[str, T]]) -> dict[str, list[T]]:
+    """(namespace, item) pairs by namespace, in the order the namespaces first come."""
+    groups: dict[str, list[T]] = {}
+    for namespace, item in items:
+        groups.setdefault(namespace, []).append(item)
+    return groups
+
+
+def pick(groups: dict[str, list[T]], namespace: str | None) -> list[T]:
+    """The group `-n namespace` names; without `-n`, the only one there is."""
+    if namespace is None:
+        if len(groups) == 1:
+            return next(iter(groups.values()))
+        raise CommandError(
+            f"the ImageMaps are in {len(groups)} namespaces ({_listed(groups)}), each decided "
+            "on its own: pick one with -n NAMESPACE (-n '' for those without a namespace)")
+    if namespace not in groups:
+        raise CommandError(f"no ImageMap in {shown(namespace)}: the ImageMaps are in "
+                           f"{_listed(groups)}")
+    return groups[namespace]
+
+
+def _listed(groups: dict[str, list[T]]) -> str:
+    return ", ".join(repr(n) if n else "(no namespace)" for n in groups)
+
+
+def stored_imagemaps(paths: Sequence[str],
+                     schema: Schema | None = None) -> dict[str, list[dict[str, Any]]]:
+    """The ImageMaps of the given files and folders by namespace, each checked against the
+    CRD's schema. Raises CommandError (one line) naming the file, document and field of the
+    first ImageMap the API server would refuse."""
+    located = located_imagemaps(paths)
+    refuse_unstorable(located, schema)
+    return grouped((namespace_of(document), document) for _, document in located)
+
+
+def refuse_unstorable(located: Iterable[tuple[str, dict[str, Any]]],
+                      schema: Schema | None = None) -> None:
+    """Raise CommandError (one line) naming the file, document and field of the first ImageMap
+    the API server would refuse (the CRD's schema: its limits among them)."""
+    schema = Schema() if schema is None else schema
+    for where, document in located:
+        problems = schema.problems(document)
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise CommandError(f"{where}: {problems[0]}{more}: the API server would refuse "
+                               "this ImageMap (image-mapper validate lists every problem)")

@@ -1,0 +1,151 @@
+"""`image-mapper preview [-f imagemap.yaml] MANIFEST...`: manifests as they would run.
+
+Modelled on `kyverno apply`: Pods, workloads with a pod template, Lists, multi-document files
+or `helm template` output on standard input (`-`), printed with every image the webhook would
+rewrite rewritten and the original-images annotation on the pod template, or as a diff. The
+rewrite is the webhook's own (`image_mapper.cli.manifests`).
+
+Which ImageMaps map which manifest (`mapping_for`): ImageMaps are grouped by
+`metadata.namespace` (those without one are one group) and each group is decided on its own, as
+the webhook decides each namespace. A manifest's namespace is its `metadata.namespace`, else
+`-n`. It is mapped by its namespace's group; else by the ImageMaps without a namespace (they
+would be created in whichever namespace they are applied to); a manifest without any namespace
+is mapped by the only group there is. Otherwise it is shown unchanged, and stderr says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+from typing import Any
+
+import yaml
+
+from image_mapper.cli.documents import STDIN, located_imagemaps, read_documents
+from image_mapper.cli.errors import CommandError
+from image_mapper.cli.manifests import preview
+from image_mapper.cli.namespaces import refuse_unstorable
+from image_mapper.engine.acceptance import decide
+from image_mapper.engine.imagemap import API_VERSION, GROUP, KIND, read_imagemaps
+from image_mapper.engine.mapping import Mapping
+from image_mapper.engine.verdicts import Decision
+
+_DUMPER: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-f", "--filename", action="append", default=[], metavar="PATH",
+                        help="ImageMap YAML file or folder (repeatable; optional when the "
+                             "manifests hold the ImageMaps)")
+    parser.add_argument("-n", "--namespace", default="", metavar="NAMESPACE",
+                        help="the namespace of documents that name none")
+    parser.add_argument("-o", "--output", choices=("yaml", "diff"), default="yaml",
+                        help="the manifests as they would run (default), or a unified diff "
+                             "of each changed document")
+    parser.add_argument("manifests", nargs="+", metavar="MANIFEST",
+                        help="YAML file or folder of manifests, or - for standard input "
+                             "(e.g. `helm template ... | image-mapper preview -f maps.yaml -`)")
+    parser.epilog = ("ImageMaps that would be rejected are reported on stderr; the exit status "
+                     "is 0 all the same.")
+
+
+def _namespace(document: dict[str, Any], default: str) -> str:
+    metadata = document.get("metadata")
+    namespace = metadata.get("namespace") if isinstance(metadata, dict) else None
+    return namespace if isinstance(namespace, str) and namespace else default
+
+
+def _imagemap_in_manifests(where: str, document: dict[str, Any]) -> bool:
+    if document.get("kind") != KIND or not str(document.get("apiVersion")).startswith(
+            f"{GROUP}/"):
+        return False  # an ImageMap of another group is someone else's resource
+    if document.get("apiVersion") != API_VERSION:
+        raise CommandError(f"{where}: an ImageMap must have apiVersion {API_VERSION}, "
+                           f"not {document.get('apiVersion')!r}")
+    metadata = document.get("metadata")
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("name"), str):
+        raise CommandError(f"{where}: ImageMap has no metadata.name")
+    return True
+
+
+def _shown(namespace: str) -> str:
+    return f"namespace {namespace}" if namespace else "manifests without a namespace (-n)"
+
+
+def mapping_for(namespace: str, decisions: dict[str, Decision]) -> Decision | None:
+    """The decision that maps a manifest in `namespace` ("" for none); see the module's doc."""
+    decision = decisions.get(namespace) or decisions.get("")
+    if decision is None and not namespace and len(decisions) == 1:
+        decision = next(iter(decisions.values()))
+    return decision
+
+
+def _decisions(imagemaps: list[dict[str, Any]]) -> dict[str, Decision]:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for imagemap in imagemaps:
+        groups.setdefault(_namespace(imagemap, ""), []).append(imagemap)
+    decisions = {namespace: decide(read_imagemaps(group)) for namespace, group in groups.items()}
+    for namespace, decision in decisions.items():
+        for verdict in decision.verdicts.values():
+            if not verdict.ready:
+                name = f"{namespace}/{verdict.name}" if namespace else verdict.name
+                print(f"image-mapper preview: ImageMap {name} is not in force: "
+                      f"{verdict.reason}: {verdict.message}", file=sys.stderr)
+    return decisions
+
+
+def _yaml(document: object) -> str:
+    text: str = yaml.dump(document, Dumper=_DUMPER, sort_keys=False, allow_unicode=True,
+                          default_flow_style=False, width=1_000_000)
+    return text
+
+
+def _label(where: str, document: dict[str, Any]) -> str:
+    metadata = document.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    return f"{where}: {document.get('kind')} {name}" if isinstance(name, str) else where
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.filename.count(STDIN) + args.manifests.count(STDIN) > 1:
+        raise CommandError("standard input (-) can be read only once")
+    located = located_imagemaps(args.filename) if args.filename else []
+    manifests: list[tuple[str, dict[str, Any]]] = []
+    for where, document in read_documents(args.manifests):
+        if not isinstance(document, dict):
+            raise CommandError(
+                f"{where}: expected a Kubernetes object, got {type(document).__name__}")
+        if _imagemap_in_manifests(where, document):
+            located.append((where, document))
+        manifests.append((where, document))
+    # What the cluster would refuse to store is no preview (the CRD's limits among it).
+    refuse_unstorable(located)
+    imagemaps = [document for _, document in located]
+    if not imagemaps:
+        raise CommandError(f"no ImageMap ({API_VERSION}) found in "
+                           f"{', '.join(args.filename + args.manifests)}")
+    decisions = _decisions(imagemaps)
+    unmapped: set[str] = set()
+    out = sys.stdout
+    for where, document in manifests:
+        namespace = _namespace(document, args.namespace)
+        decision = mapping_for(namespace, decisions)
+        mapping = decision.mapping if decision is not None else Mapping.EMPTY
+        result = preview(document, namespace=namespace, mapping=mapping)
+        if result.admission is not None and decision is None and namespace not in unmapped:
+            unmapped.add(namespace)
+            print(f"image-mapper preview: no ImageMaps for {_shown(namespace)}: "
+                  "its workloads are shown unchanged", file=sys.stderr)
+        for warning in (result.admission.response.get("warnings", [])
+                        if result.admission is not None else []):
+            print(f"image-mapper preview: {where}: {warning}", file=sys.stderr)
+        if args.output == "yaml":
+            out.write("---\n" + _yaml(result.manifest))
+        elif result.manifest is not document:
+            label = _label(where, document)
+            out.writelines(difflib.unified_diff(
+                _yaml(document).splitlines(keepends=True),
+                _yaml(result.manifest).splitlines(keepends=True),
+                fromfile=f"{label} (as written)", tofile=f"{label} (as it would run)"))
+    return 0

@@ -1,0 +1,72 @@
+"""`image-mapper review -f imagemap.yaml < admission-review.json` (SPEC 6).
+
+The webhook's admission logic on a sample AdmissionReview, without a cluster: the ImageMaps
+are taken as the request's namespace (given ImageMaps of several namespaces, those of the
+request's) and accepted in the order of SPEC 2.4. The response's warnings (SPEC 4.1) are also
+printed on stderr, as kubectl prints them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from image_mapper.cli.errors import CommandError
+from image_mapper.cli.namespaces import shown, stored_imagemaps
+from image_mapper.engine.acceptance import decide
+from image_mapper.engine.imagemap import read_imagemaps
+from image_mapper.webhook.admission import admit
+from image_mapper.webhook.patches import decode
+from image_mapper.webhook.reviews import ReviewError, parse_review, review_response
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-f", "--filename", action="append", required=True, metavar="PATH",
+                        help="ImageMap YAML file or folder (repeatable)")
+    parser.add_argument("-o", "--output", choices=("review", "patch"), default="review",
+                        help="print the response AdmissionReview (default), or only its "
+                             "JSONPatch, decoded ([] when nothing changes)")
+    parser.epilog = "The AdmissionReview is read from stdin; the response goes to stdout."
+
+
+def run(args: argparse.Namespace) -> int:
+    groups = stored_imagemaps(args.filename)
+    body = sys.stdin.buffer.read()
+    if not body.strip():
+        raise CommandError("no AdmissionReview on standard input: expected the JSON body the "
+                           "API server POSTs to the webhook")
+    try:
+        review_request = parse_review(body)
+    except ReviewError as error:
+        raise CommandError(f"stdin: not a valid AdmissionReview: {error}") from None
+    imagemaps = _namespace_of_request(groups, review_request.get("namespace", ""))
+    decision = decide(read_imagemaps(imagemaps))
+    for verdict in decision.verdicts.values():
+        if not verdict.ready:
+            print(f"image-mapper review: ImageMap {verdict.name} is not in force: "
+                  f"{verdict.reason}: {verdict.message}", file=sys.stderr)
+    admission = admit(review_request=review_request, mapping=decision.mapping)
+    for warning in admission.response.get("warnings", []):
+        print(f"Warning: {warning}", file=sys.stderr)  # as kubectl shows them
+    if args.output == "patch":
+        patch = admission.response.get("patch")
+        json.dump(decode(patch) if patch else [], sys.stdout, indent=2, ensure_ascii=False)
+    else:
+        json.dump(review_response(admission.response), sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+def _namespace_of_request(groups: dict[str, list[dict[str, Any]]],
+                          namespace: str) -> list[dict[str, Any]]:
+    """The ImageMaps of the request's namespace. ImageMaps of one namespace only (or of none)
+    are taken as the request's; of several, those whose namespace is the request's."""
+    if len(groups) == 1:
+        return next(iter(groups.values()))
+    if namespace in groups:
+        return groups[namespace]
+    listed = ", ".join(shown(n) for n in groups)
+    raise CommandError(f"the ImageMaps are in several namespaces ({listed}), and none is the "
+                       f"request's ({shown(namespace)})")

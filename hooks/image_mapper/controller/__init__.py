@@ -1,0 +1,10 @@
+"""The Metacontroller side: the sync hooks that decide ImageMap statuses (SPEC 2.4-3, 5).
+
+- `protocol`: Metacontroller's hook requests and responses, typed, and their parsers.
+- `imagemap_hook`: the CompositeController's hooks (an ImageMap's status, `status` its wire
+  format); `namespace_hook`: the DecoratorController's (a namespace's label and summary).
+- `dispatch`: the four hooks by path; `app`: the Flask app over them; `server`: waitress.
+
+It decides with the engine (`image_mapper.engine`) and never imports the webhook
+(`image_mapper.webhook`).
+"""

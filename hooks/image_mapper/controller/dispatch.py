@@ -1,0 +1,66 @@
+"""The four Metacontroller hooks by path: read the body, decide, answer (SPEC 5).
+
+Shared by the HTTP server (`image_mapper.controller.app`) and `image-mapper hook PATH`, so a hook
+run
+locally answers exactly as the server would. A table, not routing: the app makes one route of
+each entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Final
+
+from image_mapper.controller.imagemap_hook import customize_imagemap, sync_imagemap
+from image_mapper.controller.namespace_hook import customize_namespace, sync_namespace
+from image_mapper.controller.protocol import (
+    NAMESPACE_KIND,
+    HookResponse,
+    parse_composite_sync,
+    parse_customize,
+    parse_decorator_sync,
+)
+from image_mapper.engine.cache import DecisionCache
+from image_mapper.engine.imagemap import KIND as IMAGEMAP_KIND
+
+Hook = Callable[[object, datetime, DecisionCache | None], HookResponse]
+"""(decoded JSON body, current time, the server's decision cache) -> response; raises
+BadRequest on a malformed body."""
+
+
+def _imagemap_customize(body: object, now: datetime, cache: DecisionCache | None
+                        ) -> HookResponse:
+    return customize_imagemap(parse_customize(body, kind=IMAGEMAP_KIND))
+
+
+def _imagemap_sync(body: object, now: datetime, cache: DecisionCache | None) -> HookResponse:
+    return sync_imagemap(parse_composite_sync(body, kind=IMAGEMAP_KIND), now=now, cache=cache)
+
+
+def _namespace_customize(body: object, now: datetime, cache: DecisionCache | None
+                         ) -> HookResponse:
+    return customize_namespace(parse_customize(body, kind=NAMESPACE_KIND))
+
+
+def _namespace_sync(body: object, now: datetime, cache: DecisionCache | None) -> HookResponse:
+    return sync_namespace(parse_decorator_sync(body, kind=NAMESPACE_KIND), now=now, cache=cache)
+
+
+HOOKS: Final[dict[str, Hook]] = {
+    "/imagemap/customize": _imagemap_customize,
+    "/imagemap/sync": _imagemap_sync,
+    "/namespace/customize": _namespace_customize,
+    "/namespace/sync": _namespace_sync,
+}
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def run_hook(
+    path: str, body: object, *, now: datetime, cache: DecisionCache | None = None
+) -> HookResponse:
+    """Answer `body` as the hook at `path` does; raises KeyError for an unknown path."""
+    return HOOKS[path](body, now, cache)

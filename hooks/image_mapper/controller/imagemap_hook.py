@@ -1,0 +1,111 @@
+"""The ImageMap hooks of the CompositeController: the namespace's decision as status
+(SPEC 2.4.1, 2.5).
+
+The ImageMap hook decides nothing on its own: Metacontroller syncs ImageMaps concurrently, each
+from its own cache, and a status write lands even when the view it was decided on is stale. It
+reports what the namespace hook recorded on the Namespace (`image_mapper.engine.acceptance.follow`),
+explaining a rejection from its view of the other ImageMaps. Until the record judges the
+ImageMap's current generation, its status stays as it is (and with it the `deployedMap` of the
+generation in force).
+
+`sync_imagemap` is a pure function of its request (and the current time, used only when the
+Ready condition flips): syncing again with the status it returned yields the same status, byte
+for byte, so a namespace's ImageMaps settle instead of re-syncing each other forever. An
+ImageMap has no children; its status (`image_mapper.controller.status`) is its only output.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from datetime import datetime
+from typing import Any
+
+from image_mapper.controller.namespace_hook import namespace_record
+from image_mapper.controller.protocol import (
+    CompositeSyncRequest,
+    CompositeSyncResponse,
+    CustomizeRequest,
+    CustomizeResponse,
+    namespace_imagemaps,
+    namespace_of,
+    read_parent,
+    reader,
+    related_namespace,
+)
+from image_mapper.controller.status import imagemap_status
+from image_mapper.engine.acceptance import decide, follow
+from image_mapper.engine.cache import DecisionCache
+from image_mapper.engine.imagemap import API_VERSION, PLURAL
+from image_mapper.engine.verdicts import Verdict
+
+log = logging.getLogger(__name__)
+
+RESYNC_REJECTED_SECONDS = 60.0
+"""A rejected ImageMap asks to be synced again after this long (SPEC 2.4, a safety net)."""
+
+
+def customize_imagemap(request: CustomizeRequest) -> CustomizeResponse:
+    """Ask for the parent's Namespace (where the decision is recorded) and every ImageMap of its
+    namespace (to explain a rejection), as `related`: a change to either syncs the ImageMap.
+
+    `namespace` keeps the ImageMaps to the parent's own namespace under hook version v2 too,
+    where a rule without it selects ImageMaps of every namespace. Metacontroller caches customize
+    responses by the parent's uid and generation, so no parent is handed another's rule.
+    """
+    namespace = namespace_of(request["parent"])
+    return {
+        "relatedResources": [
+            {"apiVersion": "v1", "resource": "namespaces", "names": [namespace]},
+            {"apiVersion": API_VERSION, "resource": PLURAL, "namespace": namespace},
+        ]
+    }
+
+
+def sync_imagemap(
+    request: CompositeSyncRequest, *, now: datetime, cache: DecisionCache | None = None
+) -> CompositeSyncResponse:
+    """The parent ImageMap's status, as its namespace's decision record has it."""
+    parent = read_parent(request["parent"])
+    namespace = namespace_of(request["parent"])
+    # `related` holds the parent too (it matches its own rule), possibly older than `parent`:
+    # the parent comes first, so it is the copy decided on.
+    imagemaps = [parent, *namespace_imagemaps(request["related"], namespace,
+                                                   read=reader(cache))]
+    target = related_namespace(request["related"], namespace)
+    verdict: Verdict | None
+    since = None
+    if target is None:
+        # Hook version v1: Metacontroller leaves the Namespace (cluster-scoped) out of a
+        # namespaced parent's request, so the record cannot be read here. Decide from this
+        # view, as before the namespace had one decider; the shipped controller uses v2.
+        _warn_without_namespace()
+        verdict = decide(imagemaps, cache=cache).verdicts[parent.name]
+    else:
+        record = namespace_record(target)
+        verdict = follow(record, parent, imagemaps)
+        judged = record.judged(parent.name, parent.uid or "") if record is not None else None
+        since = judged[1].since if judged is not None else None
+
+    status: dict[str, Any]
+    if verdict is None:
+        kept = request["parent"].get("status")
+        status = dict(kept) if isinstance(kept, dict) else {}
+    else:
+        # A flip takes the time the record gives it, so that syncs from caches of different
+        # ages (one still without the last status written) write the same status.
+        status = imagemap_status(parent, verdict, now=now, since=since or None)
+    response: CompositeSyncResponse = {"status": status, "children": []}
+    if verdict is not None and not verdict.ready:
+        response["resyncAfterSeconds"] = RESYNC_REJECTED_SECONDS
+    if request["finalizing"]:
+        # No finalize hook is configured; if one is, nothing is left to clean up.
+        response["finalized"] = True
+    return response
+
+
+@functools.cache
+def _warn_without_namespace() -> None:
+    log.warning("an ImageMap sync came without its Namespace among the related objects: the "
+                "ImageMap hooks need hook version v2 (spec.hooks.*.version) to follow the "
+                "namespace's decision record; until then each sync decides from its own view")

@@ -1,0 +1,108 @@
+"""The Namespace hooks of the DecoratorController: the one decider of a namespace's ImageMaps,
+the `active` label and the summary (SPEC 2.4.1, 3).
+
+The namespace sync walks all of the namespace's ImageMaps at once and records the outcome on the
+Namespace (`image_mapper.engine.record`), in the same update as the `active` label. Metacontroller
+writes that update with the resourceVersion the sync read, so a decision made on a stale view
+of the Namespace, and of the record on it, is refused by the API server and made again. The
+ImageMap statuses and the webhook follow the record.
+
+The webhook's namespaceSelector requires the `active` label, so pods in a namespace without
+ImageMaps in force never reach the webhook.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from image_mapper.controller.protocol import (
+    CustomizeRequest,
+    CustomizeResponse,
+    DecoratorSyncRequest,
+    DecoratorSyncResponse,
+    KubeObject,
+    name_of,
+    namespace_imagemaps,
+    reader,
+)
+from image_mapper.controller.status import rfc3339
+from image_mapper.engine.acceptance import behind, decide, record_of
+from image_mapper.engine.cache import DecisionCache
+from image_mapper.engine.imagemap import API_VERSION, GROUP, PLURAL
+from image_mapper.engine.record import ANNOTATION, Record, RecordError, read_record
+
+log = logging.getLogger(__name__)
+
+ACTIVE_LABEL = f"{GROUP}/active"
+"""Set to "true" while at least one ImageMap of the namespace is in force."""
+SUMMARY_ANNOTATION = f"{GROUP}/summary"
+"""One line: ImageMaps accepted and rejected, maplets in force."""
+DECISION_ANNOTATION = ANNOTATION
+"""The decision record: the ImageMaps in force in their order, and those rejected."""
+RESYNC_REJECTED_SECONDS = 60.0
+"""A namespace with rejected ImageMaps is decided again after this long (a safety net)."""
+
+
+def customize_namespace(request: CustomizeRequest) -> CustomizeResponse:
+    """Ask for the ImageMaps of the namespace being decorated."""
+    return {
+        "relatedResources": [
+            {"apiVersion": API_VERSION, "resource": PLURAL,
+             "namespace": name_of(request["parent"])},
+        ]
+    }
+
+
+def sync_namespace(
+    request: DecoratorSyncRequest, *, now: datetime, cache: DecisionCache | None = None
+) -> DecoratorSyncResponse:
+    """Decide the namespace's ImageMaps; the record, the `active` label (null removes it) and
+    the summary annotation; no attachments."""
+    target = request["object"]
+    namespace = name_of(target)
+    imagemaps = namespace_imagemaps(request["related"], namespace, read=reader(cache))
+    record = namespace_record(target)
+    response: DecoratorSyncResponse
+    late = behind(record, imagemaps) if record is not None else []
+    if late:
+        # This view of the ImageMaps is older than the record: no decision on it. Its informer
+        # catching up syncs the namespace again; nothing changes meanwhile.
+        log.info("namespace %s: view of ImageMap(s) %s is behind the decision record; "
+                 "deciding once it has caught up", namespace, ", ".join(sorted(late)))
+        response = {"labels": {}, "annotations": {}, "attachments": []}
+    else:
+        decision = decide(imagemaps, record=record, cache=cache)
+        accepted = sum(1 for verdict in decision.verdicts.values() if verdict.ready)
+        rejected = len(decision.verdicts) - accepted
+        response = {
+            "labels": {ACTIVE_LABEL: "true" if accepted else None},
+            "annotations": {
+                SUMMARY_ANNOTATION: summary(accepted, rejected, maplets=len(decision.mapping)),
+                DECISION_ANNOTATION: (record_of(decision, imagemaps, previous=record,
+                                                now=rfc3339(now)).encode()
+                                      if decision.verdicts else None),
+            },
+            "attachments": [],
+        }
+        if rejected:
+            response["resyncAfterSeconds"] = RESYNC_REJECTED_SECONDS
+    if request["finalizing"]:
+        response["finalized"] = True
+    return response
+
+
+def namespace_record(namespace: KubeObject) -> Record | None:
+    """The decision record on a Namespace; None without one, or with one that cannot be read
+    (logged: the next decision then starts afresh, in the order of the ImageMaps' statuses)."""
+    try:
+        return read_record(namespace)
+    except RecordError as error:
+        log.warning("namespace %s: ignoring its %s annotation: %s", name_of(namespace),
+                    DECISION_ANNOTATION, error)
+        return None
+
+
+def summary(accepted: int, rejected: int, *, maplets: int) -> str:
+    """E.g. `ImageMaps: 2 accepted, 1 rejected; maplets in force: 7`."""
+    return f"ImageMaps: {accepted} accepted, {rejected} rejected; maplets in force: {maplets}"

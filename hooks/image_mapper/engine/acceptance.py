@@ -1,0 +1,363 @@
+"""Which ImageMaps of a namespace are in force: the acceptance walk of SPEC 2.4.
+
+One deterministic function, `decide`, of a namespace's ImageMaps. The ImageMap hook, the
+namespace hook, `image-mapper map` and `image-mapper review` all call it, so every sync, in
+any order and from any replica, agrees:
+
+1. Order the ImageMaps by (the time since which each has been in force at its current
+   generation, else "not yet"; `creationTimestamp`; name) — `order_key`.
+2. Walk them in that order; accept each valid ImageMap that is consistent with all those
+   already accepted in this walk (SPEC 2.3, `image_mapper.engine.consistency`); reject the rest.
+
+SPEC 2.4.1: the namespace hook alone decides, over the whole namespace, and records the outcome
+(`image_mapper.engine.record`) where a decision made on a stale view cannot land; the walk then
+takes
+the ImageMaps the record has in force first, in its order. The ImageMap hook (`follow`) and the
+webhook (`compile_recorded`) follow the record.
+
+How it stays fast (benchmarks/, `make bench`): the walk asks only whether a newcomer conflicts,
+with set operations over per-ImageMap key summaries kept in the compile cache, and asks the
+pairwise rule which conflicts only when there are some; and with a `DecisionCache`, a decision
+is reused for the same content, and a namespace whose last walk accepted every valid ImageMap
+judges only what changed since (`_decide_settled`). Property tests hold these to the answers of
+a walk from scratch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import NamedTuple, TypeGuard
+
+from image_mapper.engine.cache import DecisionCache, fingerprint
+from image_mapper.engine.consistency import Compiled, Walk, compile_map, entry_name, reach_of
+from image_mapper.engine.imagemap import ImageMap, unique
+from image_mapper.engine.mapping import Maplet, Mapping
+from image_mapper.engine.patterns import Overlap, example
+from image_mapper.engine.record import Entry, Record
+from image_mapper.engine.settings import DEFAULT, Settings
+from image_mapper.engine.verdicts import Conflict, Decision, Verdict, listed
+
+# --- the order of SPEC 2.4 -------------------------------------------------------------------
+
+NOT_YET = "~"
+"""Sorts after every RFC 3339 time."""
+
+
+def order_key(imagemap: ImageMap, *, current_generation: bool) -> tuple[str, str, str]:
+    """(in force since, created, name): the ImageMaps of a namespace are walked in this order.
+
+    With `current_generation`, an ImageMap counts as in force only at the generation its status
+    was written for: an update is judged afresh (SPEC 2.4).
+    """
+    since = imagemap.in_force_since(current_generation=current_generation)
+    return (since or NOT_YET, imagemap.creation_timestamp or NOT_YET, imagemap.name)
+
+
+def in_order(imagemaps: Iterable[ImageMap], *, current_generation: bool,
+             record: Record | None = None) -> list[ImageMap]:
+    """One ImageMap per name (`image_mapper.engine.imagemap.unique`), in walk order: with a `record`
+    (SPEC 2.4.1), first those it has in force at their current generation, in its order, then
+    the newcomers by `order_key`."""
+    ordered = sorted(unique(imagemaps),
+                     key=lambda m: order_key(m, current_generation=current_generation))
+    if record is None or not record.in_force:
+        return ordered
+    first = recorded_in_force(record, ordered)
+    known = {m.name for m in first}
+    return first + [m for m in ordered if m.name not in known]
+
+
+# --- the walk -------------------------------------------------------------------------------
+
+class Step(NamedTuple):
+    """One ImageMap, compiled for a walk."""
+
+    written: tuple[object, object, object]
+    """`spec.map`, `spec.mode` and `spec.imagePullSecrets` as written: what it was compiled
+    from."""
+    compiled: Compiled | str
+    """The compiled spec, or the problem with its shape."""
+    settings: Settings
+    """Its mode and pull secrets (the defaults when they are invalid: the spec is then
+    invalid too)."""
+
+
+def _valid(compiled: Compiled | str) -> TypeGuard[Compiled]:
+    return not isinstance(compiled, str) and not compiled.problems
+
+
+def compile_imagemap(imagemap: ImageMap) -> tuple[Compiled | str, Settings]:
+    """An ImageMap's spec compiled and checked, its settings among it (SPEC 4.1): an invalid
+    mode or pull secret makes the ImageMap invalid, but settings never make it conflict."""
+    return _with_settings(compile_map(imagemap.name, imagemap.spec_map), imagemap.settings())
+
+
+def _with_settings(compiled: Compiled | str, settings: Settings | list[str]
+                   ) -> tuple[Compiled | str, Settings]:
+    if isinstance(settings, Settings):
+        return compiled, settings
+    if isinstance(compiled, str):
+        return "; ".join((compiled, *settings)), DEFAULT
+    return Compiled(compiled.maplets, (*compiled.problems, *settings)), DEFAULT
+
+
+def _steps(ordered: list[ImageMap], known: dict[str, Step] | None) -> dict[str, Step]:
+    """Each ImageMap's compiled spec, by name in walk order; an equal spec seen in the last
+    walk is not compiled again."""
+    steps: dict[str, Step] = {}
+    for imagemap in ordered:
+        name = imagemap.name
+        written = (imagemap.spec_map, imagemap.mode, imagemap.pull_secrets)
+        step = known.get(name) if known is not None else None
+        # Reused only for an equal spec (compared in C), never on uid/resourceVersion alone.
+        if step is None or step.written != written:
+            step = Step(written, *compile_imagemap(imagemap))
+        steps[name] = step
+    return steps
+
+
+def _decision(verdicts: dict[str, Verdict], walk: Walk, steps: dict[str, Step]) -> Decision:
+    """The decision of a walk: the verdicts, and the maplets and settings in force."""
+    settings = {name: step.settings for name, step in steps.items() if verdicts[name].ready}
+    return Decision(verdicts, walk.maplets(), settings)
+
+
+def _walked(steps: dict[str, Step]) -> tuple[Decision, Walk]:
+    """The walk of SPEC 2.4 over ImageMaps in order. Settings take no part in it: switching
+    an ImageMap between Enforce and Audit never changes a verdict (SPEC 4.1)."""
+    walk = Walk()
+    verdicts: dict[str, Verdict] = {}
+    for name, step in steps.items():
+        compiled = step.compiled
+        if not _valid(compiled):
+            verdicts[name] = _verdict(name, compiled)
+            continue
+        reach = reach_of(compiled)
+        if walk.consistent(compiled, reach):
+            walk.add(compiled, reach)
+            verdicts[name] = _verdict(name, compiled)
+        else:
+            verdicts[name] = _conflict_verdict(name, compiled, walk.conflicts_with(compiled))
+    return _decision(verdicts, walk, steps), walk
+
+
+# --- verdicts --------------------------------------------------------------------------------
+
+
+def _verdict(name: str, compiled: Compiled | str) -> Verdict:
+    """The verdict on an ImageMap that is invalid, or accepted."""
+    if isinstance(compiled, str):
+        return Verdict(name, "InvalidSpec", compiled)
+    if compiled.problems:
+        problems = list(compiled.problems)
+        return Verdict(
+            name,
+            "InvalidSpec",
+            f"{len(problems)} invalid {'entry' if len(problems) == 1 else 'entries'}: "
+            f"{listed(problems)}",
+        )
+    assert compiled.accepted is not None
+    return compiled.accepted
+
+
+def _conflict_verdict(name: str, compiled: Compiled, found: list[Overlap]) -> Verdict:
+    position = {id(m): i for i, m in enumerate(compiled.maplets)}
+    conflicts: list[Conflict] = []
+    lines: list[str] = []
+    seen: set[tuple[int, int]] = set()
+    for ours, theirs, why in found:
+        if (id(ours), id(theirs)) in seen:
+            continue
+        seen.add((id(ours), id(theirs)))
+        shown = example(ours, theirs, why)
+        conflicts.append(Conflict(ours.key, ours.target, theirs.image_map, theirs.target,
+                                  shown))
+        lines.append(
+            f"{entry_name(position[id(ours)], ours)} {why} "
+            f"{theirs.describe()} of ImageMap {theirs.image_map!r}"
+            + (f" (e.g. {shown})" if shown else "")
+        )
+    others = sorted({c.image_map for c in conflicts})
+    message = (
+        f"conflicts with ImageMap{'s' if len(others) > 1 else ''} "
+        f"{', '.join(repr(o) for o in others)}, accepted before it: {listed(lines)}"
+    )
+    return Verdict(name, "Conflict", message, tuple(conflicts))
+
+
+# --- deciding --------------------------------------------------------------------------------
+
+
+def decide(imagemaps: Iterable[ImageMap], *, record: Record | None = None,
+           cache: DecisionCache | None = None) -> Decision:
+    """Accept, in the order of SPEC 2.4, each valid ImageMap consistent with those before it;
+    with the namespace's decision `record` (SPEC 2.4.1), those it has in force come first, in
+    its order.
+
+    `imagemaps` are one namespace's; of two with the same name the first is taken
+    (`image_mapper.engine.imagemap.unique`). Never raises on bad specs: they become InvalidSpec
+    verdicts. With a `cache`, a decision already made on the same content is returned again,
+    and a settled namespace is judged on what changed only; the verdicts are the same.
+    """
+    given = unique(imagemaps)
+    content = fingerprint(given, record) if cache is not None else None
+    if cache is None or content is None:
+        return _walked(_steps(in_order(given, current_generation=True, record=record),
+                              None))[0]
+    key, read = content
+    with cache.lock:
+        decision = cache.decision(key, read)
+        if decision is None:
+            decision = _decide_settled(given, cache, record)
+            cache.remember(key, read, decision)
+    return decision
+
+
+@dataclass(slots=True)
+class Settled:
+    """The last walk of a namespace in which no ImageMap was rejected for a conflict."""
+
+    walk: Walk
+    steps: dict[str, Step]
+    """By name, in walk order."""
+
+
+def _decide_settled(imagemaps: list[ImageMap], cache: DecisionCache,
+                    record: Record | None) -> Decision:
+    """`decide`, judging only what changed since the namespace's last walk when in that walk
+    every valid ImageMap was accepted.
+
+    Then the accepted ImageMaps are pairwise consistent, and so are the new set's if each
+    ImageMap new or changed since is consistent with all the others: every valid one is
+    accepted, whatever the order (SPEC 2.4 decides only between inconsistent ones). Otherwise
+    the whole namespace is walked again.
+    """
+    ordered = in_order(imagemaps, current_generation=True, record=record)
+    namespace = ordered[0].namespace if ordered else ""
+    settled = cache.take_settled(namespace)
+    steps = _steps(ordered, settled.steps if settled is not None else None)
+    decision = _settle(settled, steps) if settled is not None else None
+    if decision is None:
+        decision, walk = _walked(steps)
+        settled = Settled(walk, steps) if all(
+            v.reason != "Conflict" for v in decision.verdicts.values()) else None
+    if settled is not None:
+        cache.keep_settled(namespace, settled)
+    return decision
+
+
+def _settle(settled: Settled, steps: dict[str, Step]) -> Decision | None:
+    """The decision when every valid ImageMap is accepted; None when a changed ImageMap
+    conflicts (`settled` is then spoilt)."""
+    walk, before = settled.walk, settled.steps
+    for name, (_, compiled, _) in before.items():
+        now = steps.get(name)
+        if _valid(compiled) and (now is None or now.compiled is not compiled):
+            walk.remove(compiled)
+    for name, (_, compiled, _) in steps.items():
+        then = before.get(name)
+        if _valid(compiled) and (then is None or then.compiled is not compiled):
+            reach = reach_of(compiled)
+            if not walk.consistent(compiled, reach):
+                return None
+            walk.add(compiled, reach)
+    settled.steps = steps
+    walk.accepted = [step.compiled for step in steps.values() if _valid(step.compiled)]
+    verdicts = {name: _verdict(name, step.compiled) for name, step in steps.items()}
+    return _decision(verdicts, walk, steps)
+
+
+# --- SPEC 2.4.1: one decider per namespace, and those who follow its record ----------------
+
+
+def record_of(decision: Decision, imagemaps: Iterable[ImageMap], *,
+              previous: Record | None = None, now: str = "") -> Record:
+    """The record of `decision`, made over `imagemaps`: those in force in walk order, and the
+    rejected; each at the generation judged, with the time it got its verdict: kept from the
+    `previous` record while the verdict does not change (whatever the generation), else `now`.
+    ImageMaps without a uid and generation (files) are left out."""
+    in_force: list[Entry] = []
+    rejected: list[Entry] = []
+    by_name = {m.name: m for m in unique(imagemaps)}
+    for name, verdict in decision.verdicts.items():
+        imagemap = by_name.get(name)
+        if imagemap is None or imagemap.uid is None or imagemap.generation is None:
+            continue
+        before = previous.judged(name, imagemap.uid) if previous is not None else None
+        since = before[1].since if before is not None and before[0] == verdict.ready else ""
+        entry = Entry(name, imagemap.uid, imagemap.generation, since or now)
+        (in_force if verdict.ready else rejected).append(entry)
+    return Record(tuple(in_force), tuple(rejected))
+
+
+def behind(record: Record, imagemaps: Iterable[ImageMap]) -> list[str]:
+    """The ImageMaps this view holds at an older generation than the record judged: a view
+    behind the record, on which no decision may be made."""
+    judged = {(e.name, e.uid): e.generation for e in record.entries()}
+    return [m.name for m in imagemaps
+            if m.generation is not None
+            and judged.get((m.name, m.uid or ""), m.generation) > m.generation]
+
+
+def follow(record: Record | None, parent: ImageMap, imagemaps: Iterable[ImageMap]
+           ) -> Verdict | None:
+    """The verdict on `parent` that the namespace's `record` holds, explained from this view
+    of the others; None while the record has not judged its current generation, or while this
+    view cannot name the conflict yet (the caller then leaves its status as it is).
+
+    Validity is the ImageMap's own affair: an invalid spec is InvalidSpec at once."""
+    compiled, _ = compile_imagemap(parent)
+    if not _valid(compiled):
+        return _verdict(parent.name, compiled)
+    judged = record.judged(parent.name, parent.uid or "") if record is not None else None
+    if record is None or judged is None or judged[1].generation != parent.generation:
+        return None
+    if judged[0]:
+        return _verdict(parent.name, compiled)
+    walk = Walk()
+    for imagemap in recorded_in_force(record, imagemaps):
+        other = compile_map(imagemap.name, imagemap.spec_map)
+        if _valid(other) and imagemap.name != parent.name:
+            walk.add(other)
+    found = walk.conflicts_with(compiled)
+    return _conflict_verdict(parent.name, compiled, found) if found else None
+
+
+def recorded_in_force(record: Record, imagemaps: Iterable[ImageMap]) -> list[ImageMap]:
+    """Those of the ImageMaps the record has in force that this view holds at the judged
+    generation (or a later one that changed only its settings: `ImageMap.in_force_as`), in
+    the record's order."""
+    by_name = {m.name: m for m in unique(imagemaps)}
+    return [by_name[e.name] for e in record.in_force
+            if e.name in by_name and by_name[e.name].in_force_as(e)]
+
+
+def compile_recorded(record: Record, imagemaps: Iterable[ImageMap]) -> Mapping | None:
+    """The webhook's mapping of a namespace: the maplets and settings of the ImageMaps that
+    `record` has in force, each at the generation judged, from its spec (while the ImageMap is
+    at that generation) or else its `deployedMap`, `deployedMode` and
+    `deployedImagePullSecrets` (when its Ready condition was written for it).
+
+    None when this view holds one of them in neither form: the caller keeps the mapping it
+    has, so that a mapping never mixes maplets of two decisions."""
+    by_name = {m.name: m for m in unique(imagemaps)}
+    maplets: list[Maplet] = []
+    settings: dict[str, Settings] = {}
+    for entry in record.in_force:
+        imagemap = by_name.get(entry.name)
+        if imagemap is None or imagemap.uid != entry.uid:
+            return None
+        if imagemap.generation == entry.generation:
+            spec_map, written = imagemap.spec_map, imagemap.settings()
+        elif (imagemap.ready is not None and imagemap.ready.status == "True"
+              and imagemap.ready.observed_generation == entry.generation):
+            spec_map, written = imagemap.deployed_map, imagemap.deployed_settings()
+        else:
+            return None
+        compiled = compile_map(entry.name, spec_map)
+        if not _valid(compiled) or not isinstance(written, Settings):
+            return None
+        maplets.extend(compiled.maplets)
+        settings[entry.name] = written
+    return Mapping.build(maplets, settings)

@@ -1,0 +1,225 @@
+"""The admission webhook's Flask app: `POST /mutate` and the probes (SPEC 4, 5).
+
+`AdmissionEndpoint` is `POST /mutate` from body to answer: parse, call
+`image_mapper.webhook.admission.admit`, serialize, count. Errors reach the caller as JSON of the
+shape
+both servers use (`image_mapper.serving.errors`), with no stack trace: 400 for a body that is not an
+AdmissionReview, 503 while the view of the ImageMaps is not synced (so the webhook's
+failurePolicy decides), 500 for a bug.
+
+Every admission passes through `/mutate`, so it is served below Flask, by one WSGI route
+(`MutateRoute`); Flask answers everything else (the probes, errors). Profiles of the server at
+saturation showed Flask's per-request machinery (request context, URL matching, Response
+object) costing about as much as the admission itself (benchmarks/, "Optimizations"). A body
+over the limit never reaches the route: `image_mapper.serving.bodylimit` answers 413 in front of it,
+and hands a chunked body on with a Content-Length.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask, Response, request
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.wsgi import get_input_stream
+
+from image_mapper.serving.bodylimit import BodyLimit
+from image_mapper.serving.errors import error_body, http_error, json_error
+from image_mapper.serving.probes import LATENCY_BUCKETS, probes_blueprint
+from image_mapper.webhook.admission import Admission, admit
+from image_mapper.webhook.reporting import log_admission
+from image_mapper.webhook.reviews import ReviewError, parse_review, review_response
+from image_mapper.webhook.view import View
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 7 * 512 * 1024
+"""3.5 MiB. A review holds the pod and, on UPDATE, its old version; etcd stores an object of at
+most 1.5 MiB and the API server takes request bodies of at most 3 MiB, so a review of a pod
+that can exist fits. Past it: 413 (`image_mapper.serving.bodylimit`), and the failurePolicy
+decides."""
+
+MUTATE = "/mutate"
+ENDPOINT = "image_mapper.admission_endpoint"
+"""The key of the `AdmissionEndpoint` in the app's `extensions`."""
+
+
+class WebhookMetrics:
+    """The webhook's Prometheus metrics, in a registry of its own."""
+
+    def __init__(self, registry: CollectorRegistry, view: View) -> None:
+        self.requests = Counter(
+            "image_mapper_admission_requests", "Admission requests by outcome "
+            "(patched, unchanged, invalid, not_ready, error).", ["outcome"], registry=registry)
+        self.latency = Histogram(
+            "image_mapper_admission_duration_seconds", "Time to answer an admission request, "
+            "by outcome.", ["outcome"], buckets=LATENCY_BUCKETS, registry=registry)
+        self.rewritten = Counter(
+            "image_mapper_images_rewritten", "Pod images rewritten, by namespace and ImageMap.",
+            ["namespace", "imagemap"], registry=registry)
+        self.unmatched = Counter(
+            "image_mapper_images_unmatched", "Pod images looked at that no maplet matched, by "
+            "namespace.", ["namespace"], registry=registry)
+        self.audited = Counter(
+            "image_mapper_images_audited", "Pod images that an ImageMap in Audit mode would "
+            "have rewritten (and did not), by namespace and ImageMap.",
+            ["namespace", "imagemap"], registry=registry)
+        age = Gauge(
+            "image_mapper_webhook_view_age_seconds", "Seconds since the API server last "
+            "confirmed the webhook's view of the ImageMaps (-1 before the first list).",
+            registry=registry)
+        age.set_function(lambda: _or_minus_one(view.age()))
+        synced = Gauge(
+            "image_mapper_webhook_view_synced", "1 once the ImageMaps have been listed.",
+            registry=registry)
+        synced.set_function(lambda: 0.0 if view.age() is None else 1.0)
+        # Labelled children, looked up once: `labels()` takes a lock and builds a tuple on
+        # every call, several times an admission.
+        self._outcomes = {outcome: (self.requests.labels(outcome), self.latency.labels(outcome))
+                          for outcome in ("patched", "unchanged", "invalid", "not_ready",
+                                          "error")}
+        self._by_imagemap: dict[tuple[bool, str, str], Any] = {}
+        self._unmatched: dict[str, Any] = {}
+
+    def observe(self, outcome: str, started: float) -> None:
+        requests, latency = self._outcomes[outcome]
+        requests.inc()
+        latency.observe(time.perf_counter() - started)
+
+    def count(self, namespace: str, admission: Admission) -> None:
+        for rewrite in admission.reported:
+            audit = rewrite.match.audit
+            key = (audit, namespace, rewrite.match.image_map)
+            child = self._by_imagemap.get(key)
+            if child is None:
+                counter = self.audited if audit else self.rewritten
+                child = self._by_imagemap[key] = counter.labels(namespace, key[2])
+            child.inc()
+        if admission.unmatched:
+            child = self._unmatched.get(namespace)
+            if child is None:
+                child = self._unmatched[namespace] = self.unmatched.labels(namespace)
+            child.inc(len(admission.unmatched))
+
+
+def _or_minus_one(age: float | None) -> float:
+    return -1.0 if age is None else age
+
+
+INTERNAL_ERROR = "internal error; see the webhook's log"
+
+
+class AdmissionEndpoint:
+    """`POST /mutate`: the request body in, (HTTP status, JSON body) out."""
+
+    def __init__(self, view: View, metrics: WebhookMetrics) -> None:
+        self.view = view
+        self.metrics = metrics
+
+    def __call__(self, body: bytes) -> tuple[int, bytes]:
+        started = time.perf_counter()
+        try:
+            review_request = parse_review(body)
+        except ReviewError as error:
+            self.metrics.observe("invalid", started)
+            return 400, error_body(400, f"not a valid AdmissionReview: {error}")
+        if self.view.age() is None:
+            self.metrics.observe("not_ready", started)
+            return 503, error_body(503, "the webhook has not listed the ImageMaps yet")
+        namespace = review_request.get("namespace") or ""
+        admission = admit(review_request=review_request,
+                          mapping=self.view.mapping_for(namespace))
+        answer = json.dumps(review_response(admission.response), separators=(",", ":"))
+        self.metrics.count(namespace, admission)
+        log_admission(namespace=namespace, pod=review_request.get("object"),
+                      rewrites=admission.reported, dry_run=review_request.get("dryRun") is True)
+        self.metrics.observe("patched" if "patch" in admission.response else "unchanged",
+                             started)
+        return 200, answer.encode()
+
+    def answer(self, body: bytes) -> tuple[int, bytes]:
+        """As a call, but a bug is logged, counted and answered 500 instead of raised."""
+        try:
+            return self(body)
+        except Exception:
+            log.exception("error answering POST /mutate")
+            self.metrics.requests.labels("error").inc()
+            return 500, error_body(500, INTERNAL_ERROR)
+
+
+_STATUS_LINES = {code: f"{code} {HTTPStatus(code).phrase}" for code in (200, 400, 500, 503)}
+
+
+class MutateRoute:
+    """WSGI: `POST /mutate` goes straight to the endpoint, whatever the body's framing;
+    another method on it gets 405; every other path goes to `app` (Flask)."""
+
+    def __init__(self, app: WSGIApplication, endpoint: AdmissionEndpoint) -> None:
+        self.app = app
+        self.endpoint = endpoint
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse
+                 ) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != MUTATE:
+            return self.app(environ, start_response)
+        if environ.get("REQUEST_METHOD") != "POST":
+            return http_error(MethodNotAllowed(valid_methods=["POST"]))(environ, start_response)
+        length = environ.get("CONTENT_LENGTH") or ""
+        if length.isdigit():
+            body = environ["wsgi.input"].read(int(length))
+        else:  # chunked, when no BodyLimit in front made it a Content-Length
+            body = get_input_stream(environ).read()
+        status, answer = self.endpoint.answer(body)
+        start_response(_STATUS_LINES[status], [("Content-Type", "application/json"),
+                                               ("Content-Length", str(len(answer)))])
+        return [answer]
+
+
+def create_app(
+    config: Mapping[str, Any] | None = None,
+    *,
+    view: View,
+    shutting_down: threading.Event | None = None,
+) -> Flask:
+    """The webhook app over a view of the ImageMaps.
+
+    `shutting_down`, once set, makes `/readyz` answer 503 while requests are still served, so
+    endpoints drop the pod before the server stops accepting connections.
+    """
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    if config is not None:
+        app.config.from_mapping(config)
+    registry = CollectorRegistry()
+    metrics = WebhookMetrics(registry, view)
+    endpoint = AdmissionEndpoint(view, metrics)
+    app.extensions[ENDPOINT] = endpoint  # the ASGI server answers /mutate with it directly
+    app.wsgi_app = MutateRoute(app.wsgi_app, endpoint)  # type: ignore[method-assign]
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    if limit is not None:
+        app.wsgi_app = BodyLimit(app.wsgi_app, limit)  # type: ignore[method-assign]
+
+    def readiness() -> tuple[bool, str]:
+        if shutting_down is not None and shutting_down.is_set():
+            return False, "shutting down"
+        return view.readiness()
+
+    app.register_blueprint(probes_blueprint(registry, readiness))
+    app.register_error_handler(HTTPException, http_error)
+
+    @app.errorhandler(Exception)
+    def unexpected_error(error: Exception) -> Response:
+        log.exception("error answering %s %s", request.method, request.path)
+        return json_error(500, INTERNAL_ERROR)
+
+    return app
