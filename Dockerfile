@@ -1,4 +1,4 @@
-# Image Mapper: one image, both processes (SPEC 1, 6).
+# Image Mapper: one image, both processes (design.md#the-job, #commands).
 #   image-mapper serve-hooks     Metacontroller's sync hooks, plain HTTP on 8080 (the default)
 #   image-mapper serve-webhook   the pod admission webhook, HTTPS on 8443
 # Build: docker build -t image-mapper:latest .

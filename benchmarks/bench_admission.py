@@ -4,7 +4,8 @@
   a Deployment's pod with three containers (two containers and an init container), each image
   matched by a maplet of another form (image, repository, prefix).
 - The floor: `json.loads` of the body, a dict lookup per image, the JSONPatch (three replaces
-  and the original-images annotation) base64-encoded, a warning per image (SPEC 4.1),
+  and the original-images annotation) base64-encoded, a warning per image
+  (design.md#relocation-settings),
   `json.dumps` of the response. The least
   any Python webhook can do; it answers byte for byte what the project answers.
 - The handler: the project's `POST /mutate` endpoint (`image_mapper.webhook.app.AdmissionEndpoint`)

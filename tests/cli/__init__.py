@@ -1,1 +1,1 @@
-"""Tests of the `image-mapper` commands, as a user runs them (SPEC 6)."""
+"""Tests of the `image-mapper` commands, as a user runs them (design.md#commands)."""

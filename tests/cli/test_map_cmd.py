@@ -1,4 +1,4 @@
-"""`image-mapper map` as a user runs it: a real subprocess, real files (SPEC 6)."""
+"""`image-mapper map` as a user runs it: a real subprocess, real files (design.md#commands)."""
 
 from __future__ import annotations
 

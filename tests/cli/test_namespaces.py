@@ -1,5 +1,5 @@
 """`map` and `review` decide each namespace's ImageMaps on their own, and refuse what the API
-server would refuse to store (SPEC 6; issue 14). Real subprocesses, real files."""
+server would refuse to store (design.md#commands; issue 14). Real subprocesses, real files."""
 
 from __future__ import annotations
 

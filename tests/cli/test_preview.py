@@ -47,7 +47,7 @@ def pod_spec() -> dict[str, Any]:
     }
 
 
-EXPECTED_SPEC = {
+EXPECTED_POD = {
     "initContainers": [{"name": "init", "image": "registry.example.com/hub/nginx:1.25"}],
     "containers": [{"name": "app", "image": RELOCATED}, {"name": "side", "image": "busybox"}],
     "ephemeralContainers": [{"name": "debug", "image": "registry.example.com/hub/nginx"}],
@@ -119,7 +119,7 @@ def test_each_workload_runs_relocated_with_the_record(
     ]
     [result] = documents(done.stdout)
     pod = at(result, path)
-    assert pod["spec"] == EXPECTED_SPEC
+    assert pod["spec"] == EXPECTED_POD
     assert json.loads(pod["metadata"]["annotations"][ORIGINAL_IMAGES]) == EXPECTED_RECORD
     # Everything else is as written.
     pod["spec"] = at(manifest, path)["spec"]
@@ -150,8 +150,8 @@ def test_a_list_multiple_documents_and_pass_through(maps: Path, tmp_path: Path) 
     assert done.returncode == 0, done.stderr
     job, service_out, config_out, custom_out, pod = documents(done.stdout)
     assert done.stdout.count("---\n") == 5
-    assert job["spec"]["template"]["spec"] == EXPECTED_SPEC
-    assert pod["spec"] == EXPECTED_SPEC
+    assert job["spec"]["template"]["spec"] == EXPECTED_POD
+    assert pod["spec"] == EXPECTED_POD
     # Resources without a (known) pod template pass through as the same YAML data.
     assert (service_out, config_out, custom_out) == (service, config, custom)
 
@@ -164,7 +164,7 @@ def test_helm_template_output_on_stdin_with_the_imagemaps_in_it(tmp_path: Path) 
     assert done.returncode == 0, done.stderr
     imagemap, deployment = documents(done.stdout)
     assert imagemap == yaml.safe_load(MAPS)
-    assert deployment["spec"]["template"]["spec"] == EXPECTED_SPEC
+    assert deployment["spec"]["template"]["spec"] == EXPECTED_POD
 
 
 def test_diff_shows_only_what_changes(maps: Path, tmp_path: Path) -> None:
@@ -260,7 +260,7 @@ def test_a_rejected_imagemap_is_reported_and_exits_0(tmp_path: Path) -> None:
     assert done.returncode == 0
     assert done.stderr.startswith("image-mapper preview: ImageMap late is not in force: "
                                   "Conflict")
-    assert documents(done.stdout)[0]["spec"] == EXPECTED_SPEC
+    assert documents(done.stdout)[0]["spec"] == EXPECTED_POD
 
 
 @pytest.mark.parametrize(
@@ -317,7 +317,8 @@ def test_a_template_without_metadata_gets_the_record(maps: Path) -> None:
     }
 
 
-# --- SPEC 4.1: pull secrets and Audit mode in the preview ----------------------------------
+# --- design.md#relocation-settings: pull secrets and Audit mode in the preview
+# ----------------------------------
 
 PRIVATE_MAPS = """\
 apiVersion: mapper.imagerelocation.pivotal.io/v1alpha1

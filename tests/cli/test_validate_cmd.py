@@ -1,5 +1,5 @@
 """`image-mapper validate` as CI runs it: a real subprocess, real files; exit 1 when the cluster
-would refuse or reject an ImageMap (SPEC 6, issue 14)."""
+would refuse or reject an ImageMap (design.md#commands, issue 14)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Namespace sync hook: the `active` label and the summary annotation (SPEC 3)."""
+"""The Namespace sync hook: the `active` label and the summary annotation (design.md#namespaces)."""
 
 from __future__ import annotations
 

@@ -228,7 +228,7 @@ class Stack:
     # --- install ----------------------------------------------------------------------------
 
     def install(self) -> None:
-        """The project's manifests, as `kubectl apply -k` installs them (SPEC 7)."""
+        """The project's manifests, as `kubectl apply -k` installs them (design.md#installing)."""
         install_crds(self.cp)
         if self.install_with is None:
             self.cp.kubectl("apply", "-k", str(self.manifests))

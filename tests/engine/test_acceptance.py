@@ -1,4 +1,5 @@
-"""Consistency (SPEC 2.3) and the acceptance walk (SPEC 2.4), table-driven."""
+"""Consistency (design.md#consistency) and the acceptance walk (design.md#acceptance),
+table-driven."""
 
 from __future__ import annotations
 
@@ -103,7 +104,7 @@ def test_single_imagemap(entries: list[tuple[str, str]], reason: str, says: list
     assert len(verdict.maplets) == (len(entries) if verdict.ready else 0)
 
 
-BAD_SPECS = [
+BAD_MAPS = [
     pytest.param(None, "list", id="no-map"),
     pytest.param([], "at least one", id="empty-map"),
     pytest.param(["a"], "spec.map[0]", id="entry-not-object"),
@@ -113,7 +114,7 @@ BAD_SPECS = [
 ]
 
 
-@pytest.mark.parametrize(("spec_map", "says"), BAD_SPECS)
+@pytest.mark.parametrize(("spec_map", "says"), BAD_MAPS)
 def test_malformed_specs_are_invalid_not_errors(spec_map: Any, says: str) -> None:
     obj = imagemap("m")
     obj["spec"]["map"] = spec_map
@@ -241,7 +242,8 @@ def test_a_forged_uid_and_resource_version_never_reuse_another_verdict() -> None
 
 @pytest.mark.parametrize("forge", ["status", "creationTimestamp"])
 def test_a_forged_order_never_reuses_another_verdict(forge: str) -> None:
-    # The order of SPEC 2.4 comes from each object's status and creationTimestamp: a body that
+    # The order of design.md#acceptance comes from each object's status and creationTimestamp: a
+    # body that
     # keeps every uid, resourceVersion and spec but changes those is judged on its own order.
     def pair(forged: bool) -> list[dict[str, Any]]:
         older = imagemap("older", ("a.io/x:1", "b.io/x:1"), created=T0)

@@ -1,4 +1,5 @@
-"""The examples of SPEC 2.1-2.3, table-driven: maplet forms, normalization, precedence."""
+"""The examples of design.md#maplet-forms, #references, #consistency, table-driven: maplet forms,
+normalization, precedence."""
 
 from __future__ import annotations
 

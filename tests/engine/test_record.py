@@ -1,4 +1,5 @@
-"""One decider per namespace (SPEC 2.4.1): the record, the walk in its order, and those who
+"""One decider per namespace (design.md#one-decider): the record, the walk in its order, and those
+who
 follow it (the ImageMap hook's `follow`, the webhook's `compile_recorded`)."""
 
 from __future__ import annotations
@@ -203,7 +204,8 @@ def test_a_view_that_cannot_build_the_decision_builds_nothing() -> None:
     assert compile_recorded(Record(), read_imagemaps([a])) is not None  # nothing in force
 
 
-# --- exact idempotence (SPEC 2.3) ---------------------------------------------------------
+# --- exact idempotence (design.md#consistency)
+# ---------------------------------------------------------
 
 D = "sha256:" + "d" * 64
 

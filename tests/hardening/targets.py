@@ -12,7 +12,7 @@ is not JSON, a broken invariant.
   `compile_recorded`. No exception; a verdict for each named ImageMap; its status serializes
   as strict JSON.
 - lookup: strings to `Mapping.lookup` of a mapping with every maplet form. None or a Match; a
-  result is never mapped again (SPEC 2.3).
+  result is never mapped again (design.md#consistency).
 - hooks: bodies POSTed to the four hook paths of a waitress server. 200, 400 or 413, always a
   JSON body; 400 and 413 carry `error`.
 - admission: bodies POSTed to `/mutate` of the uvicorn TLS server. 200, 400 or 413, always
@@ -735,7 +735,8 @@ def admission_check(client: Client) -> Callable[[HttpInput], Outcome]:
 
 
 def _check_warnings(warnings: object, data: bytes) -> None:
-    """SPEC 4.1: warnings the API server keeps whole: few, short, no control characters."""
+    """design.md#relocation-settings: warnings the API server keeps whole: few, short, no control
+    characters."""
     if warnings is None:
         return
     if (not isinstance(warnings, list) or not warnings

@@ -1,4 +1,5 @@
-"""The webhook's manifests (SPEC 4, 7) and the Dockerfile: safety settings written out, names
+"""The webhook's manifests (design.md#admission, #installing) and the Dockerfile: safety settings
+written out, names
 that agree with each other, least privilege."""
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ def test_webhook_configuration_is_spec_4(base: dict[tuple[str, str], Any]) -> No
         {"key": "kubernetes.io/metadata.name", "operator": "NotIn",
          "values": ["kube-system", "image-mapper"]},
     ]}
-    # SPEC 4.1: a pod labelled ignore=true is never sent; one without the label is.
+    # design.md#relocation-settings: a pod labelled ignore=true is never sent; one without the
+    # label is.
     assert webhook["objectSelector"] == {"matchExpressions": [
         {"key": "mapper.imagerelocation.pivotal.io/ignore", "operator": "NotIn",
          "values": ["true"]},

@@ -1,4 +1,4 @@
-"""The HTTP surface of the webhook app (SPEC 4, 5): errors, readiness, metrics."""
+"""The HTTP surface of the webhook app (design.md#admission, #http): errors, readiness, metrics."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Golden AdmissionReviews, one per rule of SPEC 4, through the HTTP app and `admit` itself."""
+"""Golden AdmissionReviews, one per rule of design.md#admission, through the HTTP app and `admit`
+itself."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def test_every_rule_has_a_scenario() -> None:
         "update-reinvocation-is-noop", "ephemeralcontainers-kubectl-debug",
         "ephemeralcontainers-reinvocation-is-noop", "other-resource-allowed-unchanged",
         "malformed-missing-uid", "malformed-wrong-api-version", "malformed-object-not-an-object",
-        # SPEC 4.1
+        # design.md#relocation-settings
         "create-pull-secrets-added", "create-pull-secrets-after-the-pods-own",
         "create-no-pull-secrets-when-nothing-rewritten", "update-adds-no-pull-secrets",
         "create-audit-warns-without-patch", "create-audit-winner-hides-enforce",

@@ -1,6 +1,7 @@
 """Properties of the rewrite rule, for any pod and any mapping (hypothesis).
 
-The central one is SPEC 4's no-op rule: apply the patch the webhook returned, review the result
+The central one is the no-op rule of design.md#admission: apply the patch the webhook returned,
+review the result
 again (a reinvocation, or a repeated update), and no patch comes back.
 """
 
@@ -183,7 +184,7 @@ def test_ephemeral_containers_then_review_again_yields_no_patch(
     data: st.DataObject, pod: dict[str, Any], pairs: list[tuple[str, str]]
 ) -> None:
     # No annotation can be written through this subresource, so only the idempotence of an
-    # accepted mapping (SPEC 2.3) makes this a no-op: mappings here are accepted ones.
+    # accepted mapping (design.md#consistency) makes this a no-op: mappings here are accepted ones.
     mapping = _accepted_mapping(pairs)
     old = pod
     new = copy.deepcopy(old)
@@ -237,7 +238,8 @@ def test_rewritten_images_are_what_the_mapping_says(
                 assert record[container["name"]] == original
 
 
-# --- SPEC 4.1: pull secrets, Audit mode, warnings ----------------------------------------
+# --- design.md#relocation-settings: pull secrets, Audit mode, warnings
+# ----------------------------------------
 
 
 def _pull_secrets(pod: dict[str, Any]) -> list[str]:

@@ -1,4 +1,5 @@
-"""SPEC 4.1: the warnings of an admission response, short and bounded, and the log line."""
+"""design.md#relocation-settings: the warnings of an admission response, short and bounded, and the
+log line."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The webhook's view over fake list/watch sources of ImageMaps and Namespaces: the mapping of
-each namespace follows its decision record (SPEC 2.4.1, 4)."""
+each namespace follows its decision record (design.md#one-decider, #admission)."""
 
 from __future__ import annotations
 

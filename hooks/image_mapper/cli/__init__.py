@@ -1,4 +1,4 @@
-"""The `image-mapper` command (SPEC 6): one entry point, one module per subcommand.
+"""The `image-mapper` command (design.md#commands): one entry point, one module per subcommand.
 
 - `main`: the entry point and the table of subcommands; `errors`: `CommandError`.
 - `map_cmd`, `review_cmd`, `hook_cmd`: run the engine, the webhook's admission and the hooks on

@@ -1,4 +1,4 @@
-"""`image-mapper hook PATH < request.json`: run a Metacontroller hook locally (SPEC 6).
+"""`image-mapper hook PATH < request.json`: run a Metacontroller hook locally (design.md#commands).
 
 The request is read from stdin exactly as Metacontroller would POST it, and the response is
 printed as the server would return it. `--now` fixes the current time so that a response whose

@@ -1,4 +1,4 @@
-"""`image-mapper`: the entry point, and its subcommands (SPEC 6).
+"""`image-mapper`: the entry point, and its subcommands (design.md#commands).
 
 Each subcommand module provides `configure(parser)` and `run(args) -> int`. The server
 commands import their servers only when run, so that `image-mapper map` never pays for

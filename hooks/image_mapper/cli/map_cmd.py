@@ -1,5 +1,6 @@
-"""`image-mapper map -f imagemap.yaml IMAGE...`: preview what images become (SPEC 6), with what
-an ImageMap adds (SPEC 4.1): Audit results (`would map`) and pull secrets."""
+"""`image-mapper map -f imagemap.yaml IMAGE...`: preview what images become (design.md#commands),
+with what
+an ImageMap adds (design.md#relocation-settings): Audit results (`would map`) and pull secrets."""
 
 from __future__ import annotations
 
@@ -72,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _image(image: str, match: Match | None) -> dict[str, Any]:
-    """An entry of `images`. SPEC 6's keys, and those of SPEC 4.1 only where they apply: an
+    """An entry of `images`. The keys of `map -o json` (design.md#commands), and those of
+    design.md#relocation-settings only where they apply: an
     Audit ImageMap leaves the image as it is (`result`) and says what it would make of it
     (`wouldMap`); `imagePullSecrets` are the matching ImageMap's."""
     if match is None:

@@ -1,8 +1,9 @@
-"""`image-mapper review -f imagemap.yaml < admission-review.json` (SPEC 6).
+"""`image-mapper review -f imagemap.yaml < admission-review.json` (design.md#commands).
 
 The webhook's admission logic on a sample AdmissionReview, without a cluster: the ImageMaps
 are taken as the request's namespace (given ImageMaps of several namespaces, those of the
-request's) and accepted in the order of SPEC 2.4. The response's warnings (SPEC 4.1) are also
+request's) and accepted in the order of design.md#acceptance. The response's warnings
+(design.md#relocation-settings) are also
 printed on stderr, as kubectl prints them.
 """
 

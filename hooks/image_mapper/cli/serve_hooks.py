@@ -1,4 +1,4 @@
-"""`image-mapper serve-hooks`: the Metacontroller hooks over plain HTTP (SPEC 5, 6).
+"""`image-mapper serve-hooks`: the Metacontroller hooks over plain HTTP (design.md#http, #commands).
 
 Settings come from options, or from the environment when an option is not given:
 

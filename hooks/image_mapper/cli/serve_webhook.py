@@ -1,4 +1,5 @@
-"""`image-mapper serve-webhook`: the admission webhook over HTTPS (SPEC 4, 5, 6).
+"""`image-mapper serve-webhook`: the admission webhook over HTTPS (design.md#admission, #http,
+#commands).
 
 Every option falls back to the environment variable named in its help. The server is
 `image_mapper.webhook.server`, imported when the command runs; `-f` files are read and decided here.

@@ -1,4 +1,5 @@
-"""The Metacontroller side: the sync hooks that decide ImageMap statuses (SPEC 2.4-3, 5).
+"""The Metacontroller side: the sync hooks that decide ImageMap statuses (design.md#acceptance,
+#status, #clusterimagemap, #http).
 
 - `protocol`: Metacontroller's hook requests and responses, typed, and their parsers.
 - `imagemap_hook`: the CompositeController's hooks (an ImageMap's status, `status` its wire

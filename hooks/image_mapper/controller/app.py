@@ -1,4 +1,4 @@
-"""The hooks' Flask app: Metacontroller's four hooks, probes and metrics (SPEC 5).
+"""The hooks' Flask app: Metacontroller's four hooks, probes and metrics (design.md#http).
 
 Views only read the body, call the hook (`image_mapper.controller.dispatch`) and write JSON; errors
 are

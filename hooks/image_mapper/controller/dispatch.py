@@ -1,4 +1,4 @@
-"""The four Metacontroller hooks by path: read the body, decide, answer (SPEC 5).
+"""The four Metacontroller hooks by path: read the body, decide, answer (design.md#http).
 
 Shared by the HTTP server (`image_mapper.controller.app`) and `image-mapper hook PATH`, so a hook
 run

@@ -1,5 +1,5 @@
 """The ImageMap hooks of the CompositeController: the namespace's decision as status
-(SPEC 2.4.1, 2.5).
+(design.md#one-decider, #status).
 
 The ImageMap hook decides nothing on its own: Metacontroller syncs ImageMaps concurrently, each
 from its own cache, and a status write lands even when the view it was decided on is stale. It
@@ -42,7 +42,8 @@ from image_mapper.engine.verdicts import Verdict
 log = logging.getLogger(__name__)
 
 RESYNC_REJECTED_SECONDS = 60.0
-"""A rejected ImageMap asks to be synced again after this long (SPEC 2.4, a safety net)."""
+"""A rejected ImageMap asks to be synced again after this long (design.md#acceptance, a safety
+net)."""
 
 
 def customize_imagemap(request: CustomizeRequest) -> CustomizeResponse:

@@ -1,5 +1,5 @@
 """The Namespace hooks of the DecoratorController: the one decider of a namespace's ImageMaps,
-the `active` label and the summary (SPEC 2.4.1, 3).
+the `active` label and the summary (design.md#one-decider, #namespaces).
 
 The namespace sync walks all of the namespace's ImageMaps at once and records the outcome on the
 Namespace (`image_mapper.engine.record`), in the same update as the `active` label. Metacontroller

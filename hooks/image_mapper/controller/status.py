@@ -1,11 +1,12 @@
-"""The ImageMap status wire format (SPEC 2.5): a verdict of the engine, as the hook writes it.
+"""The ImageMap status wire format (design.md#status): a verdict of the engine, as the hook writes
+it.
 
 ```yaml
 status:
   observedGeneration: 4
   mappings: 2                     # maplets in force from this ImageMap; 0 when not Ready
   deployedMap: [{from, to}]       # only when Ready
-  deployedMode: Enforce | Audit   # only when Ready (SPEC 4.1)
+  deployedMode: Enforce | Audit   # only when Ready (design.md#relocation-settings)
   deployedImagePullSecrets: [{name}]   # only when Ready and the ImageMap lists some
   conflicts: [{from, to, imageMap, theirTo}]   # only with reason Conflict
   conditions: [{type: Ready, status, reason, message, lastTransitionTime, observedGeneration}]

@@ -8,9 +8,11 @@ caller owns). It imports nothing from the other parts of `hooks`.
   takes image strings apart).
 - `mapping`: maplets and the compiled mapping of a namespace: what a pod image becomes.
 - `imagemap`: the ImageMap resource's names, and the typed value read from an object.
-- `patterns`, `consistency`: the consistency rule of SPEC 2.3, pair by pair and as a walk.
-- `record`: the namespace's decision record (SPEC 2.4.1), kept on the Namespace.
-- `acceptance`: the acceptance walk of SPEC 2.4 (`decide`), the record it makes (`record_of`),
+- `patterns`, `consistency`: the consistency rule of design.md#consistency, pair by pair and as a
+walk.
+- `record`: the namespace's decision record (design.md#one-decider), kept on the Namespace.
+- `acceptance`: the acceptance walk of design.md#acceptance (`decide`), the record it makes
+(`record_of`),
   and those who follow it: the ImageMap hook (`follow`) and the webhook's mapping
   (`compile_recorded`); `verdicts`: what it decides; `cache`: what a server may remember.
 """

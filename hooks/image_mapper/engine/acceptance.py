@@ -1,4 +1,4 @@
-"""Which ImageMaps of a namespace are in force: the acceptance walk of SPEC 2.4.
+"""Which ImageMaps of a namespace are in force: the acceptance walk of design.md#acceptance.
 
 One deterministic function, `decide`, of a namespace's ImageMaps. The ImageMap hook, the
 namespace hook, `image-mapper map` and `image-mapper review` all call it, so every sync, in
@@ -7,9 +7,11 @@ any order and from any replica, agrees:
 1. Order the ImageMaps by (the time since which each has been in force at its current
    generation, else "not yet"; `creationTimestamp`; name) — `order_key`.
 2. Walk them in that order; accept each valid ImageMap that is consistent with all those
-   already accepted in this walk (SPEC 2.3, `image_mapper.engine.consistency`); reject the rest.
+   already accepted in this walk (design.md#consistency, `image_mapper.engine.consistency`); reject
+   the rest.
 
-SPEC 2.4.1: the namespace hook alone decides, over the whole namespace, and records the outcome
+design.md#one-decider: the namespace hook alone decides, over the whole namespace, and records the
+outcome
 (`image_mapper.engine.record`) where a decision made on a stale view cannot land; the walk then
 takes
 the ImageMaps the record has in force first, in its order. The ImageMap hook (`follow`) and the
@@ -38,7 +40,8 @@ from image_mapper.engine.record import Entry, Record
 from image_mapper.engine.settings import DEFAULT, Settings
 from image_mapper.engine.verdicts import Conflict, Decision, Verdict, listed
 
-# --- the order of SPEC 2.4 -------------------------------------------------------------------
+# --- the order of design.md#acceptance
+# -------------------------------------------------------------------
 
 NOT_YET = "~"
 """Sorts after every RFC 3339 time."""
@@ -48,7 +51,7 @@ def order_key(imagemap: ImageMap, *, current_generation: bool) -> tuple[str, str
     """(in force since, created, name): the ImageMaps of a namespace are walked in this order.
 
     With `current_generation`, an ImageMap counts as in force only at the generation its status
-    was written for: an update is judged afresh (SPEC 2.4).
+    was written for: an update is judged afresh (design.md#acceptance).
     """
     since = imagemap.in_force_since(current_generation=current_generation)
     return (since or NOT_YET, imagemap.creation_timestamp or NOT_YET, imagemap.name)
@@ -57,7 +60,8 @@ def order_key(imagemap: ImageMap, *, current_generation: bool) -> tuple[str, str
 def in_order(imagemaps: Iterable[ImageMap], *, current_generation: bool,
              record: Record | None = None) -> list[ImageMap]:
     """One ImageMap per name (`image_mapper.engine.imagemap.unique`), in walk order: with a `record`
-    (SPEC 2.4.1), first those it has in force at their current generation, in its order, then
+    (design.md#one-decider), first those it has in force at their current generation, in its order,
+    then
     the newcomers by `order_key`."""
     ordered = sorted(unique(imagemaps),
                      key=lambda m: order_key(m, current_generation=current_generation))
@@ -88,7 +92,8 @@ def _valid(compiled: Compiled | str) -> TypeGuard[Compiled]:
 
 
 def compile_imagemap(imagemap: ImageMap) -> tuple[Compiled | str, Settings]:
-    """An ImageMap's spec compiled and checked, its settings among it (SPEC 4.1): an invalid
+    """An ImageMap's spec compiled and checked, its settings among it
+    (design.md#relocation-settings): an invalid
     mode or pull secret makes the ImageMap invalid, but settings never make it conflict."""
     return _with_settings(compile_map(imagemap.name, imagemap.spec_map), imagemap.settings())
 
@@ -124,8 +129,10 @@ def _decision(verdicts: dict[str, Verdict], walk: Walk, steps: dict[str, Step]) 
 
 
 def _walked(steps: dict[str, Step]) -> tuple[Decision, Walk]:
-    """The walk of SPEC 2.4 over ImageMaps in order. Settings take no part in it: switching
-    an ImageMap between Enforce and Audit never changes a verdict (SPEC 4.1)."""
+    """The walk of design.md#acceptance over ImageMaps in order. Settings take no part in it:
+    switching
+    an ImageMap between Enforce and Audit never changes a verdict
+    (design.md#relocation-settings)."""
     walk = Walk()
     verdicts: dict[str, Verdict] = {}
     for name, step in steps.items():
@@ -191,8 +198,10 @@ def _conflict_verdict(name: str, compiled: Compiled, found: list[Overlap]) -> Ve
 
 def decide(imagemaps: Iterable[ImageMap], *, record: Record | None = None,
            cache: DecisionCache | None = None) -> Decision:
-    """Accept, in the order of SPEC 2.4, each valid ImageMap consistent with those before it;
-    with the namespace's decision `record` (SPEC 2.4.1), those it has in force come first, in
+    """Accept, in the order of design.md#acceptance, each valid ImageMap consistent with those
+    before it;
+    with the namespace's decision `record` (design.md#one-decider), those it has in force come
+    first, in
     its order.
 
     `imagemaps` are one namespace's; of two with the same name the first is taken
@@ -230,7 +239,8 @@ def _decide_settled(imagemaps: list[ImageMap], cache: DecisionCache,
 
     Then the accepted ImageMaps are pairwise consistent, and so are the new set's if each
     ImageMap new or changed since is consistent with all the others: every valid one is
-    accepted, whatever the order (SPEC 2.4 decides only between inconsistent ones). Otherwise
+    accepted, whatever the order (design.md#acceptance decides only between inconsistent ones).
+    Otherwise
     the whole namespace is walked again.
     """
     ordered = in_order(imagemaps, current_generation=True, record=record)
@@ -268,7 +278,8 @@ def _settle(settled: Settled, steps: dict[str, Step]) -> Decision | None:
     return _decision(verdicts, walk, steps)
 
 
-# --- SPEC 2.4.1: one decider per namespace, and those who follow its record ----------------
+# --- design.md#one-decider: one decider per namespace, and those who follow its record
+# ----------------
 
 
 def record_of(decision: Decision, imagemaps: Iterable[ImageMap], *,

@@ -44,8 +44,9 @@ READINGS = 20_000
 read = attrgetter("spec_map", "mode", "pull_secrets", "creation_timestamp", "generation",
                   "observed_generation", "ready", "deployed_map")
 """Everything of an ImageMap the walk reads besides its name: its spec (its settings too, which
-the decision carries), and what orders it (SPEC 2.4; `deployedMap` says whether an update
-changed only its settings, SPEC 4.1)."""
+the decision carries), and what orders it (design.md#acceptance; `deployedMap` says whether an
+update
+changed only its settings, design.md#relocation-settings)."""
 
 _BY_NAME = attrgetter("name")
 

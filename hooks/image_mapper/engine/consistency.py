@@ -1,4 +1,5 @@
-"""The acceptance walk's consistency check (SPEC 2.3), fast: one ImageMap against all accepted.
+"""The acceptance walk's consistency check (design.md#consistency), fast: one ImageMap against all
+accepted.
 
 `compile_map` parses one ImageMap's `spec.map` and checks it on its own (conflicts inside one
 ImageMap make it invalid); the result is a function of the name and spec alone, so it is
@@ -227,7 +228,8 @@ def _compile(name: str, flat: tuple[object, ...]) -> Compiled:
     if problems:
         return Compiled(tuple(maplets), tuple(problems))
     compiled = Compiled(tuple(maplets), ())
-    # Conflicts inside one ImageMap make it invalid (SPEC 2.3), its own maplets included:
+    # Conflicts inside one ImageMap make it invalid (design.md#consistency), its own maplets
+    # included:
     # a prefix whose `to` lies under its own `from` is never idempotent.
     inside = ConflictIndex()
     inside.add(compiled.maplets)

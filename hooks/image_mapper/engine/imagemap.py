@@ -1,4 +1,5 @@
-"""The ImageMap resource (SPEC 2): its API names, defined once, and a typed value read once.
+"""The ImageMap resource (design.md#imagemap): its API names, defined once, and a typed value read
+once.
 
 An ImageMap reaches the engine as the API server (or Metacontroller, or a YAML file) wrote it:
 JSON of any shape, since a hook body is untrusted input. `ImageMap.read` takes what the engine
@@ -60,7 +61,7 @@ class ImageMap(NamedTuple):
     deployed_map: object
     """`status.deployedMap` as written: the maplets in force when Ready."""
     mode: object = None
-    """`spec.mode` as written (SPEC 4.1); None when absent (Enforce)."""
+    """`spec.mode` as written (design.md#relocation-settings); None when absent (Enforce)."""
     pull_secrets: object = None
     """`spec.imagePullSecrets` as written: a list of `{name}` when well-formed."""
     deployed_mode: object = None
@@ -119,7 +120,8 @@ class ImageMap(NamedTuple):
         )
 
     def settings(self) -> Settings | list[str]:
-        """`spec.mode` and `spec.imagePullSecrets`, checked (SPEC 4.1); the problems when they
+        """`spec.mode` and `spec.imagePullSecrets`, checked (design.md#relocation-settings); the
+        problems when they
         are not valid."""
         return read_settings(self.mode, self.pull_secrets)
 
@@ -130,7 +132,7 @@ class ImageMap(NamedTuple):
 
     def in_force_since(self, *, current_generation: bool) -> str | None:
         """`lastTransitionTime` of a `Ready=True` condition; with `current_generation`, only
-        when the status was written for the ImageMap's current generation (SPEC 2.4)."""
+        when the status was written for the ImageMap's current generation (design.md#acceptance)."""
         ready = self.ready
         if ready is None or ready.status != "True":
             return None
@@ -148,7 +150,7 @@ class ImageMap(NamedTuple):
         """Whether this is the ImageMap a record entry has in force, at the generation judged,
         or at a later one whose maplets are those in force: an update of its settings only
         (mode, pull secrets) keeps its place, since switching modes never changes a verdict
-        (SPEC 4.1)."""
+        (design.md#relocation-settings)."""
         if self.judged_as(entry):
             return True
         ready = self.ready

@@ -1,4 +1,5 @@
-"""Maplets and the compiled mapping of one namespace (SPEC 2.1–2.3, 4.1).
+"""Maplets and the compiled mapping of one namespace (design.md#maplet-forms, #references,
+#consistency, #relocation-settings).
 
 A `Mapping` answers "what does this pod image become?" with hash lookups on normalized keys:
 the image forms by exact key, the repository by name, prefixes by walking the repository's
@@ -66,7 +67,8 @@ def image_key(reference: Reference) -> str:
 
 
 def image_lookup_keys(reference: Reference) -> tuple[str, ...]:
-    """Image keys a pod reference matches, best first (SPEC 2.2): full, `@digest`, `:tag`."""
+    """Image keys a pod reference matches, best first (design.md#references): full, `@digest`,
+    `:tag`."""
     name = reference.name
     if reference.digest is not None:
         if reference.tag is not None:
@@ -82,7 +84,7 @@ def _shared(key: str, written: str) -> str:
 
 
 def compile_maplet(source: object, target: object, image_map: str = "") -> Maplet:
-    """Decide a maplet's form from `from` and check that `to` fits it (SPEC 2.1)."""
+    """Decide a maplet's form from `from` and check that `to` fits it (design.md#maplet-forms)."""
     if not isinstance(source, str) or not source:
         raise MapletError("'from' must be a non-empty string")
     if not isinstance(target, str) or not target:
@@ -233,11 +235,12 @@ class Mapping:
             # A maplet onto itself pins the image: the pod keeps it exactly as written.
             result = image
         # The precedence winner answers, in Audit mode too: what is audited is what Enforce
-        # would do, so an Audit winner hides a lower-precedence Enforce maplet (SPEC 4.1).
+        # would do, so an Audit winner hides a lower-precedence Enforce maplet
+        # (design.md#relocation-settings).
         return Match(image, result, maplet, self._settings.get(maplet.image_map, DEFAULT))
 
     def _find(self, reference: Reference) -> tuple[Maplet, str] | None:
-        # Image beats repository beats prefix; the longest prefix wins (SPEC 2.3).
+        # Image beats repository beats prefix; the longest prefix wins (design.md#consistency).
         if self._images:
             for key in image_lookup_keys(reference):
                 maplet = self._images.get(key)

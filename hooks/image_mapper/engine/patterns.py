@@ -1,4 +1,4 @@
-"""The consistency rule of SPEC 2.3, written out pair by pair.
+"""The consistency rule of design.md#consistency, written out pair by pair.
 
 Two maplets conflict when they have the same form and normalized `from` but different
 normalized `to`, or when the mapping would not be idempotent: `map(map(x)) = map(x)` must hold
@@ -106,13 +106,15 @@ class ConflictIndex:
     """Maplets and their patterns, indexed to list every conflict with a newcomer, each pair
     named.
 
-    Idempotence (SPEC 2.3) is checked exactly where a maplet's result is one image (image
+    Idempotence (design.md#consistency) is checked exactly where a maplet's result is one image
+    (image
     form): it is a conflict only if the mapping of the two ImageMaps together, looked up with
-    that image in the order of SPEC 2.2, changes it. A pin (`nginx:1.25` ->
+    that image in the order of design.md#references, changes it. A pin (`nginx:1.25` ->
     `nginx:1.25@sha256:...`) is matched again by itself with the same result, and
     `x:7@sha256:D` is never looked up as `x:1@sha256:D`. Only the pair counts, never a third
     ImageMap's pin: consistency stays a relation between two ImageMaps, so deleting one never
-    makes two others that are in force inconsistent (no displacement, SPEC 2.4.1), and a set
+    makes two others that are in force inconsistent (no displacement, design.md#one-decider), and a
+    set
     of pairwise consistent ImageMaps is idempotent as a whole (the lookup's best match in the
     set is its best match in the pair it belongs to). Repository and prefix maplets have a
     result for every tag and path: an overlap of their results with another maplet's `from`

@@ -1,4 +1,5 @@
-"""What an ImageMap deploys besides its maplets (SPEC 4.1): its mode and its pull secrets.
+"""What an ImageMap deploys besides its maplets (design.md#relocation-settings): its mode and its
+pull secrets.
 
 `spec.mode` (`Enforce`, the default, or `Audit`) and `spec.imagePullSecrets` (`[{name}]`, Secrets
 of the ImageMap's namespace) are accepted and deployed with the maplets: they are part of the
@@ -53,11 +54,11 @@ class Fields(NamedTuple):
     pull_secrets: str
 
 
-SPEC_FIELDS = Fields("spec.mode", "spec.imagePullSecrets")
+IMAGEMAP_FIELDS = Fields("spec.mode", "spec.imagePullSecrets")
 DEPLOYED_FIELDS = Fields("status.deployedMode", "status.deployedImagePullSecrets")
 
 
-def read_settings(mode: object, pull_secrets: object, *, fields: Fields = SPEC_FIELDS
+def read_settings(mode: object, pull_secrets: object, *, fields: Fields = IMAGEMAP_FIELDS
                   ) -> Settings | list[str]:
     """The settings written as `mode` and `pull_secrets` (None: not written, the defaults);
     the problems, each naming its field, when they are not valid."""

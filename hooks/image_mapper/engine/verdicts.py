@@ -1,4 +1,5 @@
-"""What the acceptance walk decides (SPEC 2.3, 2.4): a verdict per ImageMap, and the mapping
+"""What the acceptance walk decides (design.md#consistency, #acceptance): a verdict per ImageMap,
+and the mapping
 of the accepted ones. Plain values: how they are written into a status is the hooks' concern
 (`image_mapper.controller.status`).
 """

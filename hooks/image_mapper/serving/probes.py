@@ -1,4 +1,4 @@
-"""Health, readiness and Prometheus endpoints shared by both processes (SPEC 5)."""
+"""Health, readiness and Prometheus endpoints shared by both processes (design.md#http)."""
 
 from __future__ import annotations
 

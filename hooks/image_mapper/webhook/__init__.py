@@ -1,4 +1,4 @@
-"""The webhook side: pod admission over HTTPS (SPEC 4, 5).
+"""The webhook side: pod admission over HTTPS (design.md#admission, #http).
 
 - `reviews`: the AdmissionReview wire format, typed, and its validation; `patches`: JSONPatch
   operations; `admission`: the rewrite rule, one pure function (`admit`).

@@ -1,4 +1,4 @@
-"""The rewrite rule of pod admission (SPEC 4): one pure function, `admit`.
+"""The rewrite rule of pod admission (design.md#admission): one pure function, `admit`.
 
 Which images a review looks at:
 - CREATE of a pod: every container, init container and ephemeral container.
@@ -16,7 +16,7 @@ So a reinvocation (`reinvocationPolicy: IfNeeded`), a repeated update or a pod r
 its own dump is a no-op. After an admission, the annotation holds exactly the containers whose
 image the mapper wrote.
 
-What an ImageMap adds (SPEC 4.1), from the settings each match carries:
+What an ImageMap adds (design.md#relocation-settings), from the settings each match carries:
 - Pull secrets: on CREATE, the pull secrets of every ImageMap that rewrote at least one of the
   pod's images are added to `spec.imagePullSecrets` when missing, after the pod's own, in the
   order the ImageMaps are in force (`Mapping.pull_secrets_for`); none is ever removed. Not on

@@ -1,4 +1,4 @@
-"""The admission webhook's Flask app: `POST /mutate` and the probes (SPEC 4, 5).
+"""The admission webhook's Flask app: `POST /mutate` and the probes (design.md#admission, #http).
 
 `AdmissionEndpoint` is `POST /mutate` from body to answer: parse, call
 `image_mapper.webhook.admission.admit`, serialize, count. Errors reach the caller as JSON of the

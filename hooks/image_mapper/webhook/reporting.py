@@ -1,4 +1,5 @@
-"""What an admission tells people (SPEC 4.1): the warnings of the response, and the log line.
+"""What an admission tells people (design.md#relocation-settings): the warnings of the response,
+and the log line.
 
 Warnings reach whoever ran `kubectl run` or `kubectl apply`: one per image rewritten,
 `image-mapper: <container>: <original> -> <result> (ImageMap <name>)`, or `would map` instead of

@@ -1,4 +1,4 @@
-"""The webhook server: the admission app over HTTPS (SPEC 4, 5).
+"""The webhook server: the admission app over HTTPS (design.md#admission, #http).
 
 `image-mapper serve-webhook` reads the options (`image_mapper.cli.serve_webhook`) and calls `serve`
 with a `WebhookConfig`. One process: uvicorn (httptools' C parser, uvloop's event loop, TLS by

@@ -1,4 +1,5 @@
-"""The webhook's view: one compiled mapping per namespace, from exactly one decision (SPEC 4).
+"""The webhook's view: one compiled mapping per namespace, from exactly one decision
+(design.md#admission).
 
 The webhook never decides acceptance. The namespace hook records on each Namespace which
 ImageMaps are in force, at which generation (`image_mapper.engine.record`); the webhook watches

@@ -1,4 +1,4 @@
-"""Each component's ServiceAccount against the real API server with RBAC on (SPEC 7).
+"""Each component's ServiceAccount against the real API server with RBAC on (design.md#installing).
 
 The project's RBAC (metacontroller/*.yaml) gives:
 

@@ -1,4 +1,5 @@
-"""Two conflicting ImageMaps in one `kubectl apply`, with the real Metacontroller (SPEC 2.4.1).
+"""Two conflicting ImageMaps in one `kubectl apply`, with the real Metacontroller
+(design.md#one-decider).
 
 Metacontroller syncs the two ImageMaps at the same time from its caches; a rule that each
 ImageMap's sync decided on its own view of the other's status gave, in 10 trials, either winner,

@@ -1,4 +1,5 @@
-"""Relocating to a private registry (SPEC 4.1) on a real control plane with the real
+"""Relocating to a private registry (design.md#relocation-settings) on a real control plane with
+the real
 Metacontroller: pull secrets, the pod opt-out label, Audit mode and the warnings `kubectl`
 prints."""
 
