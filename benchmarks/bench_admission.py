@@ -5,9 +5,8 @@
   matched by a maplet of another form (image, repository, prefix).
 - The floor: `json.loads` of the body, a dict lookup per image, the JSONPatch (three replaces
   and the original-images annotation) base64-encoded, a warning per image
-  (design.md#relocation-settings),
-  `json.dumps` of the response. The least
-  any Python webhook can do; it answers byte for byte what the project answers.
+  (design.md#relocation-settings), `json.dumps` of the response. The least any Python webhook
+  can do; it answers byte for byte what the project answers.
 - The handler: the project's `POST /mutate` endpoint (`image_mapper.webhook.app.AdmissionEndpoint`)
   from body to answer: parse and check the review, `admit`, serialize, count metrics.
 
@@ -390,8 +389,8 @@ def bench_memory(size: int = 10_000) -> MemoryResult:
     """tracemalloc: bytes allocated by `compile_recorded` and still alive afterwards, the
     ImageMaps themselves (the watcher's copy of the API objects) excluded. What stays once the
     Mapping is dropped is the process-wide compile cache (`image_mapper.engine.acceptance`,
-    bounded). The
-    ImageMaps are numbered apart from the other sections', so that nothing is cached yet."""
+    bounded). The ImageMaps are numbered apart from the other sections', so that nothing is
+    cached yet."""
     maps = sample_imagemaps(size, first_index=500_000)
     gc.collect()
     tracemalloc.start()

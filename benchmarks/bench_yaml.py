@@ -4,9 +4,8 @@
     .venv/bin/python -m benchmarks.bench_yaml [--sizes-mb 1.4 14.6] [--repeat 3]
 
 Generates multi-document files of Deployments of about the given sizes, times
-`image_mapper.cli.documents.read_documents` on each (best of `--repeat`), then the same call with
-the
-loader swapped for `yaml.SafeLoader` (once: it is slow), and prints one line per size and
+`image_mapper.cli.documents.read_documents` on each (best of `--repeat`), then the same call
+with the loader swapped for `yaml.SafeLoader` (once: it is slow), and prints one line per size and
 `BENCH {json}`. Asserts nothing; compare the ratio, not the seconds: the machine may be shared.
 """
 

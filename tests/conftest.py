@@ -1,9 +1,8 @@
 """What every test gets: the process's logging as it was before the test.
 
 `image-mapper serve-*` configures logging for the process (`image_mapper.serving.logs.configure`).
-A test
-that runs a command in-process would otherwise leave a handler writing to its captured stderr,
-closed once the test ends, and threads of later tests would fail to log there."""
+A test that runs a command in-process would otherwise leave a handler writing to its captured
+stderr, closed once the test ends, and threads of later tests would fail to log there."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The repository stands on its own: it names no folder outside it, cites no document it does
-not ship, and every `design.md#anchor` it cites is a section of docs/design.md."""
+not ship, and every section of docs/design.md it cites (`design.md#` and an anchor) exists."""
 
 from __future__ import annotations
 

@@ -317,8 +317,7 @@ def test_a_template_without_metadata_gets_the_record(maps: Path) -> None:
     }
 
 
-# --- design.md#relocation-settings: pull secrets and Audit mode in the preview
-# ----------------------------------
+# --- pull secrets and Audit mode in the preview (design.md#relocation-settings) --------------
 
 PRIVATE_MAPS = """\
 apiVersion: mapper.imagerelocation.pivotal.io/v1alpha1

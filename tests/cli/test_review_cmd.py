@@ -35,8 +35,8 @@ def test_prints_the_golden_response(
 def test_warnings_are_shown_on_stderr_and_pull_secrets_in_the_patch(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], name: str
 ) -> None:
-    """design.md#relocation-settings previewed: what `kubectl run` would print, and the pull
-    secrets it adds."""
+    """Warnings and pull secrets previewed (design.md#relocation-settings): what `kubectl run`
+    would print, and the pull secrets it adds."""
     request = (ADMISSION_FIXTURES / f"{name}.request.json").read_bytes()
     assert _review(monkeypatch, request, "-f", str(IMAGEMAPS), "-o", "patch") == 0
     captured = capsys.readouterr()

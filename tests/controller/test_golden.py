@@ -35,7 +35,7 @@ SYNCS = hook_cases("/imagemap/sync")
 
 @pytest.mark.parametrize("case", SYNCS, ids=[case.id for case in SYNCS])
 def test_status_is_stable_when_synced_with_itself(case: Golden) -> None:
-    """design.md#status: syncing again with the returned status (hours later) changes nothing."""
+    """Syncing again with the returned status (hours later) changes nothing (design.md#status)."""
     request = case.request()
     status = dict(run_hook("/imagemap/sync", request, now=FIXTURE_NOW))["status"]
 

@@ -1,5 +1,5 @@
-"""The ImageMap sync hook: design.md#acceptance (acceptance order, the seed's behaviours) and 2.5
-(status)."""
+"""The ImageMap sync hook: the acceptance order and the seed's behaviours (design.md#acceptance),
+and the status (design.md#status)."""
 
 from __future__ import annotations
 
@@ -106,8 +106,7 @@ def test_accepted_status_in_full() -> None:
     }
 
 
-# --- design.md#relocation-settings: mode and pull secrets are deployed with the maplets
-# -------------------------
+# --- mode and pull secrets, deployed with the maplets (design.md#relocation-settings) --------
 
 
 def test_accepted_status_deploys_the_mode_and_pull_secrets_beside_the_map() -> None:
@@ -172,8 +171,8 @@ def test_invalid_settings_make_the_imagemap_invalid(spec: dict[str, Any], says: 
 
 
 def test_switching_the_mode_keeps_the_verdict_and_its_transition_time() -> None:
-    """design.md#relocation-settings: an Audit ImageMap takes part in acceptance exactly like an
-    Enforce one."""
+    """An Audit ImageMap takes part in acceptance exactly like an Enforce one
+    (design.md#relocation-settings)."""
     first = imagemap(BOOTCAMP)
     first["metadata"].update(name="first", creationTimestamp="2025-06-01T09:00:00Z")
     for mode in ("Enforce", "Audit"):

@@ -1,5 +1,4 @@
-"""Consistency (design.md#consistency) and the acceptance walk (design.md#acceptance),
-table-driven."""
+"""Consistency and the acceptance walk, table-driven (design.md#consistency, #acceptance)."""
 
 from __future__ import annotations
 
@@ -242,8 +241,7 @@ def test_a_forged_uid_and_resource_version_never_reuse_another_verdict() -> None
 
 @pytest.mark.parametrize("forge", ["status", "creationTimestamp"])
 def test_a_forged_order_never_reuses_another_verdict(forge: str) -> None:
-    # The order of design.md#acceptance comes from each object's status and creationTimestamp: a
-    # body that
+    # The acceptance order comes from each object's status and creationTimestamp: a body that
     # keeps every uid, resourceVersion and spec but changes those is judged on its own order.
     def pair(forged: bool) -> list[dict[str, Any]]:
         older = imagemap("older", ("a.io/x:1", "b.io/x:1"), created=T0)

@@ -1,5 +1,5 @@
-"""The examples of design.md#maplet-forms, #references, #consistency, table-driven: maplet forms,
-normalization, precedence."""
+"""Maplet forms, normalization and precedence, table-driven, with the design's examples
+(design.md#maplet-forms, #references, #consistency)."""
 
 from __future__ import annotations
 

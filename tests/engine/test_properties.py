@@ -111,10 +111,10 @@ def test_verdicts_do_not_depend_on_input_order(
 @SETTINGS
 @given(namespaces())
 def test_the_walks_set_check_agrees_with_the_pairwise_rule(maps: list[dict[str, Any]]) -> None:
-    """The walk judges a newcomer by set operations over key summaries (`Walk`); the rule
-    of design.md#consistency written out pair by pair (`ConflictIndex`) must find a conflict
-    exactly then,
-    and the same conflicts, in the same order, from the culprits the walk picks out."""
+    """The walk judges a newcomer by set operations over key summaries (`Walk`); the
+    consistency rule written out pair by pair (`ConflictIndex`, design.md#consistency) must find
+    a conflict exactly then, and the same conflicts, in the same order, from the culprits the
+    walk picks out."""
     walk, pairwise = Walk(), ConflictIndex()
     for imagemap_ in maps:
         compiled = compile_map(imagemap_["metadata"]["name"], imagemap_["spec"]["map"])
@@ -218,7 +218,8 @@ def test_parser_never_fails_other_than_with_reference_error(text: str) -> None:
 
 def _variants(maplet_text: str) -> list[str]:
     """Images around one side of a maplet: the reference itself and its repository with other
-    tags, digests and deeper paths (design.md#references lookups: full, @digest, :tag; prefixes)."""
+    tags, digests and deeper paths (the lookups of design.md#references: full, @digest, :tag;
+    prefixes)."""
     digest = DIGESTS[0]
     if maplet_text.endswith("/"):
         names = [maplet_text + "p", maplet_text + "p/q"]
@@ -239,9 +240,8 @@ def _variants(maplet_text: str) -> list[str]:
 def test_every_accepted_mapping_is_idempotent_on_every_variant(
     maps: list[dict[str, Any]],
 ) -> None:
-    """design.md#consistency: map(map(x)) = map(x) for x drawn from every maplet's `from` and `to`,
-    with
-    tag, digest and path variants."""
+    """Idempotence (design.md#consistency): map(map(x)) = map(x) for x drawn from every maplet's
+    `from` and `to`, with tag, digest and path variants."""
     entries = [e for m in maps for e in m["spec"]["map"]]
     assert_idempotent(decide(read_imagemaps(maps)).mapping,
                       (image for e in entries
@@ -287,8 +287,7 @@ def test_every_idempotence_rejection_names_a_witness(maps: list[dict[str, Any]])
                 assert again.result != once.result, conflict
 
 
-# --- design.md#relocation-settings: settings never change verdicts
-# ------------------------------------------------
+# --- settings never change verdicts (design.md#relocation-settings) --------------------------
 
 
 @SETTINGS

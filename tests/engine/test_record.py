@@ -1,6 +1,5 @@
-"""One decider per namespace (design.md#one-decider): the record, the walk in its order, and those
-who
-follow it (the ImageMap hook's `follow`, the webhook's `compile_recorded`)."""
+"""One decider per namespace (design.md#one-decider): the record, the walk in its order, and
+those who follow it (the ImageMap hook's `follow`, the webhook's `compile_recorded`)."""
 
 from __future__ import annotations
 
@@ -204,8 +203,7 @@ def test_a_view_that_cannot_build_the_decision_builds_nothing() -> None:
     assert compile_recorded(Record(), read_imagemaps([a])) is not None  # nothing in force
 
 
-# --- exact idempotence (design.md#consistency)
-# ---------------------------------------------------------
+# --- exact idempotence (design.md#consistency) -----------------------------------------------
 
 D = "sha256:" + "d" * 64
 

@@ -1,6 +1,6 @@
-"""design.md#relocation-settings in the engine: `spec.mode` and `spec.imagePullSecrets` are
-accepted and deployed with
-the maplets, never judged for consistency, and every answer of the mapping carries them."""
+"""Mode and pull secrets in the engine (design.md#relocation-settings): `spec.mode` and
+`spec.imagePullSecrets` are accepted and deployed with the maplets, never judged for
+consistency, and every answer of the mapping carries them."""
 
 from __future__ import annotations
 
@@ -195,7 +195,7 @@ def test_while_a_new_generation_waits_its_deployed_settings_stay_in_force() -> N
 
 
 def test_a_status_without_deployed_settings_is_enforce_without_pull_secrets() -> None:
-    # Written before design.md#relocation-settings: deployedMap only.
+    # Written before mode and pull secrets existed: deployedMap only.
     moved = imagemap("m", ("a.io/x:1", "b.io/x:1"), generation=2, ready_since=T0,
                      observed_generation=2)
     moved["metadata"]["uid"] = "uid-m"
@@ -242,8 +242,7 @@ def test_an_update_of_the_settings_only_keeps_its_place_in_force(mode: str) -> N
 
 
 def test_an_update_of_the_maplets_is_judged_afresh() -> None:
-    # The same spec with another maplet: a newcomer again, after `aaa` by name
-    # (design.md#acceptance).
+    # The same spec with another maplet: judged afresh, a newcomer again, after `aaa` by name.
     record, objs = _recorded_pair("Audit", ("a.io/x:1", "d.io/x:1"))
     decision = decide(read_imagemaps(objs), record=record)
     assert decision.verdicts["aaa"].ready

@@ -735,8 +735,8 @@ def admission_check(client: Client) -> Callable[[HttpInput], Outcome]:
 
 
 def _check_warnings(warnings: object, data: bytes) -> None:
-    """design.md#relocation-settings: warnings the API server keeps whole: few, short, no control
-    characters."""
+    """Warnings the API server keeps whole: few, short, no control characters
+    (design.md#relocation-settings)."""
     if warnings is None:
         return
     if (not isinstance(warnings, list) or not warnings

@@ -138,7 +138,7 @@ BAD = [
     ("newline", sample({"from": "nginx\n", "to": "y"})),
     ("leading-slash", sample({"from": "/nginx", "to": "y"})),
     ("too-long", sample({"from": "a" * 1025, "to": "y"})),
-    # design.md#relocation-settings
+    # mode and pull secrets (design.md#relocation-settings)
     ("mode-lowercase", sample(GOOD[0][1], mode="audit")),
     ("mode-unknown", sample(GOOD[0][1], mode="Dry")),
     ("secrets-not-a-list", sample(GOOD[0][1], imagePullSecrets={"name": "regcred"})),

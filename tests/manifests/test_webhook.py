@@ -1,6 +1,5 @@
-"""The webhook's manifests (design.md#admission, #installing) and the Dockerfile: safety settings
-written out, names
-that agree with each other, least privilege."""
+"""The webhook's manifests (design.md#admission, #installing) and the Dockerfile: safety
+settings written out, names that agree with each other, least privilege."""
 
 from __future__ import annotations
 
@@ -72,8 +71,8 @@ def test_webhook_configuration_is_spec_4(base: dict[tuple[str, str], Any]) -> No
         {"key": "kubernetes.io/metadata.name", "operator": "NotIn",
          "values": ["kube-system", "image-mapper"]},
     ]}
-    # design.md#relocation-settings: a pod labelled ignore=true is never sent; one without the
-    # label is.
+    # The pod opt-out (design.md#relocation-settings): a pod labelled ignore=true is never sent;
+    # one without the label is.
     assert webhook["objectSelector"] == {"matchExpressions": [
         {"key": "mapper.imagerelocation.pivotal.io/ignore", "operator": "NotIn",
          "values": ["true"]},

@@ -1,5 +1,5 @@
-"""Golden AdmissionReviews, one per rule of design.md#admission, through the HTTP app and `admit`
-itself."""
+"""Golden AdmissionReviews, one per rule of pod admission (design.md#admission), through the
+HTTP app and `admit` itself."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def test_every_rule_has_a_scenario() -> None:
         "update-reinvocation-is-noop", "ephemeralcontainers-kubectl-debug",
         "ephemeralcontainers-reinvocation-is-noop", "other-resource-allowed-unchanged",
         "malformed-missing-uid", "malformed-wrong-api-version", "malformed-object-not-an-object",
-        # design.md#relocation-settings
+        # pull secrets and Audit mode (design.md#relocation-settings)
         "create-pull-secrets-added", "create-pull-secrets-after-the-pods-own",
         "create-no-pull-secrets-when-nothing-rewritten", "update-adds-no-pull-secrets",
         "create-audit-warns-without-patch", "create-audit-winner-hides-enforce",

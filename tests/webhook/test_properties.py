@@ -1,8 +1,8 @@
 """Properties of the rewrite rule, for any pod and any mapping (hypothesis).
 
-The central one is the no-op rule of design.md#admission: apply the patch the webhook returned,
-review the result
-again (a reinvocation, or a repeated update), and no patch comes back.
+The central one is the no-op rule of pod admission (design.md#admission): apply the patch the
+webhook returned, review the result again (a reinvocation, or a repeated update), and no patch
+comes back.
 """
 
 from __future__ import annotations
@@ -238,8 +238,7 @@ def test_rewritten_images_are_what_the_mapping_says(
                 assert record[container["name"]] == original
 
 
-# --- design.md#relocation-settings: pull secrets, Audit mode, warnings
-# ----------------------------------------
+# --- pull secrets, Audit mode, warnings (design.md#relocation-settings) ----------------------
 
 
 def _pull_secrets(pod: dict[str, Any]) -> list[str]:

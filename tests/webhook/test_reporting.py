@@ -1,5 +1,5 @@
-"""design.md#relocation-settings: the warnings of an admission response, short and bounded, and the
-log line."""
+"""The warnings of an admission response, short and bounded, and the log line
+(design.md#relocation-settings)."""
 
 from __future__ import annotations
 

@@ -8,6 +8,6 @@
 - `documents`: ImageMaps from YAML files; `options`: checks of option values, environment
   defaults.
 
-The only part of `hooks` that knows argparse; the servers and the engine raise their own
+The only part of `image_mapper` that knows argparse; the servers and the engine raise their own
 errors, which the commands turn into one line for the user.
 """

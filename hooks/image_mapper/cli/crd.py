@@ -1,9 +1,9 @@
 """The ImageMap CRD's own schema, as the API server applies it to an ImageMap, for the commands.
 
-The CRD is package data, `hooks/image_mapper/crds/imagemaps.yaml`: the very file `kubectl apply -k
-crds`
-applies, read at run time, so that the CLI refuses what the cluster would refuse to store (a
-1,001-maplet map, a `from` that is not made of reference characters) and nothing else.
+The CRD is package data, `hooks/image_mapper/crds/imagemaps.yaml`: the very file
+`kubectl apply -k crds` applies, read at run time, so that the CLI refuses what the cluster
+would refuse to store (a 1,001-maplet map, a `from` that is not made of reference characters)
+and nothing else.
 
 Its `openAPIV3Schema` is checked with jsonschema's Draft 7 validator, after the translation that
 OpenAPI v3 in a CRD needs:
@@ -29,7 +29,7 @@ from image_mapper.cli.errors import CommandError
 from image_mapper.engine.imagemap import KIND, VERSION
 
 CRD_FILE = ("crds", "imagemaps.yaml")
-"""Under the `hooks` package."""
+"""Under the `image_mapper` package."""
 
 SHOWN = 60
 """A value quoted in a message is cut to this many characters."""

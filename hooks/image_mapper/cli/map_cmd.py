@@ -1,6 +1,6 @@
 """`image-mapper map -f imagemap.yaml IMAGE...`: preview what images become (design.md#commands),
-with what
-an ImageMap adds (design.md#relocation-settings): Audit results (`would map`) and pull secrets."""
+with what an ImageMap adds besides: Audit results (`would map`) and pull secrets
+(design.md#relocation-settings)."""
 
 from __future__ import annotations
 
@@ -73,8 +73,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _image(image: str, match: Match | None) -> dict[str, Any]:
-    """An entry of `images`. The keys of `map -o json` (design.md#commands), and those of
-    design.md#relocation-settings only where they apply: an
+    """An entry of `images`: the keys `map -o json` always has (design.md#commands), and those
+    of Audit mode and pull secrets only where they apply (design.md#relocation-settings): an
     Audit ImageMap leaves the image as it is (`result`) and says what it would make of it
     (`wouldMap`); `imagePullSecrets` are the matching ImageMap's."""
     if match is None:

@@ -1,10 +1,10 @@
 """The ImageMaps a preview decides: those the cluster would store, grouped by namespace.
 
 ImageMaps are grouped by `metadata.namespace`, a missing one counting as one unnamed group, and
-each group is decided on its own, as the namespace hook decides each namespace (design.md#commands,
-#one-decider).
-Before that, every ImageMap is checked against the CRD's schema: one the API server would refuse
-to store (a 1,001-maplet map) is never previewed as Accepted.
+each group is decided on its own, as the namespace hook decides each namespace
+(design.md#commands, #one-decider). Before that, every ImageMap is checked against the CRD's
+schema: one the API server would refuse to store (a 1,001-maplet map) is never previewed as
+Accepted.
 """
 
 from __future__ import annotations

@@ -3,8 +3,7 @@
 The webhook's admission logic on a sample AdmissionReview, without a cluster: the ImageMaps
 are taken as the request's namespace (given ImageMaps of several namespaces, those of the
 request's) and accepted in the order of design.md#acceptance. The response's warnings
-(design.md#relocation-settings) are also
-printed on stderr, as kubectl prints them.
+(design.md#relocation-settings) are also printed on stderr, as kubectl prints them.
 """
 
 from __future__ import annotations

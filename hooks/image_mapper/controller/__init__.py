@@ -1,5 +1,6 @@
-"""The Metacontroller side: the sync hooks that decide ImageMap statuses (design.md#acceptance,
-#status, #clusterimagemap, #http).
+"""The Metacontroller side: the sync hooks that decide which ImageMaps are in force, and write
+their statuses and the Namespaces' record and label (design.md#one-decider, #status,
+#namespaces, #http).
 
 - `protocol`: Metacontroller's hook requests and responses, typed, and their parsers.
 - `imagemap_hook`: the CompositeController's hooks (an ImageMap's status, `status` its wire

@@ -1,9 +1,8 @@
 """The hooks' Flask app: Metacontroller's four hooks, probes and metrics (design.md#http).
 
-Views only read the body, call the hook (`image_mapper.controller.dispatch`) and write JSON; errors
-are
-JSON of the one shape both servers use (`image_mapper.serving.errors`). Nothing is read from the
-environment here; `image-mapper serve-hooks` passes the configuration in:
+Views only read the body, call the hook (`image_mapper.controller.dispatch`) and write JSON;
+errors are JSON of the one shape both servers use (`image_mapper.serving.errors`). Nothing is
+read from the environment here; `image-mapper serve-hooks` passes the configuration in:
 
 - `HOOKS_TOKEN` (str | Tokens | None): when set, hook calls must carry `Authorization: Bearer
   <token>` (Metacontroller's `authorization` hook setting) with that token, or one of the

@@ -1,9 +1,8 @@
 """The four Metacontroller hooks by path: read the body, decide, answer (design.md#http).
 
-Shared by the HTTP server (`image_mapper.controller.app`) and `image-mapper hook PATH`, so a hook
-run
-locally answers exactly as the server would. A table, not routing: the app makes one route of
-each entry.
+Shared by the HTTP server (`image_mapper.controller.app`) and `image-mapper hook PATH`, so a
+hook run locally answers exactly as the server would. A table, not routing: the app makes one
+route of each entry.
 """
 
 from __future__ import annotations

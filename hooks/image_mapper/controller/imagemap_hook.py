@@ -42,8 +42,8 @@ from image_mapper.engine.verdicts import Verdict
 log = logging.getLogger(__name__)
 
 RESYNC_REJECTED_SECONDS = 60.0
-"""A rejected ImageMap asks to be synced again after this long (design.md#acceptance, a safety
-net)."""
+"""A rejected ImageMap asks to be synced again after this long: a safety net, should the change
+that resolves its conflict go unseen (design.md#acceptance)."""
 
 
 def customize_imagemap(request: CustomizeRequest) -> CustomizeResponse:

@@ -1,5 +1,5 @@
-"""The ImageMap status wire format (design.md#status): a verdict of the engine, as the hook writes
-it.
+"""The ImageMap status wire format (design.md#status): a verdict of the engine, as the hook
+writes it.
 
 ```yaml
 status:

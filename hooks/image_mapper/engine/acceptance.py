@@ -7,15 +7,13 @@ any order and from any replica, agrees:
 1. Order the ImageMaps by (the time since which each has been in force at its current
    generation, else "not yet"; `creationTimestamp`; name) — `order_key`.
 2. Walk them in that order; accept each valid ImageMap that is consistent with all those
-   already accepted in this walk (design.md#consistency, `image_mapper.engine.consistency`); reject
-   the rest.
+   already accepted in this walk (the rule of design.md#consistency, checked by
+   `image_mapper.engine.consistency`); reject the rest.
 
-design.md#one-decider: the namespace hook alone decides, over the whole namespace, and records the
-outcome
-(`image_mapper.engine.record`) where a decision made on a stale view cannot land; the walk then
-takes
-the ImageMaps the record has in force first, in its order. The ImageMap hook (`follow`) and the
-webhook (`compile_recorded`) follow the record.
+One decider per namespace (design.md#one-decider): the namespace hook alone decides, over the whole
+namespace, and records the outcome (`image_mapper.engine.record`) where a decision made on a stale
+view cannot land; the walk then takes the ImageMaps the record has in force first, in its order. The
+ImageMap hook (`follow`) and the webhook (`compile_recorded`) follow the record.
 
 How it stays fast (benchmarks/, `make bench`): the walk asks only whether a newcomer conflicts,
 with set operations over per-ImageMap key summaries kept in the compile cache, and asks the
@@ -40,8 +38,7 @@ from image_mapper.engine.record import Entry, Record
 from image_mapper.engine.settings import DEFAULT, Settings
 from image_mapper.engine.verdicts import Conflict, Decision, Verdict, listed
 
-# --- the order of design.md#acceptance
-# -------------------------------------------------------------------
+# --- the acceptance order (design.md#acceptance) ---------------------------------------------
 
 NOT_YET = "~"
 """Sorts after every RFC 3339 time."""
@@ -59,10 +56,9 @@ def order_key(imagemap: ImageMap, *, current_generation: bool) -> tuple[str, str
 
 def in_order(imagemaps: Iterable[ImageMap], *, current_generation: bool,
              record: Record | None = None) -> list[ImageMap]:
-    """One ImageMap per name (`image_mapper.engine.imagemap.unique`), in walk order: with a `record`
-    (design.md#one-decider), first those it has in force at their current generation, in its order,
-    then
-    the newcomers by `order_key`."""
+    """One ImageMap per name (`image_mapper.engine.imagemap.unique`), in walk order: with a
+    `record` (design.md#one-decider), first those it has in force at their current generation, in
+    its order, then the newcomers by `order_key`."""
     ordered = sorted(unique(imagemaps),
                      key=lambda m: order_key(m, current_generation=current_generation))
     if record is None or not record.in_force:
@@ -92,9 +88,9 @@ def _valid(compiled: Compiled | str) -> TypeGuard[Compiled]:
 
 
 def compile_imagemap(imagemap: ImageMap) -> tuple[Compiled | str, Settings]:
-    """An ImageMap's spec compiled and checked, its settings among it
-    (design.md#relocation-settings): an invalid
-    mode or pull secret makes the ImageMap invalid, but settings never make it conflict."""
+    """An ImageMap's spec compiled and checked, its settings (mode and pull secrets) among it:
+    an invalid mode or pull secret makes the ImageMap invalid, but settings never make it
+    conflict (design.md#relocation-settings)."""
     return _with_settings(compile_map(imagemap.name, imagemap.spec_map), imagemap.settings())
 
 
@@ -130,8 +126,7 @@ def _decision(verdicts: dict[str, Verdict], walk: Walk, steps: dict[str, Step]) 
 
 def _walked(steps: dict[str, Step]) -> tuple[Decision, Walk]:
     """The walk of design.md#acceptance over ImageMaps in order. Settings take no part in it:
-    switching
-    an ImageMap between Enforce and Audit never changes a verdict
+    switching an ImageMap between Enforce and Audit never changes a verdict
     (design.md#relocation-settings)."""
     walk = Walk()
     verdicts: dict[str, Verdict] = {}
@@ -199,10 +194,8 @@ def _conflict_verdict(name: str, compiled: Compiled, found: list[Overlap]) -> Ve
 def decide(imagemaps: Iterable[ImageMap], *, record: Record | None = None,
            cache: DecisionCache | None = None) -> Decision:
     """Accept, in the order of design.md#acceptance, each valid ImageMap consistent with those
-    before it;
-    with the namespace's decision `record` (design.md#one-decider), those it has in force come
-    first, in
-    its order.
+    before it; with the namespace's decision `record` (design.md#one-decider), those it has in
+    force come first, in its order.
 
     `imagemaps` are one namespace's; of two with the same name the first is taken
     (`image_mapper.engine.imagemap.unique`). Never raises on bad specs: they become InvalidSpec
@@ -239,9 +232,8 @@ def _decide_settled(imagemaps: list[ImageMap], cache: DecisionCache,
 
     Then the accepted ImageMaps are pairwise consistent, and so are the new set's if each
     ImageMap new or changed since is consistent with all the others: every valid one is
-    accepted, whatever the order (design.md#acceptance decides only between inconsistent ones).
-    Otherwise
-    the whole namespace is walked again.
+    accepted, whatever the order (the acceptance order decides only between inconsistent ones).
+    Otherwise the whole namespace is walked again.
     """
     ordered = in_order(imagemaps, current_generation=True, record=record)
     namespace = ordered[0].namespace if ordered else ""
@@ -278,8 +270,7 @@ def _settle(settled: Settled, steps: dict[str, Step]) -> Decision | None:
     return _decision(verdicts, walk, steps)
 
 
-# --- design.md#one-decider: one decider per namespace, and those who follow its record
-# ----------------
+# --- one decider per namespace, and those who follow its record (design.md#one-decider) ------
 
 
 def record_of(decision: Decision, imagemaps: Iterable[ImageMap], *,

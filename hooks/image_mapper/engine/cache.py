@@ -45,8 +45,7 @@ read = attrgetter("spec_map", "mode", "pull_secrets", "creation_timestamp", "gen
                   "observed_generation", "ready", "deployed_map")
 """Everything of an ImageMap the walk reads besides its name: its spec (its settings too, which
 the decision carries), and what orders it (design.md#acceptance; `deployedMap` says whether an
-update
-changed only its settings, design.md#relocation-settings)."""
+update changed only its settings, design.md#relocation-settings)."""
 
 _BY_NAME = attrgetter("name")
 

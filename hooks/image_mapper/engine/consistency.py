@@ -1,13 +1,12 @@
-"""The acceptance walk's consistency check (design.md#consistency), fast: one ImageMap against all
-accepted.
+"""The acceptance walk's consistency check (design.md#consistency), fast: one ImageMap against
+all those accepted.
 
 `compile_map` parses one ImageMap's `spec.map` and checks it on its own (conflicts inside one
 ImageMap make it invalid); the result is a function of the name and spec alone, so it is
 cached. `Walk` holds the maplets accepted so far in one walk as counted sets of keys, and judges
 a newcomer with a few set operations in C instead of Python per maplet pair; when there is a
-conflict, it asks the pairwise rule (`image_mapper.engine.patterns.ConflictIndex`) which, so that
-the
-verdict can name every offending entry.
+conflict, it asks the pairwise rule (`image_mapper.engine.patterns.ConflictIndex`) which, so
+that the verdict can name every offending entry.
 """
 
 from __future__ import annotations
@@ -229,8 +228,7 @@ def _compile(name: str, flat: tuple[object, ...]) -> Compiled:
         return Compiled(tuple(maplets), tuple(problems))
     compiled = Compiled(tuple(maplets), ())
     # Conflicts inside one ImageMap make it invalid (design.md#consistency), its own maplets
-    # included:
-    # a prefix whose `to` lies under its own `from` is never idempotent.
+    # included: a prefix whose `to` lies under its own `from` is never idempotent.
     inside = ConflictIndex()
     inside.add(compiled.maplets)
     positions = {id(maplet): index for index, maplet in enumerate(maplets)}

@@ -1,5 +1,5 @@
-"""The ImageMap resource (design.md#imagemap): its API names, defined once, and a typed value read
-once.
+"""The ImageMap resource (design.md#imagemap): its API names, defined once, and a typed value
+read once.
 
 An ImageMap reaches the engine as the API server (or Metacontroller, or a YAML file) wrote it:
 JSON of any shape, since a hook body is untrusted input. `ImageMap.read` takes what the engine
@@ -121,8 +121,7 @@ class ImageMap(NamedTuple):
 
     def settings(self) -> Settings | list[str]:
         """`spec.mode` and `spec.imagePullSecrets`, checked (design.md#relocation-settings); the
-        problems when they
-        are not valid."""
+        problems when they are not valid."""
         return read_settings(self.mode, self.pull_secrets)
 
     def deployed_settings(self) -> Settings | list[str]:

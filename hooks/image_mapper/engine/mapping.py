@@ -1,5 +1,6 @@
-"""Maplets and the compiled mapping of one namespace (design.md#maplet-forms, #references,
-#consistency, #relocation-settings).
+"""Maplets and the compiled mapping of one namespace: maplet forms, reference lookup, precedence
+and the settings each answer carries (design.md#maplet-forms, #references, #consistency,
+#relocation-settings).
 
 A `Mapping` answers "what does this pod image become?" with hash lookups on normalized keys:
 the image forms by exact key, the repository by name, prefixes by walking the repository's
@@ -67,8 +68,8 @@ def image_key(reference: Reference) -> str:
 
 
 def image_lookup_keys(reference: Reference) -> tuple[str, ...]:
-    """Image keys a pod reference matches, best first (design.md#references): full, `@digest`,
-    `:tag`."""
+    """Image keys a pod reference matches, best first: full, `@digest`, `:tag`
+    (design.md#references)."""
     name = reference.name
     if reference.digest is not None:
         if reference.tag is not None:

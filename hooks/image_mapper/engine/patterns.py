@@ -9,9 +9,9 @@ merged mapping applied to that result must leave it unchanged).
 Each maplet stands for a pattern of references on each side: its `from`, and the results of its
 `to`. `ConflictIndex` indexes the patterns of the maplets accepted so far by every way another
 pattern could overlap them, and names every conflict of a newcomer, pair by pair. The walk
-(`image_mapper.engine.consistency.Walk`) asks first whether patterns overlap at all, faster; this
-says
-which pairs conflict, when they do (and a property test holds the two to the same answers).
+(`image_mapper.engine.consistency.Walk`) asks first whether patterns overlap at all, faster;
+this says which pairs conflict, when they do (and a property test holds the two to the same
+answers).
 """
 
 from __future__ import annotations
@@ -107,15 +107,13 @@ class ConflictIndex:
     named.
 
     Idempotence (design.md#consistency) is checked exactly where a maplet's result is one image
-    (image
-    form): it is a conflict only if the mapping of the two ImageMaps together, looked up with
-    that image in the order of design.md#references, changes it. A pin (`nginx:1.25` ->
+    (image form): it is a conflict only if the mapping of the two ImageMaps together, looked up
+    with that image in the lookup order (design.md#references), changes it. A pin (`nginx:1.25` ->
     `nginx:1.25@sha256:...`) is matched again by itself with the same result, and
     `x:7@sha256:D` is never looked up as `x:1@sha256:D`. Only the pair counts, never a third
     ImageMap's pin: consistency stays a relation between two ImageMaps, so deleting one never
-    makes two others that are in force inconsistent (no displacement, design.md#one-decider), and a
-    set
-    of pairwise consistent ImageMaps is idempotent as a whole (the lookup's best match in the
+    makes two others that are in force inconsistent (no displacement, design.md#one-decider), and
+    a set of pairwise consistent ImageMaps is idempotent as a whole (the lookup's best match in the
     set is its best match in the pair it belongs to). Repository and prefix maplets have a
     result for every tag and path: an overlap of their results with another maplet's `from`
     is a conflict wherever a result can really be matched (`witness`)."""

@@ -1,5 +1,5 @@
-"""What an ImageMap deploys besides its maplets (design.md#relocation-settings): its mode and its
-pull secrets.
+"""What an ImageMap deploys besides its maplets: its mode and its pull secrets
+(design.md#relocation-settings).
 
 `spec.mode` (`Enforce`, the default, or `Audit`) and `spec.imagePullSecrets` (`[{name}]`, Secrets
 of the ImageMap's namespace) are accepted and deployed with the maplets: they are part of the

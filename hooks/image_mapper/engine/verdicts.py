@@ -1,6 +1,6 @@
-"""What the acceptance walk decides (design.md#consistency, #acceptance): a verdict per ImageMap,
-and the mapping
-of the accepted ones. Plain values: how they are written into a status is the hooks' concern
+"""What the acceptance walk decides (design.md#consistency, #acceptance): a verdict per
+ImageMap, and the mapping of the accepted ones. Plain values: how they are written into a
+status is the hooks' concern
 (`image_mapper.controller.status`).
 """
 

@@ -2,17 +2,16 @@
 
 `AdmissionEndpoint` is `POST /mutate` from body to answer: parse, call
 `image_mapper.webhook.admission.admit`, serialize, count. Errors reach the caller as JSON of the
-shape
-both servers use (`image_mapper.serving.errors`), with no stack trace: 400 for a body that is not an
-AdmissionReview, 503 while the view of the ImageMaps is not synced (so the webhook's
+shape both servers use (`image_mapper.serving.errors`), with no stack trace: 400 for a body that
+is not an AdmissionReview, 503 while the view of the ImageMaps is not synced (so the webhook's
 failurePolicy decides), 500 for a bug.
 
 Every admission passes through `/mutate`, so it is served below Flask, by one WSGI route
 (`MutateRoute`); Flask answers everything else (the probes, errors). Profiles of the server at
 saturation showed Flask's per-request machinery (request context, URL matching, Response
 object) costing about as much as the admission itself (benchmarks/, "Optimizations"). A body
-over the limit never reaches the route: `image_mapper.serving.bodylimit` answers 413 in front of it,
-and hands a chunked body on with a Content-Length.
+over the limit never reaches the route: `image_mapper.serving.bodylimit` answers 413 in front of
+it, and hands a chunked body on with a Content-Length.
 """
 
 from __future__ import annotations

@@ -6,10 +6,9 @@ admission is pure computation of about a hundred microseconds, so running it inl
 than a hand-off to a thread. Every other request (the probes, `/metrics`, errors) goes to the
 Flask app, called as WSGI on the loop with the body already read: they are few and quick.
 
-A body over the limit gets 413 with a JSON error, as `image_mapper.serving.bodylimit` answers it
-under
-WSGI: read and thrown away up to `discard` bytes so that the client sees the answer, past that
-answered at once and the connection closed. A chunked body is read up to the limit.
+A body over the limit gets 413 with a JSON error, as `image_mapper.serving.bodylimit` answers
+it under WSGI: read and thrown away up to `discard` bytes so that the client sees the answer,
+past that answered at once and the connection closed. A chunked body is read up to the limit.
 """
 
 from __future__ import annotations

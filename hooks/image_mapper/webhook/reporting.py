@@ -1,4 +1,4 @@
-"""What an admission tells people (design.md#relocation-settings): the warnings of the response,
+"""What an admission tells people: the warnings of the response (design.md#relocation-settings),
 and the log line.
 
 Warnings reach whoever ran `kubectl run` or `kubectl apply`: one per image rewritten,

@@ -5,14 +5,12 @@ The webhook never decides acceptance. The namespace hook records on each Namespa
 ImageMaps are in force, at which generation (`image_mapper.engine.record`); the webhook watches
 Namespaces and ImageMaps and compiles, per namespace, the maplets of the ImageMaps the record
 has in force, each at the generation judged (`image_mapper.engine.acceptance.compile_recorded`).
-When
-its view cannot build the newest decision yet (an ImageMap deleted, or updated, before the
+When its view cannot build the newest decision yet (an ImageMap deleted, or updated, before the
 Namespace's new record arrives), it keeps the mapping of the decision before: a namespace's
 mapping never mixes maplets of two decisions, and a conflicting pair never leaves a gap with
 neither in force. What the admission app needs of a view is `View`; `ClusterView` is the
-cluster's, kept by the watches (`image_mapper.webhook.watcher`), and `StaticView` one mapping for
-every
-namespace (`serve-webhook -f` and tests).
+cluster's, kept by the watches (`image_mapper.webhook.watcher`), and `StaticView` one mapping
+for every namespace (`serve-webhook -f` and tests).
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
-"""Relocating to a private registry (design.md#relocation-settings) on a real control plane with
-the real
-Metacontroller: pull secrets, the pod opt-out label, Audit mode and the warnings `kubectl`
-prints."""
+"""Relocating to a private registry on a real control plane with the real Metacontroller: pull
+secrets, the pod opt-out label, Audit mode and the warnings `kubectl` prints
+(design.md#relocation-settings)."""
 
 from __future__ import annotations
 
