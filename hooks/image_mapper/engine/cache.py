@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
-from image_mapper.engine.imagemap import ImageMap
+from image_mapper.engine.imagemap import KIND, ImageMap
 from image_mapper.engine.record import Record
 
 if TYPE_CHECKING:
@@ -32,7 +32,8 @@ if TYPE_CHECKING:
     from image_mapper.engine.verdicts import Decision
 
 Key = tuple[tuple[tuple[str, str, str], ...], object]
-"""(name, uid, resourceVersion) of each ImageMap, and the in-force order of the record."""
+"""(name, uid, resourceVersion) of each ImageMap, and the in-force order of the record with the
+kind decided."""
 Read = list[tuple[object, ...]]
 """What the walk reads of each ImageMap besides its name (`read`)."""
 
@@ -42,7 +43,7 @@ READINGS = 20_000
 
 
 read = attrgetter("spec_map", "mode", "pull_secrets", "creation_timestamp", "generation",
-                  "observed_generation", "ready", "deployed_map")
+                  "observed_generation", "ready", "deployed_map", "namespace_selector")
 """Everything of an ImageMap the walk reads besides its name: its spec (its settings too, which
 the decision carries), and what orders it (design.md#acceptance; `deployedMap` says whether an
 update changed only its settings, design.md#relocation-settings)."""
@@ -50,8 +51,8 @@ update changed only its settings, design.md#relocation-settings)."""
 _BY_NAME = attrgetter("name")
 
 
-def fingerprint(imagemaps: Iterable[ImageMap], record: Record | None = None
-                ) -> tuple[Key, Read] | None:
+def fingerprint(imagemaps: Iterable[ImageMap], record: Record | None = None,
+                kind: str = KIND) -> tuple[Key, Read] | None:
     """The key a decision on `imagemaps` (one per name, under `record`) is kept under, and what
     to compare on a hit; None for ImageMaps that are not all versioned objects of an API server.
 
@@ -64,7 +65,8 @@ def fingerprint(imagemaps: Iterable[ImageMap], record: Record | None = None
             return None
         key.append((imagemap.name, imagemap.uid, imagemap.resource_version))
     in_force = record.in_force if record is not None else None
-    return (tuple(key), in_force), list(map(read, ordered))
+    # The kind too: a ClusterImageMap's verdict names ClusterImageMaps.
+    return (tuple(key), (in_force, kind)), list(map(read, ordered))
 
 
 class DecisionCache:

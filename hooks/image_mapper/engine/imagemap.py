@@ -68,6 +68,9 @@ class ImageMap(NamedTuple):
     """`status.deployedMode` as written: the mode in force when Ready."""
     deployed_pull_secrets: object = None
     """`status.deployedImagePullSecrets` as written."""
+    namespace_selector: object = None
+    """`spec.namespaceSelector` as written: a ClusterImageMap's (design.md#clusterimagemap);
+    None when absent (every namespace)."""
 
     @classmethod
     def read(cls, obj: object) -> ImageMap | None:
@@ -100,8 +103,9 @@ class ImageMap(NamedTuple):
         if isinstance(spec, dict):
             spec_map, mode, secrets = spec.get("map"), spec.get("mode"), spec.get(
                 "imagePullSecrets")
+            selector = spec.get("namespaceSelector")
         else:
-            spec_map = mode = secrets = None
+            spec_map = mode = secrets = selector = None
         return cls(
             name,
             namespace if isinstance(namespace, str) else "",
@@ -117,6 +121,7 @@ class ImageMap(NamedTuple):
             secrets,
             deployed_mode,
             deployed_secrets,
+            selector,
         )
 
     def settings(self) -> Settings | list[str]:
