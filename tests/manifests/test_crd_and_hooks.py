@@ -53,13 +53,14 @@ def test_the_kustomization_is_a_plain_list_of_every_manifest() -> None:
     packaged = ROOT / "hooks" / "image_mapper" / "crds"
     assert documents(ROOT / "crds" / "kustomization.yaml")[0]["resources"] == [
         "../hooks/image_mapper/crds"]
-    assert documents(packaged / "kustomization.yaml")[0]["resources"] == ["imagemaps.yaml"]
+    assert documents(packaged / "kustomization.yaml")[0]["resources"] == [
+        "imagemaps.yaml", "clusterimagemaps.yaml"]
     assert manifest("Namespace")["metadata"]["name"] == "image-mapper"
 
 
 # --- the CRD ------------------------------------------------------------------------------------
 
-CRD = manifest("CustomResourceDefinition")
+CRD = manifest("CustomResourceDefinition", "imagemaps.mapper.imagerelocation.pivotal.io")
 VERSION = CRD["spec"]["versions"][0]
 SCHEMA = VERSION["schema"]["openAPIV3Schema"]
 
