@@ -1,6 +1,6 @@
-"""Real OCI registries on loopback for the tests: distribution's `registry` and go-containerregistry's
-`crane`, built from the Go module proxy by tests/registry/build.sh (cached), with TLS, htpasswd
-basic authentication or token authentication (`TokenServer`, a token server of distribution's
+"""Real OCI registries on loopback for the tests: distribution's `registry` and
+go-containerregistry's `crane`, built from the Go module proxy by tests/registry/build.sh
+(cached), with TLS, htpasswd basic authentication or token authentication (`TokenServer`, a token server of distribution's
 protocol run in the test process).
 """
 
@@ -93,7 +93,7 @@ class TokenServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: object) -> None:
                 pass
 
             def do_GET(self) -> None:
