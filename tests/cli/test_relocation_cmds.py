@@ -66,7 +66,8 @@ def test_helm_template_on_stdin_and_where_each_is_used(tmp_path: Path) -> None:
     done = image_mapper("images", "-f", "-", "-o", "json", stdin=MANIFESTS)
     entries = json.loads(done.stdout)["images"]
     nginx = next(e for e in entries if e["image"] == "nginx:1.25")
-    assert nginx["result"] == "nginx:1.25" and nginx["imageMap"] is None
+    assert nginx["result"] == "nginx:1.25"
+    assert nginx["imageMap"] is None
     assert [(u["where"], u["kind"], u["name"], u["container"]) for u in nginx["uses"]] == [
         ("standard input, document 1", "Deployment", "web", "web"),
         ("standard input, document 2, item 1", "CronJob", "nightly", "job")]

@@ -1,7 +1,7 @@
 """Real OCI registries on loopback for the tests: distribution's `registry` and
 go-containerregistry's `crane`, built from the Go module proxy by tests/registry/build.sh
-(cached), with TLS, htpasswd basic authentication or token authentication (`TokenServer`, a token server of distribution's
-protocol run in the test process).
+(cached), with TLS, htpasswd basic authentication or token authentication (`TokenServer`,
+a token server of distribution's protocol run in the test process).
 """
 
 from __future__ import annotations
