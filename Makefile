@@ -69,9 +69,9 @@ lint: venv
 	$(BIN)/mypy
 
 unit: venv
-	$(BIN)/pytest -m "not e2e and not image"
+	$(BIN)/pytest -m "not e2e and not image and not registry"
 
-e2e: venv controlplane
+e2e: venv controlplane registry
 	$(BIN)/pytest -m e2e
 
 test: venv controlplane tools lint

@@ -17,6 +17,8 @@ from tests.controlplane.cluster import free_port
 from tests.registry.conftest import USERS, write
 from tests.registry.registries import Certificates, Registry, binaries, docker_config
 
+pytestmark = pytest.mark.registry
+
 IMAGE_MAPPER = [sys.executable, "-m", "image_mapper"]
 
 
