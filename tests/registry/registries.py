@@ -289,3 +289,53 @@ def running(folder: Path, **options: object) -> Iterator[Registry]:
         yield registry
     finally:
         registry.stop()
+
+
+class Throttle:
+    """A proxy in front of a real registry (plain HTTP) that answers the first `refusals`
+    requests of every path with `status` and `Retry-After`, then passes them on: a registry
+    under load, as a client sees it."""
+
+    def __init__(self, registry: Registry, *, status: int = 429, retry_after: str = "1",
+                 refusals: int = 1) -> None:
+        self.seen: list[tuple[float, str, int]] = []
+        """(time, path, status answered) of every request."""
+        counts: dict[str, int] = {}
+        throttle = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def relay(self) -> None:
+                count = counts[self.path] = counts.get(self.path, 0) + 1
+                if count <= refusals:
+                    throttle.seen.append((time.monotonic(), self.path, status))
+                    self.send_response(status)
+                    self.send_header("Retry-After", retry_after)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                answer = requests.request(self.command, f"{registry.url}{self.path}",
+                                          headers=headers, timeout=10, allow_redirects=False)
+                throttle.seen.append((time.monotonic(), self.path, answer.status_code))
+                self.send_response(answer.status_code)
+                for key, value in answer.headers.items():
+                    if key.lower() not in ("connection", "transfer-encoding", "content-length"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(answer.content)
+
+            do_GET = do_HEAD = relay
+
+        self.port = free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -15,7 +15,7 @@ import pytest
 
 from tests.controlplane.cluster import free_port
 from tests.registry.conftest import USERS, write
-from tests.registry.registries import Certificates, Registry, binaries, docker_config
+from tests.registry.registries import Certificates, Registry, Throttle, binaries, docker_config
 
 pytestmark = pytest.mark.registry
 
@@ -203,3 +203,34 @@ def test_cluster_imagemaps_are_checked_too(plain: Registry, tmp_path: Path, kind
     done = verify("-f", maps, "--insecure-registry", plain.host, home=tmp_path)
     assert done.returncode == 1
     assert f"({kind} relocated)" in done.stdout
+
+
+def test_429_is_retried_after_the_retry_after_it_names(plain: Registry, tmp_path: Path) -> None:
+    plain.push("busy/app", "1")
+    throttle = Throttle(plain, status=429, retry_after="1")
+    try:
+        maps = imagemap(tmp_path / "map.yaml", ("a:1", f"{throttle.host}/busy/app:1"))
+        done = verify("-f", maps, "--insecure-registry", throttle.host, home=tmp_path)
+    finally:
+        throttle.close()
+    assert done.returncode == 0, done.stdout + done.stderr
+    manifest = [(at, status) for at, path, status in throttle.seen
+                if path == "/v2/busy/app/manifests/1"]
+    assert [status for _, status in manifest] == [429, 200]
+    assert manifest[1][0] - manifest[0][0] >= 0.9  # it waited as Retry-After said
+
+
+def test_5xx_that_persists_is_unreachable_after_the_retries(plain: Registry,
+                                                            tmp_path: Path) -> None:
+    throttle = Throttle(plain, status=503, retry_after="0", refusals=100)
+    try:
+        maps = imagemap(tmp_path / "map.yaml", ("a:1", f"{throttle.host}/busy/app:1"))
+        done = verify("-f", maps, "--insecure-registry", throttle.host, "--retries", "2",
+                      home=tmp_path)
+    finally:
+        throttle.close()
+    assert done.returncode == 1
+    assert done.stdout.splitlines()[0] == (
+        f"{throttle.host}/busy/app:1: unreachable: {throttle.host} answered HTTP 503 after "
+        "retries (ImageMap relocated)")
+    assert [status for _, _, status in throttle.seen] == [503, 503, 503]  # 1 + 2 retries
