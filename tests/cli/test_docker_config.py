@@ -86,7 +86,7 @@ def test_the_file_docker_uses_and_a_given_one(tmp_path: Path,
     (tmp_path / "config.json").write_text(json.dumps(
         {"auths": {"a.corp": {"auth": encoded("f", "g")}}}))
     assert DockerConfig.load().credential("a.corp") == Credential("f", "g")
-    with pytest.raises(CommandError, match="missing.json: no such file"):
+    with pytest.raises(CommandError, match=r"missing\.json: no such file"):
         DockerConfig.load(str(tmp_path / "missing.json"))
     (tmp_path / "bad.json").write_text("[1]")
     with pytest.raises(CommandError, match="not a Docker config file"):
