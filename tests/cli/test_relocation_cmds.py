@@ -230,3 +230,25 @@ def test_bad_records_name_the_line(tmp_path: Path, text: str, message: str) -> N
     done = image_mapper("import", "--format", "pairs", write(tmp_path / "copied.txt", text))
     assert done.returncode == 1
     assert message in done.stderr
+
+
+def test_a_compaction_that_would_be_rejected_is_not_made(tmp_path: Path) -> None:
+    """Relocating within one registry: `reg.corp/` -> `reg.corp/mirror/` would map its own
+    results again, so repository maplets are made instead."""
+    record = write(tmp_path / "copied.txt", "reg.corp/a/x:1 reg.corp/mirror/a/x:1\n"
+                   "reg.corp/b/y:1 reg.corp/mirror/b/y:1\n")
+    done = image_mapper("import", "--format", "pairs", record, "--compact")
+    assert done.returncode == 0, done.stderr
+    assert yaml.safe_load(done.stdout)["spec"]["map"] == [
+        {"from": "reg.corp/a/x", "to": "reg.corp/mirror/a/x"},
+        {"from": "reg.corp/b/y", "to": "reg.corp/mirror/b/y"}]
+    assert "image-mapper import: prefix maplets not made: they would be rejected" in done.stderr
+
+
+def test_a_digest_the_relocation_drops_is_reported(tmp_path: Path) -> None:
+    digest = "sha256:" + "c" * 64
+    record = write(tmp_path / "copied.txt", f"nginx@{digest} reg.corp/nginx:pinned\n")
+    done = image_mapper("import", "--format", "pairs", record)
+    assert done.returncode == 0
+    assert (f"copied.txt:1: nginx@{digest} is pinned by digest but reg.corp/nginx:pinned is "
+            "not") in done.stderr

@@ -130,18 +130,21 @@ def run(args: argparse.Namespace) -> int:
     options = {"name": name, "namespace": args.namespace, "cluster": args.cluster}
     result = document(maplets, **options)
     if args.compact:
-        compacted, widened = compact(maplets)
-        candidate = document(compacted, **options)
-        why = _refused(candidate)
-        if why is None:
-            result = candidate
-            for wide in widened:
-                print(f"image-mapper import: {wide.maplet['from']} -> {wide.maplet['to']} "
-                      f"replaces {plural(wide.replaces, 'image maplet')} and also maps "
-                      f"{wide.also}", file=sys.stderr)
-        else:
-            print(f"image-mapper import: not compacted: the wider maplets would be rejected "
-                  f"({why})", file=sys.stderr)
+        # Prefix maplets where exact; if the result would be rejected (a prefix whose target
+        # lies under its own source maps its results again), repository maplets only.
+        for prefixes in (True, False):
+            compacted, widened = compact(maplets, prefixes=prefixes)
+            candidate = document(compacted, **options)
+            why = _refused(candidate)
+            if why is None:
+                result = candidate
+                for wide in widened:
+                    print(f"image-mapper import: {wide.maplet['from']} -> {wide.maplet['to']} "
+                          f"replaces {plural(wide.replaces, 'image maplet')} and also maps "
+                          f"{wide.also}", file=sys.stderr)
+                break
+            print(f"image-mapper import: {'prefix' if prefixes else 'repository'} maplets "
+                  f"not made: they would be rejected ({why})", file=sys.stderr)
     count = len(result["spec"]["map"])
     if count > MAX_MAPLETS:
         raise CommandError(f"{plural(count, 'maplet')}: more than the {MAX_MAPLETS} one "

@@ -198,11 +198,12 @@ def _suffix_kept(maplet: dict[str, str]) -> tuple[str, str] | None:
     return source.name, target.name
 
 
-def compact(maplets: list[dict[str, str]]) -> tuple[list[dict[str, str]], list[Widened]]:
+def compact(maplets: list[dict[str, str]], *, prefixes: bool = True
+            ) -> tuple[list[dict[str, str]], list[Widened]]:
     """Repository maplets for the repositories whose every listed image keeps its tag and digest
-    under one relocated repository; then prefix maplets for the repositories that share the
-    deepest path prefix and the same relocation of the rest. Only where each listed pair is
-    mapped exactly as listed: everything else stays an image maplet."""
+    under one relocated repository; then (with `prefixes`) prefix maplets for the repositories
+    that share the deepest path prefix and the same relocation of the rest. Only where each
+    listed pair is mapped exactly as listed: everything else stays an image maplet."""
     by_repository: dict[str, list[tuple[dict[str, str], tuple[str, str] | None]]] = {}
     for maplet in maplets:
         kept = _suffix_kept(maplet)
@@ -227,22 +228,22 @@ def compact(maplets: list[dict[str, str]]) -> tuple[list[dict[str, str]], list[W
     for name, options in candidates.items():
         for option in options:
             votes.setdefault(option, []).append(name)
-    prefixes: dict[str, tuple[str, str]] = {}
-    for name, options in candidates.items():
+    shared: dict[str, tuple[str, str]] = {}
+    for name, options in candidates.items() if prefixes else ():
         for option in options:  # longest prefix first
             if len(votes[option]) > 1:
-                prefixes[name] = option
+                shared[name] = option
                 break
     result: list[dict[str, str]] = []
     widened: list[Widened] = []
     emitted: set[str] = set()
     for maplet in maplets:
         name = parse_normalized(maplet["from"]).name
-        if name in prefixes:
-            prefix, relocated_prefix = prefixes[name]
+        if name in shared:
+            prefix, relocated_prefix = shared[name]
             if f"{prefix} {relocated_prefix}" not in emitted:
                 emitted.add(f"{prefix} {relocated_prefix}")
-                names = sorted(n for n, option in prefixes.items()
+                names = sorted(n for n, option in shared.items()
                                if option == (prefix, relocated_prefix))
                 count = sum(repositories[n][1] for n in names)
                 result.append({"from": prefix, "to": relocated_prefix})
