@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 TOOLS := $(HOME)/.cache/image-mapper/tools
 CHECKOV_VENV := $(TOOLS)/checkov-3.3.30
 
-.PHONY: all prerequisites python-prerequisites venv lint unit test e2e demo bench controlplane helm tools image crds clean
+.PHONY: all prerequisites python-prerequisites venv lint unit test e2e demo bench controlplane helm registry tools image crds clean
 
 all: test
 
@@ -49,7 +49,12 @@ $(CHECKOV_VENV)/.installed:
 helm: prerequisites
 	tests/helm/build.sh
 
-tools: $(CHECKOV_VENV)/.installed helm
+# distribution's registry and crane, built once from the Go module proxy and cached like helm
+# (tests/registry/build.sh): `image-mapper verify` is tested against real registries with them.
+registry: prerequisites
+	tests/registry/build.sh
+
+tools: $(CHECKOV_VENV)/.installed helm registry
 
 # image-mapper:dev from the unchanged Dockerfile with Debian's buildah (installed with apt-get),
 # on the real base if a registry answers, else on a stand-in of the same name built with
@@ -68,9 +73,9 @@ lint: venv
 	$(BIN)/mypy
 
 unit: venv
-	$(BIN)/pytest -m "not e2e and not image"
+	$(BIN)/pytest -m "not e2e and not image and not registry"
 
-e2e: venv controlplane
+e2e: venv controlplane registry
 	$(BIN)/pytest -m e2e
 
 test: venv controlplane tools lint
@@ -80,7 +85,7 @@ demo: venv controlplane
 	$(BIN)/python -m tests.e2e.demo
 
 # wrk with apt-get; vegeta built from the Go module proxy on first use (benchmarks/bench_server.py).
-bench: venv
+bench: venv registry
 	@scripts/prerequisites.sh bench
 	$(BIN)/python -m benchmarks
 

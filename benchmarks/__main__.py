@@ -11,11 +11,13 @@ Measures, in this order (a few minutes; traffic on 127.0.0.1 only, fixed duratio
 3. the sync hooks, from request bytes to response bytes, for namespaces of 1, 100 and 1,000
    ImageMaps x 10 maplets;
 4. the handler under mappings of 10, 10,000 and 100,000 maplets;
-5. the webhook server (`serve-webhook`) over TLS with keep-alive: requests/s at saturation
+5. `image-mapper verify` of 1,000 relocated references against a real registry on loopback
+   (distribution's, built by tests/registry/build.sh);
+6. the webhook server (`serve-webhook`) over TLS with keep-alive: requests/s at saturation
    (wrk) and its CPU per request, p50/p99 latency and failures at 200, 500, 1,000 and 2,000
    requests/s (vegeta; 1,000 also over at most 8 connections); a certificate rotation under
    steady load;
-6. the serving stacks of `benchmarks.candidates` side by side on the same app: saturation,
+7. the serving stacks of `benchmarks.candidates` side by side on the same app: saturation,
    CPU per request, failures and p99 at 1,000 and 2,000 requests/s.
 
 Prints a table, the stacks' table, then one line `BENCH {json}`. Asserts nothing: goals are
@@ -37,7 +39,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchmarks import bench_admission, bench_server
+from benchmarks import bench_admission, bench_server, bench_verify
 from benchmarks.bench_hooks import (
     BODIES,
     composite_sync,
@@ -389,7 +391,17 @@ KEYS = (
     "failed_at_1000rps",
     "failed_at_2000rps",
     "p99_ms_at_2000rps",
+    "verify_s_1000_refs",
 )
+
+
+def verify(table: Table) -> None:
+    """`image-mapper verify` of 1,000 references against a real registry on loopback."""
+    table.section("verify: 1,000 relocated references, a local registry")
+    seconds = bench_verify.measure()
+    table.row("image-mapper verify, whole command", f"{seconds:.2f} s",
+              f"<= {bench_verify.GOAL_SECONDS:g} s", seconds <= bench_verify.GOAL_SECONDS)
+    table.bench["verify_s_1000_refs"] = round(seconds, 2)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -409,6 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     floor(table)
     sync(table)  # before `sizes`, whose 100,000 maplets would stay in the compile cache
     sizes(table)
+    verify(table)
     if not args.no_server:
         server(table)
         candidates(table)

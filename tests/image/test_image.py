@@ -217,10 +217,10 @@ for tool in gcc cc c++ g++ clang make; do command -v "$tool" && echo "compiler: 
 find / -xdev \( -path '*/.cache/pip' -o -path '*/pip-*-cache*' \) -print 2>/dev/null \
     | sed 's/^/pip cache: /'
 site=$(echo /opt/image-mapper/lib/python3*/site-packages)
-for path in /src "$site/tests" "$site/hooks/tests" /opt/image-mapper/tests; do
+for path in /src "$site/tests" "$site/image_mapper/tests" /opt/image-mapper/tests; do
     [ -e "$path" ] && echo "project files: $path"
 done
-python3 -c 'import hooks, sys; sys.stdout.write("")' || echo "hooks not importable"
+python3 -c 'import image_mapper, sys; sys.stdout.write("")' || echo "image_mapper not importable"
 true
 """
 

@@ -7,6 +7,10 @@
   configuration, and run them.
 - `documents`: ImageMaps from YAML files; `options`: checks of option values, environment
   defaults.
+- `images_cmd`, `import_cmd`, `verify_cmd`: the relocation loop; `workload_images` (what
+  manifests run, and the layers that map it), `relocation_records` (copy tools' records),
+  `registry` and `docker_config` (the distribution API client and its credentials, loaded only
+  by `verify`).
 
 The only part of `image_mapper` that knows argparse; the servers and the engine raise their own
 errors, which the commands turn into one line for the user.

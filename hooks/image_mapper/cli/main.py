@@ -17,12 +17,15 @@ from typing import Protocol
 
 from image_mapper.cli import (
     hook_cmd,
+    images_cmd,
+    import_cmd,
     map_cmd,
     preview_cmd,
     review_cmd,
     serve_hooks,
     serve_webhook,
     validate_cmd,
+    verify_cmd,
 )
 from image_mapper.cli.errors import CommandError
 
@@ -37,6 +40,9 @@ COMMANDS: dict[str, tuple[Command, str]] = {
     "map": (map_cmd, "preview what images become under some ImageMaps"),
     "preview": (preview_cmd, "show manifests as they would run, images rewritten"),
     "validate": (validate_cmd, "check ImageMaps as the cluster would, for CI and pre-commit"),
+    "images": (images_cmd, "list the images manifests would run, and what they become"),
+    "import": (import_cmd, "write an ImageMap from a relocation tool's record of its copies"),
+    "verify": (verify_cmd, "check that every relocated image exists in its registry"),
     "review": (review_cmd, "run the admission logic on an AdmissionReview"),
     "hook": (hook_cmd, "run a Metacontroller hook on a request read from stdin"),
     "serve-hooks": (serve_hooks, "serve the Metacontroller hooks (plain HTTP)"),
