@@ -1,6 +1,7 @@
 """`image-mapper map -f imagemap.yaml IMAGE...`: preview what images become (design.md#commands),
 with what an ImageMap adds besides: Audit results (`would map`) and pull secrets
-(design.md#relocation-settings)."""
+(design.md#relocation-settings). ClusterImageMaps among the documents make the cluster's layer
+under the namespace's ImageMaps, as in the webhook (design.md#clusterimagemap)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import sys
 from typing import Any
 
 from image_mapper.cli.errors import CommandError
-from image_mapper.cli.namespaces import pick, stored_imagemaps
+from image_mapper.cli.namespaces import pick_layer, stored_maps
 from image_mapper.engine.acceptance import decide
-from image_mapper.engine.imagemap import read_imagemaps
+from image_mapper.engine.imagemap import KIND, read_imagemaps
+from image_mapper.engine.layers import CLUSTER_KIND
 from image_mapper.engine.mapping import Match
 from image_mapper.engine.reference import ReferenceError, parse_normalized
 from image_mapper.engine.settings import AUDIT, Settings
@@ -26,14 +28,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="append",
         required=True,
         metavar="PATH",
-        help="ImageMap YAML file or folder (repeatable)",
+        help="ImageMap and ClusterImageMap YAML file or folder (repeatable)",
     )
     parser.add_argument(
         "-n",
         "--namespace",
         metavar="NAMESPACE",
-        help="the namespace whose ImageMaps to decide, when they are in several "
-             "('' for those without metadata.namespace)",
+        help="the pods' namespace: whose ImageMaps to decide, when they are in several "
+             "('' for those without metadata.namespace), and which ClusterImageMaps select; "
+             "it may have no ImageMap",
     )
     parser.add_argument(
         "-o",
@@ -51,12 +54,19 @@ def run(args: argparse.Namespace) -> int:
             parse_normalized(image)
         except ReferenceError as error:
             raise CommandError(str(error)) from None
-    # Each namespace is decided on its own, as in the cluster; -n picks which one.
-    imagemaps = pick(stored_imagemaps(args.filename), args.namespace)
+    # Each namespace is decided on its own, as in the cluster; -n picks which one. The
+    # ClusterImageMaps are decided among themselves, and map what the namespace leaves.
+    groups, cluster = stored_maps(args.filename)
+    namespace, imagemaps = pick_layer(groups, args.namespace, cluster)
     decision = decide(read_imagemaps(imagemaps))
-    images = [_image(image, decision.mapping.lookup(image)) for image in args.images]
+    layered = cluster.layered(namespace, decision.mapping)
+    images = [_image(image, layered.lookup(image)) for image in args.images]
     verdicts = [_imagemap(verdict, decision.settings.get(verdict.name))
                 for verdict in decision.verdicts.values()]
+    if cluster:
+        verdicts += [_imagemap(verdict, cluster.decision.settings.get(verdict.name),
+                               CLUSTER_KIND)
+                     for verdict in cluster.decision.verdicts.values()]
     if args.output == "json":
         json.dump({"images": images, "imageMaps": verdicts}, sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -67,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     for entry in verdicts:
         mode = f" ({entry['mode']})" if "mode" in entry else ""
         secrets = _secrets(entry)
-        print(f"ImageMap {entry['name']}{mode}: {entry['reason']}: {entry['message']}"
+        print(f"{entry['kind']} {entry['name']}{mode}: {entry['reason']}: {entry['message']}"
               + (f"; pull secrets: {secrets}" if secrets else ""))
     return 0
 
@@ -80,7 +90,7 @@ def _image(image: str, match: Match | None) -> dict[str, Any]:
     if match is None:
         return {"image": image, "result": image, "imageMap": None}
     entry: dict[str, Any] = {"image": image, "result": image if match.audit else match.result,
-                             "imageMap": match.image_map}
+                             "imageMap": match.image_map, "kind": match.kind}
     if match.audit:
         entry.update(mode=AUDIT, wouldMap=match.result)
     if match.pull_secrets:
@@ -88,10 +98,10 @@ def _image(image: str, match: Match | None) -> dict[str, Any]:
     return entry
 
 
-def _imagemap(verdict: Verdict, settings: Settings | None) -> dict[str, Any]:
-    """An entry of `imageMaps`; an accepted ImageMap's mode when Audit and its pull secrets
-    when it lists some."""
-    entry: dict[str, Any] = {"name": verdict.name, "ready": verdict.ready,
+def _imagemap(verdict: Verdict, settings: Settings | None, kind: str = KIND) -> dict[str, Any]:
+    """An entry of `imageMaps` (ImageMaps, then ClusterImageMaps, each with its `kind`); an
+    accepted map's mode when Audit and its pull secrets when it lists some."""
+    entry: dict[str, Any] = {"name": verdict.name, "kind": kind, "ready": verdict.ready,
                              "reason": verdict.reason, "message": verdict.message}
     if settings is not None and settings.audit:
         entry["mode"] = AUDIT
@@ -109,8 +119,8 @@ def _image_line(entry: dict[str, Any]) -> str:
         return f"{entry['image']} -> {entry['result']}  (no maplet matched)"
     secrets = _secrets(entry)
     if "wouldMap" in entry:
-        return (f"{entry['image']} would map {entry['wouldMap']}  (ImageMap {entry['imageMap']}"
-                f", Audit: not rewritten)")
-    return (f"{entry['image']} -> {entry['result']}  (ImageMap {entry['imageMap']}"
+        return (f"{entry['image']} would map {entry['wouldMap']}  ({entry['kind']} "
+                f"{entry['imageMap']}, Audit: not rewritten)")
+    return (f"{entry['image']} -> {entry['result']}  ({entry['kind']} {entry['imageMap']}"
             + (f"; pull secrets: {secrets}" if secrets and entry["result"] != entry["image"]
                else "") + ")")
