@@ -34,14 +34,12 @@ def test_sample_json() -> None:
                 "image": BOOTCAMP,
                 "result": "registry.example.com/kubernetes-bootcamp:v1",
                 "imageMap": "bootcamp-sample",
-                "kind": "ImageMap",
             },
             {"image": "nginx", "result": "nginx", "imageMap": None},
         ],
         "imageMaps": [
             {
                 "name": "bootcamp-sample",
-                "kind": "ImageMap",
                 "ready": True,
                 "reason": "Accepted",
                 "message": "1 maplet in force",
@@ -92,18 +90,17 @@ def test_audit_results_and_pull_secrets_in_json_add_keys_only(tmp_path: Path) ->
     assert json.loads(done.stdout) == {
         "images": [
             {"image": "ghcr.io/acme/app:1", "result": "private.example.com/ghcr/acme/app:1",
-             "imageMap": "private", "kind": "ImageMap",
-             "imagePullSecrets": ["regcred", "mirror-creds"]},
+             "imageMap": "private", "imagePullSecrets": ["regcred", "mirror-creds"]},
             # An Audit ImageMap leaves the image as it is, and says what it would make of it.
             {"image": "nginx:1.25", "result": "nginx:1.25", "imageMap": "trial",
-             "kind": "ImageMap", "mode": "Audit", "wouldMap": "registry.example.com/nginx:1.25",
+             "mode": "Audit", "wouldMap": "registry.example.com/nginx:1.25",
              "imagePullSecrets": ["trial-creds"]},
             {"image": "redis", "result": "redis", "imageMap": None},
         ],
         "imageMaps": [
-            {"name": "private", "kind": "ImageMap", "ready": True, "reason": "Accepted",
+            {"name": "private", "ready": True, "reason": "Accepted",
              "message": "1 maplet in force", "imagePullSecrets": ["regcred", "mirror-creds"]},
-            {"name": "trial", "kind": "ImageMap", "ready": True, "reason": "Accepted",
+            {"name": "trial", "ready": True, "reason": "Accepted",
              "message": "1 maplet in force", "mode": "Audit",
              "imagePullSecrets": ["trial-creds"]},
         ],
@@ -242,14 +239,14 @@ def test_clusterimagemaps_map_what_the_namespace_leaves(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert [(i["result"], i["imageMap"], i.get("kind")) for i in out["images"]] == [
-        ("registry.shop.example/redis:7", "own-redis", "ImageMap"),
+        ("registry.shop.example/redis:7", "own-redis", None),
         ("mirror.example.com/hub/library/nginx:1", "hub", "ClusterImageMap"),
         ("mirror.example.com/quay/a/b:1", "team-a-quay", "ClusterImageMap"),
         ("gcr.io/x:1", None, None),
     ]
     assert out["images"][1]["imagePullSecrets"] == ["mirror-creds"]
-    assert [(m["kind"], m["name"], m["reason"]) for m in out["imageMaps"]] == [
-        ("ImageMap", "own-redis", "Accepted"),
+    assert [(m.get("kind"), m["name"], m["reason"]) for m in out["imageMaps"]] == [
+        (None, "own-redis", "Accepted"),  # the kind is said only of ClusterImageMaps
         # in walk order: no time in force, the same creationTimestamp, so by name
         ("ClusterImageMap", "hub", "Accepted"),
         ("ClusterImageMap", "late-hub", "Conflict"),

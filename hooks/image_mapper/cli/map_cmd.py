@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     for entry in verdicts:
         mode = f" ({entry['mode']})" if "mode" in entry else ""
         secrets = _secrets(entry)
-        print(f"{entry['kind']} {entry['name']}{mode}: {entry['reason']}: {entry['message']}"
+        print(f"{entry.get('kind', KIND)} {entry['name']}{mode}: {entry['reason']}: {entry['message']}"
               + (f"; pull secrets: {secrets}" if secrets else ""))
     return 0
 
@@ -90,7 +90,9 @@ def _image(image: str, match: Match | None) -> dict[str, Any]:
     if match is None:
         return {"image": image, "result": image, "imageMap": None}
     entry: dict[str, Any] = {"image": image, "result": image if match.audit else match.result,
-                             "imageMap": match.image_map, "kind": match.kind}
+                             "imageMap": match.image_map}
+    if match.kind != KIND:
+        entry["kind"] = match.kind
     if match.audit:
         entry.update(mode=AUDIT, wouldMap=match.result)
     if match.pull_secrets:
@@ -99,10 +101,13 @@ def _image(image: str, match: Match | None) -> dict[str, Any]:
 
 
 def _imagemap(verdict: Verdict, settings: Settings | None, kind: str = KIND) -> dict[str, Any]:
-    """An entry of `imageMaps` (ImageMaps, then ClusterImageMaps, each with its `kind`); an
-    accepted map's mode when Audit and its pull secrets when it lists some."""
-    entry: dict[str, Any] = {"name": verdict.name, "kind": kind, "ready": verdict.ready,
+    """An entry of `imageMaps` (ImageMaps, then ClusterImageMaps with `"kind":
+    "ClusterImageMap"`); an accepted map's mode when Audit and its pull secrets when it lists
+    some."""
+    entry: dict[str, Any] = {"name": verdict.name, "ready": verdict.ready,
                              "reason": verdict.reason, "message": verdict.message}
+    if kind != KIND:
+        entry["kind"] = kind
     if settings is not None and settings.audit:
         entry["mode"] = AUDIT
     if settings is not None and settings.pull_secrets:
@@ -119,8 +124,9 @@ def _image_line(entry: dict[str, Any]) -> str:
         return f"{entry['image']} -> {entry['result']}  (no maplet matched)"
     secrets = _secrets(entry)
     if "wouldMap" in entry:
-        return (f"{entry['image']} would map {entry['wouldMap']}  ({entry['kind']} "
+        return (f"{entry['image']} would map {entry['wouldMap']}  ({entry.get('kind', KIND)} "
                 f"{entry['imageMap']}, Audit: not rewritten)")
-    return (f"{entry['image']} -> {entry['result']}  ({entry['kind']} {entry['imageMap']}"
+    return (f"{entry['image']} -> {entry['result']}  ({entry.get('kind', KIND)} "
+            f"{entry['imageMap']}"
             + (f"; pull secrets: {secrets}" if secrets and entry["result"] != entry["image"]
                else "") + ")")

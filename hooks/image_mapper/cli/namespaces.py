@@ -9,7 +9,7 @@ Accepted.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from image_mapper.cli.crd import Schema
@@ -19,6 +19,7 @@ from image_mapper.cli.layering import ClusterMaps
 from image_mapper.engine.imagemap import API_VERSION
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
 
 
 def shown(namespace: str) -> str:
@@ -26,9 +27,9 @@ def shown(namespace: str) -> str:
     return f"namespace {namespace!r}" if namespace else "no namespace"
 
 
-def grouped(items: Iterable[tuple[str, T]]) -> dict[str, list[T]]:
+def grouped(items: Iterable[tuple[K, T]]) -> dict[K, list[T]]:
     """(namespace, item) pairs by namespace, in the order the namespaces first come."""
-    groups: dict[str, list[T]] = {}
+    groups: dict[K, list[T]] = {}
     for namespace, item in items:
         groups.setdefault(namespace, []).append(item)
     return groups

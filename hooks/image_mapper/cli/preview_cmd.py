@@ -11,6 +11,10 @@ the webhook decides each namespace. A manifest's namespace is its `metadata.name
 `-n`. It is mapped by its namespace's group; else by the ImageMaps without a namespace (they
 would be created in whichever namespace they are applied to); a manifest without any namespace
 is mapped by the only group there is. Otherwise it is shown unchanged, and stderr says so.
+
+ClusterImageMaps among the documents (in `-f` or the manifests) map what a manifest's
+namespace's ImageMaps leave: those that select the namespace, by the labels of a Namespace
+document among the manifests (design.md#clusterimagemap; `image_mapper.cli.layering`).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import yaml
 
 from image_mapper.cli.documents import STDIN, located_imagemaps, read_documents
 from image_mapper.cli.errors import CommandError
+from image_mapper.cli.layering import ClusterMaps
 from image_mapper.cli.manifests import preview
 from image_mapper.cli.namespaces import refuse_unstorable
 from image_mapper.engine.acceptance import decide
@@ -110,7 +115,15 @@ def _label(where: str, document: dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> int:
     if args.filename.count(STDIN) + args.manifests.count(STDIN) > 1:
         raise CommandError("standard input (-) can be read only once")
-    located = located_imagemaps(args.filename) if args.filename else []
+    cluster = ClusterMaps()
+    given = read_documents(args.filename) if args.filename else []
+    located = located_imagemaps(args.filename, required=False, documents=given)
+    for where, document in given:
+        if isinstance(document, dict):
+            cluster.add(where, document)
+    if args.filename and not located and not cluster:
+        raise CommandError(f"no ImageMap or ClusterImageMap ({API_VERSION}) found in "
+                           f"{', '.join(args.filename)}")
     manifests: list[tuple[str, dict[str, Any]]] = []
     for where, document in read_documents(args.manifests):
         if not isinstance(document, dict):
@@ -118,22 +131,28 @@ def run(args: argparse.Namespace) -> int:
                 f"{where}: expected a Kubernetes object, got {type(document).__name__}")
         if _imagemap_in_manifests(where, document):
             located.append((where, document))
+        cluster.add(where, document)
         manifests.append((where, document))
     # What the cluster would refuse to store is no preview (the CRD's limits among it).
     refuse_unstorable(located)
+    cluster.refuse_unstorable()
     imagemaps = [document for _, document in located]
-    if not imagemaps:
-        raise CommandError(f"no ImageMap ({API_VERSION}) found in "
+    if not imagemaps and not cluster:
+        raise CommandError(f"no ImageMap or ClusterImageMap ({API_VERSION}) found in "
                            f"{', '.join(args.filename + args.manifests)}")
     decisions = _decisions(imagemaps)
+    for line in cluster.not_in_force():
+        print(f"image-mapper preview: {line}", file=sys.stderr)
     unmapped: set[str] = set()
     out = sys.stdout
     for where, document in manifests:
         namespace = _namespace(document, args.namespace)
         decision = mapping_for(namespace, decisions)
-        mapping = decision.mapping if decision is not None else Mapping.EMPTY
+        mapping = cluster.layered(
+            namespace, decision.mapping if decision is not None else Mapping.EMPTY)
         result = preview(document, namespace=namespace, mapping=mapping)
-        if result.admission is not None and decision is None and namespace not in unmapped:
+        if (result.admission is not None and decision is None and not cluster
+                and namespace not in unmapped):
             unmapped.add(namespace)
             print(f"image-mapper preview: no ImageMaps for {_shown(namespace)}: "
                   "its workloads are shown unchanged", file=sys.stderr)
