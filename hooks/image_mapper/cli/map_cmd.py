@@ -77,8 +77,8 @@ def run(args: argparse.Namespace) -> int:
     for entry in verdicts:
         mode = f" ({entry['mode']})" if "mode" in entry else ""
         secrets = _secrets(entry)
-        print(f"{entry.get('kind', KIND)} {entry['name']}{mode}: {entry['reason']}: {entry['message']}"
-              + (f"; pull secrets: {secrets}" if secrets else ""))
+        print(f"{entry.get('kind', KIND)} {entry['name']}{mode}: {entry['reason']}: "
+              f"{entry['message']}" + (f"; pull secrets: {secrets}" if secrets else ""))
     return 0
 
 
