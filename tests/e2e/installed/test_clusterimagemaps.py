@@ -1,0 +1,135 @@
+"""ClusterImageMaps with the real Metacontroller and API server: one decider for the cluster, its
+record on the project's own Namespace, statuses that follow it; and who may manage which maps
+with the built-in roles (design.md#clusterimagemap)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.controlplane.cluster import KubectlError
+from tests.e2e.stack import Stack, wait_for
+
+pytestmark = pytest.mark.e2e
+
+API = "mapper.imagerelocation.pivotal.io/v1alpha1"
+CLUSTER_DECISION = "mapper.imagerelocation.pivotal.io/cluster-decision"
+
+
+def cluster_imagemap(name: str, *entries: tuple[str, str], **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": API, "kind": "ClusterImageMap", "metadata": {"name": name},
+            "spec": {"map": [{"from": f, "to": t} for f, t in entries], **spec}}
+
+
+def apply(stack: Stack, *objects: dict[str, Any]) -> None:
+    stack.apply(json.dumps({"apiVersion": "v1", "kind": "List", "items": list(objects)}))
+
+
+def ready(stack: Stack, name: str) -> dict[str, Any] | None:
+    """The Ready condition once the hooks synced the current generation."""
+    obj = stack.get("clusterimagemap", name)
+    status = obj.get("status") or {}
+    if status.get("observedGeneration") != obj["metadata"]["generation"]:
+        return None
+    conditions = [c for c in status.get("conditions") or [] if c.get("type") == "Ready"]
+    return conditions[0] if conditions else None
+
+
+@pytest.fixture
+def clean(stack: Stack) -> Iterator[None]:
+    yield
+    stack.cp.kubectl("delete", "clusterimagemaps", "--all", "--wait=true")
+
+
+def test_a_clusterimagemap_is_judged_and_recorded_on_the_project_namespace(
+        stack: Stack, clean: None) -> None:
+    apply(stack, cluster_imagemap("hub", ("docker.io/", "mirror.example.com/hub/"),
+                                  namespaceSelector={"matchLabels": {"mirror": "yes"}}))
+    stack.cp.kubectl("wait", "--for=condition=Ready", "--timeout=60s", "clusterimagemap/hub")
+    obj = stack.get("clusterimagemap", "hub")
+    assert obj["status"]["mappings"] == 1
+    assert obj["status"]["deployedNamespaceSelector"] == {"matchLabels": {"mirror": "yes"}}
+    annotations = stack.get("namespace", stack.namespace)["metadata"]["annotations"]
+    record = json.loads(annotations[CLUSTER_DECISION])
+    assert [row[0] for row in record["inForce"]] == ["hub"]
+    printed = stack.cp.kubectl("get", "cimap").stdout.split()
+    assert printed[:5] == ["NAME", "READY", "REASON", "MAPPINGS", "AGE"]
+    assert printed[5:9] == ["hub", "True", "Accepted", "1"]
+
+
+def test_two_conflicting_in_one_apply_one_wins_and_stays(stack: Stack, clean: None) -> None:
+    apply(stack,
+          cluster_imagemap("b-hub", ("docker.io/", "other.example.com/hub/")),
+          cluster_imagemap("a-hub", ("docker.io/", "mirror.example.com/hub/")))
+    # Created in the same second: (creationTimestamp, name) decides.
+    wait_for("both judged", lambda: ready(stack, "a-hub") and ready(stack, "b-hub"))
+    a, b = ready(stack, "a-hub"), ready(stack, "b-hub")
+    assert a is not None
+    assert b is not None
+    assert (a["reason"], b["reason"]) == ("Accepted", "Conflict")
+    conflicts = stack.get("clusterimagemap", "b-hub")["status"]["conflicts"]
+    assert conflicts[0]["clusterImageMap"] == "a-hub"
+    versions = {n: stack.get("clusterimagemap", n)["metadata"]["resourceVersion"]
+                for n in ("a-hub", "b-hub")}
+    # Settled: no flapping, no more writes.
+    time.sleep(3)
+    assert {n: stack.get("clusterimagemap", n)["metadata"]["resourceVersion"]
+            for n in versions} == versions
+    # No displacement: a newcomer never takes the place of the one in force.
+    apply(stack, cluster_imagemap("0-hub", ("docker.io/", "third.example.com/")))
+    wait_for("the newcomer judged", lambda: ready(stack, "0-hub"))
+    assert ready(stack, "0-hub")["reason"] == "Conflict"  # type: ignore[index]
+    assert ready(stack, "a-hub")["reason"] == "Accepted"  # type: ignore[index]
+
+
+def test_imagemaps_never_judge_clusterimagemaps(stack: Stack, namespace: str,
+                                                clean: None) -> None:
+    stack.apply(json.dumps({"apiVersion": API, "kind": "ImageMap", "metadata": {"name": "own"},
+                            "spec": {"map": [{"from": "docker.io/", "to": "team.example/"}]}}),
+                namespace)
+    stack.wait_ready(namespace, "own")
+    apply(stack, cluster_imagemap("hub", ("docker.io/", "mirror.example.com/hub/")))
+    stack.cp.kubectl("wait", "--for=condition=Ready", "--timeout=60s", "clusterimagemap/hub")
+    assert stack.imagemap_ready(namespace, "own")["reason"] == "Accepted"  # type: ignore[index]
+
+
+def test_a_malformed_selector_is_refused_by_the_api_server(stack: Stack) -> None:
+    with pytest.raises(KubectlError) as refused:
+        apply(stack, cluster_imagemap("bad", ("quay.io/", "mirror.example.com/quay/"),
+                                      namespaceSelector={"matchExpressions": [
+                                          {"key": "team", "operator": "In"}]}))
+    assert "values must be non-empty for In and NotIn" in refused.value.stderr
+
+
+@pytest.mark.parametrize(("role", "verb", "resource", "allowed"), [
+    ("edit", "create", "imagemaps", True),
+    ("edit", "delete", "imagemaps", True),
+    ("edit", "patch", "imagemaps", True),
+    ("edit", "update", "imagemaps/status", False),
+    ("edit", "create", "clusterimagemaps", False),
+    ("edit", "list", "clusterimagemaps", False),
+    ("admin", "create", "imagemaps", True),
+    ("admin", "create", "clusterimagemaps", False),
+    ("view", "get", "imagemaps", True),
+    ("view", "list", "imagemaps", True),
+    ("view", "create", "imagemaps", False),
+    ("view", "delete", "imagemaps", False),
+    ("view", "get", "clusterimagemaps", False),
+])
+def test_the_built_in_roles(  # noqa: PLR0917 (parameters of the table)
+        stack: Stack, namespace: str, role: str, verb: str, resource: str, allowed: bool
+) -> None:
+    user = f"{role}-user"
+    stack.cp.kubectl("create", "rolebinding", f"{role}-binding", f"--clusterrole={role}",
+                     f"--user={user}", "-n", namespace, check=False)
+    # Aggregation is done by the controller manager: wait until the role has the rule.
+    wait_for(f"{role} to aggregate imagemaps", lambda: "imagemaps" in json.dumps(
+        stack.get("clusterrole", role)["rules"]))
+    scope = [] if resource.startswith("cluster") else ["-n", namespace]
+    answer = stack.cp.kubectl("auth", "can-i", verb, resource, *scope, f"--as={user}",
+                              check=False).stdout.strip()
+    assert answer == ("yes" if allowed else "no")
