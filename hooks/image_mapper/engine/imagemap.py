@@ -71,6 +71,8 @@ class ImageMap(NamedTuple):
     namespace_selector: object = None
     """`spec.namespaceSelector` as written: a ClusterImageMap's (design.md#clusterimagemap);
     None when absent (every namespace)."""
+    deployed_namespace_selector: object = None
+    """`status.deployedNamespaceSelector` as written: the selector in force when Ready."""
 
     @classmethod
     def read(cls, obj: object) -> ImageMap | None:
@@ -92,6 +94,7 @@ class ImageMap(NamedTuple):
         spec = obj.get("spec")
         status = obj.get("status")
         ready = observed = deployed = deployed_mode = deployed_secrets = None
+        deployed_selector = None
         if isinstance(status, dict):
             conditions = status.get("conditions")
             if isinstance(conditions, list):
@@ -100,6 +103,7 @@ class ImageMap(NamedTuple):
             deployed = status.get("deployedMap")
             deployed_mode = status.get("deployedMode")
             deployed_secrets = status.get("deployedImagePullSecrets")
+            deployed_selector = status.get("deployedNamespaceSelector")
         if isinstance(spec, dict):
             spec_map, mode, secrets = spec.get("map"), spec.get("mode"), spec.get(
                 "imagePullSecrets")
@@ -122,6 +126,7 @@ class ImageMap(NamedTuple):
             deployed_mode,
             deployed_secrets,
             selector,
+            deployed_selector,
         )
 
     def settings(self) -> Settings | list[str]:

@@ -20,9 +20,11 @@ from collections import OrderedDict
 from collections.abc import Collection, Iterable, Mapping
 from typing import ClassVar
 
-from image_mapper.engine.imagemap import ImageMap
+from image_mapper.engine.consistency import compile_map
+from image_mapper.engine.imagemap import ImageMap, unique
 from image_mapper.engine.mapping import Maplet, Match
 from image_mapper.engine.mapping import Mapping as MapletMapping
+from image_mapper.engine.record import Record
 from image_mapper.engine.selector import EVERYTHING, NOTHING, Selector, read_selector
 from image_mapper.engine.settings import Settings
 from image_mapper.engine.verdicts import Decision
@@ -153,3 +155,41 @@ class Layered:
 
     def __bool__(self) -> bool:
         return bool(self.namespace) or bool(self.cluster)
+
+
+def compile_recorded_layer(record: Record, clusterimagemaps: Iterable[ImageMap]
+                           ) -> ClusterLayer | None:
+    """The webhook's cluster layer: the maplets, settings and selectors of the ClusterImageMaps
+    that the cluster's `record` has in force, each at the generation judged, from its spec
+    (while it is at that generation) or else its status's deployed fields (when its Ready
+    condition was written for it), as `compile_recorded` builds a namespace's mapping.
+
+    None when this view holds one of them in neither form: the caller keeps the layer it has,
+    so that a layer never mixes maps of two decisions."""
+    by_name = {m.name: m for m in unique(clusterimagemaps)}
+    maplets: list[Maplet] = []
+    settings: dict[str, Settings] = {}
+    selectors: dict[str, Selector] = {}
+    for entry in record.in_force:
+        clusterimagemap = by_name.get(entry.name)
+        if clusterimagemap is None or clusterimagemap.uid != entry.uid:
+            return None
+        ready = clusterimagemap.ready
+        if clusterimagemap.generation == entry.generation:
+            spec_map, written = clusterimagemap.spec_map, clusterimagemap.settings()
+            selector = read_selector(clusterimagemap.namespace_selector)
+        elif (ready is not None and ready.status == "True"
+              and ready.observed_generation == entry.generation):
+            spec_map, written = clusterimagemap.deployed_map, clusterimagemap.deployed_settings()
+            selector = read_selector(clusterimagemap.deployed_namespace_selector,
+                                     field="status.deployedNamespaceSelector")
+        else:
+            return None
+        compiled = compile_map(entry.name, spec_map)
+        if (isinstance(compiled, str) or compiled.problems or not isinstance(written, Settings)
+                or not isinstance(selector, Selector)):
+            return None
+        maplets.extend(compiled.maplets)
+        settings[entry.name] = written
+        selectors[entry.name] = selector
+    return ClusterLayer(maplets, settings, selectors)
