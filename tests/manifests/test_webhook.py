@@ -197,7 +197,8 @@ def test_cert_manager_overlay_replaces_the_bootstrap(
     account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
     assert sorted(_rules_of(cert_manager, account), key=_canonical) == sorted([
         {"apiGroups": ["mapper.imagerelocation.pivotal.io"],
-         "resources": ["imagemaps", "clusterimagemaps"], "verbs": ["get", "list", "watch"], "scope": "*"},
+         "resources": ["imagemaps", "clusterimagemaps"], "verbs": ["get", "list", "watch"],
+         "scope": "*"},
         {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"],
          "scope": "*"},
     ], key=_canonical)
