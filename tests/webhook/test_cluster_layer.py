@@ -9,8 +9,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
+from image_mapper.engine.acceptance import decide
+from image_mapper.engine.imagemap import read_imagemaps
+from image_mapper.engine.layers import CLUSTER_KIND, ClusterLayer, Layered
 from image_mapper.webhook.admission import admit
+from image_mapper.webhook.app import WebhookMetrics
+from image_mapper.webhook.view import StaticView
 from image_mapper.webhook.watcher import Backoff, ClusterWatch
 
 from .fakes import FakeSource, imagemap, namespace, wait_for
@@ -175,3 +181,24 @@ def test_admission_adds_the_clusterimagemap_s_pull_secrets_and_names_it(
     assert admission.response["warnings"] == [
         "image-mapper: web: nginx:1 -> mirror.example.com/hub/library/nginx:1 "
         "(ClusterImageMap hub)"]
+
+
+def test_metrics_tell_a_clusterimagemap_from_an_imagemap_of_the_same_name() -> None:
+    own = read_imagemaps([imagemap("hub", PIN, namespace="shop")])
+    cluster = read_imagemaps([clusterimagemap("hub", HUB)])
+    layered = Layered(decide(own).mapping,
+                      ClusterLayer.of(decide(cluster, kind=CLUSTER_KIND), cluster).mapping_for({}))
+    registry = CollectorRegistry()
+    metrics = WebhookMetrics(registry, StaticView(decide(own).mapping))
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+           "spec": {"containers": [{"name": "a", "image": "nginx:1"},
+                                   {"name": "b", "image": "quay.io/x:1"}]}}
+    request = {"uid": "u", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+               "resource": {"group": "", "version": "v1", "resource": "pods"},
+               "namespace": "shop", "operation": "CREATE", "object": pod}
+    metrics.count("shop", admit(review_request=request,  # type: ignore[arg-type]
+                                mapping=layered))
+    assert registry.get_sample_value("image_mapper_images_rewritten_total", {
+        "namespace": "shop", "imagemap": "ClusterImageMap/hub"}) == 1.0
+    assert registry.get_sample_value("image_mapper_images_rewritten_total", {
+        "namespace": "shop", "imagemap": "hub"}) is None

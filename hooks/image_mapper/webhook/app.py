@@ -29,6 +29,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.wsgi import get_input_stream
 
+from image_mapper.engine.imagemap import KIND
 from image_mapper.serving.bodylimit import BodyLimit
 from image_mapper.serving.errors import error_body, http_error, json_error
 from image_mapper.serving.probes import LATENCY_BUCKETS, probes_blueprint
@@ -64,14 +65,16 @@ class WebhookMetrics:
             "image_mapper_admission_duration_seconds", "Time to answer an admission request, "
             "by outcome.", ["outcome"], buckets=LATENCY_BUCKETS, registry=registry)
         self.rewritten = Counter(
-            "image_mapper_images_rewritten", "Pod images rewritten, by namespace and ImageMap.",
+            "image_mapper_images_rewritten", "Pod images rewritten, by namespace and ImageMap "
+            "(a ClusterImageMap as ClusterImageMap/NAME).",
             ["namespace", "imagemap"], registry=registry)
         self.unmatched = Counter(
             "image_mapper_images_unmatched", "Pod images looked at that no maplet matched, by "
             "namespace.", ["namespace"], registry=registry)
         self.audited = Counter(
             "image_mapper_images_audited", "Pod images that an ImageMap in Audit mode would "
-            "have rewritten (and did not), by namespace and ImageMap.",
+            "have rewritten (and did not), by namespace and ImageMap (a ClusterImageMap as "
+            "ClusterImageMap/NAME).",
             ["namespace", "imagemap"], registry=registry)
         age = Gauge(
             "image_mapper_webhook_view_age_seconds", "Seconds since the API server last "
@@ -98,7 +101,10 @@ class WebhookMetrics:
     def count(self, namespace: str, admission: Admission) -> None:
         for rewrite in admission.reported:
             audit = rewrite.match.audit
-            key = (audit, namespace, rewrite.match.image_map)
+            match = rewrite.match
+            # Names are unique within a kind only: a ClusterImageMap's is told apart.
+            key = (audit, namespace, match.image_map if match.kind == KIND
+                   else f"{match.kind}/{match.image_map}")
             child = self._by_imagemap.get(key)
             if child is None:
                 counter = self.audited if audit else self.rewritten

@@ -133,3 +133,26 @@ def test_the_built_in_roles(  # noqa: PLR0917 (parameters of the table)
     answer = stack.cp.kubectl("auth", "can-i", verb, resource, *scope, f"--as={user}",
                               check=False).stdout.strip()
     assert answer == ("yes" if allowed else "no")
+
+
+def test_pods_get_the_namespace_s_imagemaps_first_then_the_selected_clusterimagemaps(
+        stack: Stack, namespace: str, clean: None) -> None:
+    # The namespace has an ImageMap in force, so the webhook (in the shipped narrow scope)
+    # serves it; the ClusterImageMap maps what the ImageMap leaves.
+    stack.apply(json.dumps({"apiVersion": API, "kind": "ImageMap", "metadata": {"name": "own"},
+                            "spec": {"map": [{"from": "redis", "to": "team.example/redis"}]}}),
+                namespace)
+    stack.wait_ready(namespace, "own")
+    apply(stack, cluster_imagemap("hub", ("docker.io/", "mirror.example.com/hub/"),
+                                  namespaceSelector={"matchLabels": {"mirror": "on"}}))
+    stack.cp.kubectl("wait", "--for=condition=Ready", "--timeout=60s", "clusterimagemap/hub")
+    stack.webhook_has_mapping(namespace, "redis:7", "team.example/redis:7")
+    assert stack.dry_run_pod(namespace, "nginx:1")["spec"]["containers"][0]["image"] == "nginx:1"
+    # Relabelled: the next pod is selected.
+    stack.cp.kubectl("label", "namespace", namespace, "mirror=on")
+    stack.webhook_has_mapping(namespace, "nginx:1", "mirror.example.com/hub/library/nginx:1")
+    assert stack.dry_run_pod(namespace, "redis:7")["spec"]["containers"][0]["image"] == (
+        "team.example/redis:7")  # the namespace's ImageMap first
+    # Deleted: the mapping stops.
+    stack.cp.kubectl("delete", "clusterimagemap", "hub")
+    stack.webhook_has_mapping(namespace, "nginx:1", "nginx:1")
