@@ -93,6 +93,7 @@ def mapping_for(namespace: str | None, decisions: dict[str, Decision]) -> Decisi
         if "" in decisions or len(decisions) == 1:
             return decisions.get("") or next(iter(decisions.values()))
         pick({n: [d] for n, d in decisions.items()}, None)  # raises: several namespaces
+        return None
     return decisions.get(namespace) or decisions.get("")
 
 
