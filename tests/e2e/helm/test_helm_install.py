@@ -13,14 +13,20 @@ import pytest
 from tests.e2e.stack import BOOTCAMP, ORIGINAL_IMAGES, RELOCATED, SAMPLE, Stack, wait_for
 from tests.rendering import RELEASE, helm
 
+from .conftest import NAMESPACE
+
 pytestmark = pytest.mark.e2e
 
 
 
 def test_the_release_is_deployed(stack: Stack, helm_path: Path) -> None:
-    status = json.loads(helm(helm_path, "status", RELEASE, "--namespace=default", "-o", "json",
+    status = json.loads(helm(helm_path, "status", RELEASE, "-n", NAMESPACE, "-o", "json",
                              f"--kubeconfig={stack.cp.kubeconfig}").stdout)
     assert status["info"]["status"] == "deployed"
+    # The release record beside the objects, not in `default`.
+    records = stack.cp.kubectl("get", "secrets", "-A", "-l", f"owner=helm,name={RELEASE}",
+                               "-o", "jsonpath={.items[*].metadata.namespace}").stdout.split()
+    assert records == [NAMESPACE]
     deployment = stack.get("deployment", "image-mapper-webhook", "-n", "image-mapper")
     assert deployment["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"
     assert stack.get("crd", "imagemaps.mapper.imagerelocation.pivotal.io")
@@ -43,7 +49,7 @@ def test_uninstall_keeps_the_crd_and_the_imagemaps(stack: Stack, helm_path: Path
     webhook's Deployment and Service, refusing pods in between), then the release."""
     stack.cp.kubectl("delete", "mutatingwebhookconfiguration", "image-mapper")
     stack.cp.kubectl("run", "after-the-webhook", f"--image={BOOTCAMP}")
-    done = helm(helm_path, "uninstall", RELEASE, "--namespace=default",
+    done = helm(helm_path, "uninstall", RELEASE, "-n", NAMESPACE,
                 f"--kubeconfig={stack.cp.kubeconfig}")
     assert f'release "{RELEASE}" uninstalled' in done.stdout
     for kind in ("deployments", "services", "serviceaccounts"):
