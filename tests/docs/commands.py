@@ -19,6 +19,8 @@ class Command:
     line: str
     shows: tuple[str, ...] | None
     """The output a console block shows under it; None for a ```sh block."""
+    status: int | None = None
+    """The exit status a console block shows for it (`$ echo $?` after it)."""
 
 
 def commands(page: Path) -> list[Command]:
@@ -40,10 +42,16 @@ def commands(page: Path) -> list[Command]:
             found.append(Command(page.name, pending + line, None))
             pending = ""
         elif fence == "console":
-            if raw.startswith("$ "):
+            last = found[-1] if found and found[-1].page == page.name else None
+            if raw == "$ echo $?":
+                found.append(Command(page.name, "echo $?", ()))
+            elif raw.startswith("$ "):
                 found.append(Command(page.name, raw[2:], ()))
-            elif found and found[-1].shows is not None and found[-1].page == page.name:
-                last = found[-1]
+            elif last is not None and last.line == "echo $?":
+                found.pop()
+                before = found[-1]
+                found[-1] = Command(before.page, before.line, before.shows, int(raw))
+            elif last is not None and last.shows is not None:
                 found[-1] = Command(last.page, last.line, (*last.shows, raw))
     return found
 
