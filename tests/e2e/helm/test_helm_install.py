@@ -1,7 +1,7 @@
 """After `helm install` (the chart's defaults), the original prototype's walk-through, as the
-README gives it, relocates the pod; `helm uninstall` (after the webhook configuration) removes
-the product and leaves the CRD and the ImageMaps (Helm never deletes what it installed from a
-chart's crds/)."""
+docs/install.md gives it, relocates the pod; `helm uninstall` (after the webhook configuration)
+removes the product and leaves the CRD and the ImageMaps (Helm never deletes what it installed
+from a chart's crds/)."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def test_the_walkthrough_relocates_the_pod(stack: Stack) -> None:
 
 
 def test_uninstall_keeps_the_crd_and_the_imagemaps(stack: Stack, helm_path: Path) -> None:
-    """In the README's order: the webhook configuration first (helm would delete it after the
+    """In docs/install.md's order: the webhook configuration first (helm would delete it after the
     webhook's Deployment and Service, refusing pods in between), then the release."""
     stack.cp.kubectl("delete", "mutatingwebhookconfiguration", "image-mapper")
     stack.cp.kubectl("run", "after-the-webhook", f"--image={BOOTCAMP}")

@@ -7,6 +7,7 @@ order. The tests run in this order; the uninstall is last.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 
@@ -47,8 +48,9 @@ def test_metacontrollers_own_kustomization_applies(stack: Stack) -> None:
 
 def test_verify_and_the_walkthrough_as_the_readme_writes_them(stack: Stack) -> None:
     checks, walkthrough, probe = blocks("## Verify", INSTALL)
-    # The README's walk-through is this one, command for command.
-    assert blocks("## The walk-through on a cluster")[0] == walkthrough
+    # The README's walk-through is this one, command for command, then two listings.
+    readme_walkthrough, listings = blocks("## The walk-through on a cluster")
+    assert readme_walkthrough == walkthrough
     for command in checks:
         if "needs kubelets" in command.line:  # rollout status: no kubelet runs pods here
             continue
@@ -59,6 +61,10 @@ def test_verify_and_the_walkthrough_as_the_readme_writes_them(stack: Stack) -> N
         output = run(command, stack.cp)
         if command.shows is not None:
             assert output.strip() == command.shows, command.line
+    imagemaps, namespaces = listings
+    assert re.search(r"^default\s+bootcamp-sample\s+True\s+Accepted\s+1\s",
+                     run(imagemaps, stack.cp), re.MULTILINE)
+    assert re.search(r"^default\s.*\strue$", run(namespaces, stack.cp), re.MULTILINE)
     # The dry run the page offers as the check that covers the webhook's view too.
     (dry_run,) = probe
     assert run(dry_run, stack.cp).strip() == RELOCATED
