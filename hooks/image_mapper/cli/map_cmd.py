@@ -35,7 +35,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "-n",
         "--namespace",
         metavar="NAMESPACE",
-        help="the namespace whose ImageMaps to decide, when they are in several "
+        help="the namespace the images run in, as kubectl's -n: its ImageMaps decide (else "
+             "those without a namespace); needed when the ImageMaps are in several namespaces "
              "('' for those without metadata.namespace)",
     )
     parser.add_argument(

@@ -76,8 +76,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="more files or folders to check, as -f PATH")
     parser.add_argument("-o", "--output", choices=("text", "json"), default="text",
                         help="output format (default: text)")
-    parser.epilog = ("Exit status 1 when the API server would refuse an ImageMap or the "
-                     "cluster would not put it in force (InvalidSpec, Conflict), else 0.")
+    parser.epilog = ("Exit status 1 when the API server would refuse an ImageMap (its name, its "
+                     "schema), a namespace holds more ImageMaps than it can decide, or the "
+                     "cluster would not put one in force (InvalidSpec, Conflict), else 0.")
 
 
 def check(paths: list[str], schema: Schema | None = None) -> tuple[list[Problem],
