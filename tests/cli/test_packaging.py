@@ -145,6 +145,11 @@ def test_the_light_install_runs_every_offline_command_and_the_servers_name_the_e
     ]:
         done = run(*args, stdin=stdin)
         assert done.returncode == 0, (args, done.stderr)
+    # Every command that is not a server, whatever commands are added: its help at least.
+    from image_mapper.cli.main import COMMANDS
+    for name in COMMANDS:
+        done = run(name, "--help")
+        assert done.returncode == 0, (name, done.stderr)
     for server in ("serve-hooks", "serve-webhook"):
         done = run(server)
         assert done.returncode == 1
