@@ -105,6 +105,60 @@ def test_the_virtual_environment_needs_no_go(tmp_path: Path) -> None:
         assert "Go 1.24 or newer is needed to build the control plane" in everything.stderr
 
 
+HOOKS = ROOT / "hooks"
+SERVERS = ("serve_hooks", "serve_webhook")
+"""Their module-level imports count for every command; what they import when run does not."""
+
+
+def _imports(tree: ast.Module, whole: bool) -> list[tuple[str, list[str]]]:
+    """(module, names) imported; `whole`: anywhere, else only at module level (outside
+    `if TYPE_CHECKING:`)."""
+    nodes: list[ast.AST] = list(ast.walk(tree)) if whole else [
+        n for n in tree.body if not (isinstance(n, ast.If) and "TYPE_CHECKING" in ast.dump(n.test))]
+    found = []
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            found += [(alias.name, []) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.append((node.module, [alias.name for alias in node.names]))
+    return found
+
+
+def offline_imports() -> set[str]:
+    """Top-level third-party modules the commands other than the servers can import, lazily
+    or not: everything reachable from the CLI's modules."""
+    todo = sorted((HOOKS / "image_mapper" / "cli").glob("*.py"))
+    seen: set[Path] = set()
+    found: set[str] = set()
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for module, names in _imports(tree, whole=path.stem not in SERVERS):
+            if module.split(".")[0] != "image_mapper":
+                found.add(module.split(".")[0])
+                continue
+            base = HOOKS.joinpath(*module.split("."))
+            candidates = [base.with_suffix(".py"), base / "__init__.py",
+                          *(base / f"{name}.py" for name in names)]
+            todo += [c for c in candidates if c.is_file()]
+    return {m for m in found if m not in sys.stdlib_module_names and m != "_typeshed"}
+
+
+def test_the_offline_commands_import_only_the_light_dependencies() -> None:
+    """Read from the source, lazy imports included: a command that needs a package of the
+    server extra (or an undeclared one) would fail where only `pip install image-mapper` ran."""
+    distributions = packages_distributions()
+    allowed = closure(light())
+    outside = {module for module in offline_imports()
+               if not any(canonicalize_name(d) in allowed
+                          for d in distributions.get(module, []))}
+    assert not outside, f"the offline commands import {sorted(outside)}, which the light " \
+        "install lacks: add them to [project] dependencies"
+
+
 SAMPLE = ROOT / "samples" / "bootcamp-imagemap.yaml"
 FIXTURES = ROOT / "tests" / "fixtures"
 

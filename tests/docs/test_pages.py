@@ -44,6 +44,8 @@ def anchors(page: Path) -> set[str]:
             inside = not inside
         elif not inside and line.startswith("#"):
             found.add(anchor(line.lstrip("#")))
+        elif not inside:
+            found.update(re.findall(r'<a (?:id|name)="([^"]+)"', line))  # explicit anchors
     return found
 
 
