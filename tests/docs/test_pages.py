@@ -25,7 +25,7 @@ def test_the_readme_is_short_and_its_first_two_commands_are_demo_and_test() -> N
     first = [c.line.split("#")[0].strip() for c in commands(README)][:2]
     assert first == ["make demo", "make test"]
     screen = "\n".join(lines[:FIRST_SCREEN])
-    for quick_start in ("**Try it locally", "**Install on a cluster", "**Use the CLI",
+    for quick_start in ("### Try it locally", "### Install on a cluster", "### Use the CLI",
                         "kubectl apply -k", "helm install", "pip install"):
         assert quick_start in screen, quick_start
 
