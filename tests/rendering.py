@@ -48,9 +48,11 @@ class Settings:
         return "+".join([self.namespace, *self.parts])
 
     def helm_set(self) -> list[str]:
-        """`--set` arguments of `helm template` / `helm install`."""
-        values = [f"namespace={self.namespace}", *(_VALUES[part] for part in self.parts)]
-        return [arg for value in values for arg in ("--set", value)]
+        """The arguments of `helm template` / `helm install`: the release's namespace (where
+        the chart puts every namespaced object) and `--set` for each part."""
+        values = [_VALUES[part] for part in self.parts]
+        return [f"--namespace={self.namespace}",
+                *(arg for value in values for arg in ("--set", value))]
 
 
 def every_combination(namespace: str = "image-mapper") -> Iterator[Settings]:

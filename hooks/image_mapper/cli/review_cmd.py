@@ -13,6 +13,9 @@ import json
 import sys
 from typing import Any
 
+import yaml
+
+from image_mapper.cli.documents import stdin_bytes
 from image_mapper.cli.errors import CommandError
 from image_mapper.cli.namespaces import shown, stored_imagemaps
 from image_mapper.engine.acceptance import decide
@@ -24,7 +27,8 @@ from image_mapper.webhook.reviews import ReviewError, parse_review, review_respo
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-f", "--filename", action="append", required=True, metavar="PATH",
-                        help="ImageMap YAML file or folder (repeatable)")
+                        help="an ImageMap YAML file or folder; one per -f, repeatable "
+                             "(-f a.yaml -f b.yaml)")
     parser.add_argument("-o", "--output", choices=("review", "patch"), default="review",
                         help="print the response AdmissionReview (default), or only its "
                              "JSONPatch, decoded ([] when nothing changes)")
@@ -33,14 +37,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     groups = stored_imagemaps(args.filename)
-    body = sys.stdin.buffer.read()
-    if not body.strip():
-        raise CommandError("no AdmissionReview on standard input: expected the JSON body the "
-                           "API server POSTs to the webhook")
+    body = stdin_bytes("an AdmissionReview (the JSON body the API server POSTs to the webhook)")
     try:
         review_request = parse_review(body)
     except ReviewError as error:
-        raise CommandError(f"stdin: not a valid AdmissionReview: {error}") from None
+        raise CommandError(f"stdin: not a valid AdmissionReview: {error}{_hint(body)}") from None
     imagemaps = _namespace_of_request(groups, review_request.get("namespace", ""))
     decision = decide(read_imagemaps(imagemaps))
     for verdict in decision.verdicts.values():
@@ -57,6 +58,18 @@ def run(args: argparse.Namespace) -> int:
         json.dump(review_response(admission.response), sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0
+
+
+def _hint(body: bytes) -> str:
+    """A pointer to `preview` when stdin holds a manifest rather than an AdmissionReview."""
+    try:
+        document = next(iter(yaml.safe_load_all(body)), None)
+    except yaml.YAMLError:
+        return ""
+    if isinstance(document, dict) and "kind" in document and document["kind"] != "AdmissionReview":
+        return (f" (this is a {document['kind']} manifest: to see manifests as they would run, "
+                "use `image-mapper preview -f IMAGEMAPS -`)")
+    return ""
 
 
 def _namespace_of_request(groups: dict[str, list[dict[str, Any]]],

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from image_mapper.cli import options
 from image_mapper.cli.documents import load_imagemaps
-from image_mapper.cli.errors import CommandError
+from image_mapper.cli.errors import CommandError, server_dependencies_missing
 from image_mapper.engine.acceptance import decide
 from image_mapper.engine.imagemap import read_imagemaps
 from image_mapper.engine.mapping import Mapping
@@ -121,8 +121,15 @@ def config(args: argparse.Namespace) -> WebhookConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from image_mapper.serving.errors import ServeError  # noqa: PLC0415
-    from image_mapper.webhook.server import serve  # noqa: PLC0415
+    # Here, not above: the other commands need neither uvicorn nor the Kubernetes client, which
+    # a light install (without the server extra) has not got.
+    try:
+        from image_mapper.serving.errors import ServeError  # noqa: PLC0415
+        from image_mapper.webhook.server import serve  # noqa: PLC0415
+    except ModuleNotFoundError as error:
+        if (error.name or "").startswith("image_mapper"):
+            raise
+        raise server_dependencies_missing("serve-webhook", error) from None
 
     logs.configure(args.log_level, args.log_format)
     try:

@@ -4,7 +4,7 @@
 with a `WebhookConfig`. One process: uvicorn (httptools' C parser, uvloop's event loop, TLS by
 the `ssl` module) serves the ASGI app (`image_mapper.webhook.asgi`), which answers `POST /mutate` on
 the loop and hands everything else to the Flask app; beside it run the view of the ImageMaps
-(a watcher thread) and the TLS rotation thread. Why this stack: README, "Benchmarks".
+(a watcher thread) and the TLS rotation thread. Why this stack: docs/benchmarks.md.
 
 - TLS: the listening context's ClientHello callback gives each new connection the current
   context of `image_mapper.webhook.tls.reloader.CertificateReloader`, which builds one only when the
