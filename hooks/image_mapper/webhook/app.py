@@ -2,17 +2,14 @@
 
 `AdmissionEndpoint` is `POST /mutate` from body to answer: parse, call
 `image_mapper.webhook.admission.admit`, serialize, count. Errors reach the caller as JSON of the
-shape
-both servers use (`image_mapper.serving.errors`), with no stack trace: 400 for a body that is not an
-AdmissionReview, 503 while the view of the ImageMaps is not synced (so the webhook's
+shape both servers use (`image_mapper.serving.errors`), with no stack trace: 400 for a body that
+is not an AdmissionReview, 503 while the view of the ImageMaps is not synced (so the webhook's
 failurePolicy decides), 500 for a bug.
 
-Every admission passes through `/mutate`, so it is served below Flask, by one WSGI route
-(`MutateRoute`); Flask answers everything else (the probes, errors). Profiles of the server at
-saturation showed Flask's per-request machinery (request context, URL matching, Response
-object) costing about as much as the admission itself (benchmarks/, "Optimizations"). A body
-over the limit never reaches the route: `image_mapper.serving.bodylimit` answers 413 in front of it,
-and hands a chunked body on with a Content-Length.
+The server (`image_mapper.webhook.server`) reaches every route, `/mutate` included, one way:
+through `image_mapper.serving.wsgi_bridge`, which reads the body (answering 413 past
+`MAX_BODY_BYTES`) and calls this app on a thread of its pool. Flask's own `MAX_CONTENT_LENGTH`
+refuses an oversized body to any other caller (a test client).
 """
 
 from __future__ import annotations
@@ -21,16 +18,13 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterable, Mapping
-from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Flask, Response, request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from werkzeug.exceptions import HTTPException, MethodNotAllowed
-from werkzeug.wsgi import get_input_stream
+from werkzeug.exceptions import HTTPException
 
-from image_mapper.serving.bodylimit import BodyLimit
 from image_mapper.serving.errors import error_body, http_error, json_error
 from image_mapper.serving.probes import LATENCY_BUCKETS, probes_blueprint
 from image_mapper.webhook.admission import Admission, admit
@@ -38,20 +32,15 @@ from image_mapper.webhook.reporting import log_admission
 from image_mapper.webhook.reviews import ReviewError, parse_review, review_response
 from image_mapper.webhook.view import View
 
-if TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
-
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 7 * 512 * 1024
 """3.5 MiB. A review holds the pod and, on UPDATE, its old version; etcd stores an object of at
 most 1.5 MiB and the API server takes request bodies of at most 3 MiB, so a review of a pod
-that can exist fits. Past it: 413 (`image_mapper.serving.bodylimit`), and the failurePolicy
+that can exist fits. Past it: 413 (`image_mapper.serving.wsgi_bridge`), and the failurePolicy
 decides."""
 
 MUTATE = "/mutate"
-ENDPOINT = "image_mapper.admission_endpoint"
-"""The key of the `AdmissionEndpoint` in the app's `extensions`."""
 
 
 class WebhookMetrics:
@@ -157,34 +146,6 @@ class AdmissionEndpoint:
             return 500, error_body(500, INTERNAL_ERROR)
 
 
-_STATUS_LINES = {code: f"{code} {HTTPStatus(code).phrase}" for code in (200, 400, 500, 503)}
-
-
-class MutateRoute:
-    """WSGI: `POST /mutate` goes straight to the endpoint, whatever the body's framing;
-    another method on it gets 405; every other path goes to `app` (Flask)."""
-
-    def __init__(self, app: WSGIApplication, endpoint: AdmissionEndpoint) -> None:
-        self.app = app
-        self.endpoint = endpoint
-
-    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse
-                 ) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") != MUTATE:
-            return self.app(environ, start_response)
-        if environ.get("REQUEST_METHOD") != "POST":
-            return http_error(MethodNotAllowed(valid_methods=["POST"]))(environ, start_response)
-        length = environ.get("CONTENT_LENGTH") or ""
-        if length.isdigit():
-            body = environ["wsgi.input"].read(int(length))
-        else:  # chunked, when no BodyLimit in front made it a Content-Length
-            body = get_input_stream(environ).read()
-        status, answer = self.endpoint.answer(body)
-        start_response(_STATUS_LINES[status], [("Content-Type", "application/json"),
-                                               ("Content-Length", str(len(answer)))])
-        return [answer]
-
-
 def create_app(
     config: Mapping[str, Any] | None = None,
     *,
@@ -194,7 +155,9 @@ def create_app(
     """The webhook app over a view of the ImageMaps.
 
     `shutting_down`, once set, makes `/readyz` answer 503 while requests are still served, so
-    endpoints drop the pod before the server stops accepting connections.
+    endpoints drop the pod before the server stops accepting connections; every answer then
+    carries `Connection: close`, so clients move to new connections (to other replicas)
+    instead of reusing one that the stop will close under them.
     """
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
@@ -203,11 +166,18 @@ def create_app(
     registry = CollectorRegistry()
     metrics = WebhookMetrics(registry, view)
     endpoint = AdmissionEndpoint(view, metrics)
-    app.extensions[ENDPOINT] = endpoint  # the ASGI server answers /mutate with it directly
-    app.wsgi_app = MutateRoute(app.wsgi_app, endpoint)  # type: ignore[method-assign]
-    limit = app.config["MAX_CONTENT_LENGTH"]
-    if limit is not None:
-        app.wsgi_app = BodyLimit(app.wsgi_app, limit)  # type: ignore[method-assign]
+
+    @app.post(MUTATE)
+    def mutate() -> Response:
+        status, answer = endpoint.answer(request.get_data(cache=False))
+        return Response(answer, status=status, content_type="application/json")
+
+    if shutting_down is not None:
+        @app.after_request
+        def close_while_draining(response: Response) -> Response:
+            if shutting_down.is_set():
+                response.headers["Connection"] = "close"
+            return response
 
     def readiness() -> tuple[bool, str]:
         if shutting_down is not None and shutting_down.is_set():
