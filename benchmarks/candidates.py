@@ -1,12 +1,15 @@
 """The serving stacks `make bench` compares, each serving the same app over TLS on 127.0.0.1.
 
-The shipped one is `image-mapper serve-webhook` itself (uvicorn, one process). The others run
-the project's app from the factories below, under their own command lines; none of them has
-the shipped server's certificate reloading or draining (they are measured for speed only):
+The shipped one is `image-mapper serve-webhook` itself: uvicorn, one process, the Flask app
+through `image_mapper.serving.wsgi_bridge`. The others run the same Flask app from the factories
+below, under their own command lines; none of them has the shipped server's certificate
+reloading or draining (they are measured for speed only):
 
-- gunicorn, gthread worker, 8 threads: the server before issue 13 (the Flask app, WSGI);
+- gunicorn, gthread worker, 8 threads: the server before issue 13 (its `ssl_context` hook could
+  serve a reloaded certificate);
 - granian (Rust: hyper, rustls) on the Flask app as WSGI, 1 worker, 1 blocking thread;
-- granian on the ASGI app (`image_mapper.webhook.asgi`), 1 worker, uvloop;
+- uvicorn (httptools, uvloop) on the Flask app through a2wsgi, the maintained ASGI-to-WSGI
+  adapter, with as many threads as the shipped bridge;
 - uvicorn (httptools, uvloop) with 2 worker processes, each with its own view of the ImageMaps:
   in a cluster, each worker would keep its own watches of ImageMaps and Namespaces.
 
@@ -18,32 +21,67 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from a2wsgi import WSGIMiddleware
 from flask import Flask
+from prometheus_client import CollectorRegistry
 
 from image_mapper.cli.documents import load_imagemaps
 from image_mapper.engine.acceptance import decide
 from image_mapper.engine.imagemap import read_imagemaps
-from image_mapper.webhook.app import create_app
-from image_mapper.webhook.asgi import WebhookASGI
-from image_mapper.webhook.server import asgi_app as shipped_asgi_app
+from image_mapper.engine.mapping import Mapping
+from image_mapper.serving.wsgi_bridge import WSGIBridge
+from image_mapper.webhook.app import MAX_BODY_BYTES, AdmissionEndpoint, WebhookMetrics, create_app
+from image_mapper.webhook.server import APP_THREADS, bridge
 from image_mapper.webhook.view import StaticView
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 IMAGEMAPS_VARIABLE = "IMAGE_MAPPER_BENCH_IMAGEMAPS"
 
 
 def flask_app() -> Flask:
     """The webhook's Flask app (WSGI) over the ImageMaps of `IMAGE_MAPPER_BENCH_IMAGEMAPS`."""
-    mapping = decide(read_imagemaps(load_imagemaps([os.environ[IMAGEMAPS_VARIABLE]]))).mapping
-    return create_app(view=StaticView(mapping))
+    return create_app(view=StaticView(_mapping()))
 
 
-def asgi_app() -> WebhookASGI:
+def _mapping() -> Mapping:
+    return decide(read_imagemaps(load_imagemaps([os.environ[IMAGEMAPS_VARIABLE]]))).mapping
+
+
+def asgi_app() -> WSGIBridge:
     """The ASGI app the shipped server runs, over the same ImageMaps."""
-    return shipped_asgi_app(flask_app())
+    return bridge(flask_app())
+
+
+def mutate_below_routing() -> WSGIBridge:
+    """The shipped bridge, but `POST /mutate` answered by the endpoint in front of Flask's
+    routing (WSGI, as before issue 21), every other path by Flask: what Flask's dispatch costs
+    an admission."""
+    view = StaticView(_mapping())
+    endpoint = AdmissionEndpoint(view, WebhookMetrics(CollectorRegistry(), view))
+    flask_wsgi = create_app(view=view).wsgi_app
+
+    def route(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if environ["PATH_INFO"] != "/mutate" or environ["REQUEST_METHOD"] != "POST":
+            return flask_wsgi(environ, start_response)
+        status, answer = endpoint.answer(environ["wsgi.input"].read())
+        start_response(f"{status} {HTTPStatus(status).phrase}",
+                       [("Content-Type", "application/json")])
+        return [answer]
+
+    return WSGIBridge(route, threads=APP_THREADS, limit=MAX_BODY_BYTES)
+
+
+def a2wsgi_app() -> WSGIMiddleware:
+    """The Flask app through a2wsgi, with as many threads as the shipped bridge."""
+    return WSGIMiddleware(flask_app(), workers=APP_THREADS)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -77,26 +115,29 @@ def _granian(interface: str, target: str) -> Callable[[int, Path, Path], list[st
     return command
 
 
-def _uvicorn_workers(workers: int) -> Callable[[int, Path, Path], list[str]]:
+def _uvicorn(workers: int, target: str) -> Callable[[int, Path, Path], list[str]]:
     def command(port: int, cert: Path, key: Path) -> list[str]:
         return [sys.executable, "-m", "uvicorn", "--factory", "--workers", str(workers),
                 "--http", "httptools", "--loop", "uvloop", "--lifespan", "off",
                 "--host", "127.0.0.1", "--port", str(port), "--ssl-certfile", str(cert),
                 "--ssl-keyfile", str(key), "--no-access-log", "--no-server-header",
-                "--timeout-keep-alive", "30", "--log-level", "warning",
-                f"{__name__}:asgi_app"]
+                "--timeout-keep-alive", "30", "--no-proxy-headers", "--log-level", "warning",
+                f"{__name__}:{target}"]
 
     return command
 
 
-SHIPPED = Stack("uvicorn + httptools + uvloop, ASGI, 1 process (shipped: serve-webhook)",
-                None, "1", 2)
+SHIPPED = Stack("uvicorn + httptools + uvloop, Flask through the bridge, 1 process (shipped: "
+                "serve-webhook)", None, "1", 2)
 STACKS = (
     Stack("gunicorn gthread, 8 threads, Flask WSGI (before)", _gunicorn, "1 + master", 2),
     Stack("granian 2.8 WSGI, Flask app, 1 blocking thread", _granian("wsgi", "flask_app"),
           "1 + master", 2),
-    Stack("granian 2.8 ASGI, uvloop", _granian("asgi", "asgi_app"), "1 + master", 2),
+    Stack("uvicorn + httptools + uvloop, Flask through a2wsgi 1.10", _uvicorn(1, "a2wsgi_app"),
+          "1", 2),
     SHIPPED,
-    Stack("uvicorn + httptools + uvloop, ASGI, 2 worker processes", _uvicorn_workers(2),
-          "2 + master", 4),
+    Stack("the same, but POST /mutate in front of Flask's routing (WSGI)",
+          _uvicorn(1, "mutate_below_routing"), "1", 2),
+    Stack("uvicorn + httptools + uvloop, Flask through the bridge, 2 worker processes",
+          _uvicorn(2, "asgi_app"), "2 + master", 4),
 )
