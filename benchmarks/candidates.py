@@ -2,7 +2,8 @@
 
 The shipped one is `image-mapper serve-webhook` itself: uvicorn, one process, the Flask app
 through `image_mapper.serving.wsgi_bridge`. The others run the same Flask app from the factories
-below, under their own command lines; none of them has the shipped server's certificate
+below, under their own command lines (one of them the shipped server's bridge and app with
+`POST /mutate` a Flask view instead); none of them has the shipped server's certificate
 reloading or draining (they are measured for speed only):
 
 - gunicorn, gthread worker, 8 threads: the server before issue 13 (its `ssl_context` hook could
@@ -21,14 +22,12 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from http import HTTPStatus
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from a2wsgi import WSGIMiddleware
-from flask import Flask
+from flask import Flask, Response, request
 from prometheus_client import CollectorRegistry
 
 from image_mapper.cli.documents import load_imagemaps
@@ -36,12 +35,15 @@ from image_mapper.engine.acceptance import decide
 from image_mapper.engine.imagemap import read_imagemaps
 from image_mapper.engine.mapping import Mapping
 from image_mapper.serving.wsgi_bridge import WSGIBridge
-from image_mapper.webhook.app import MAX_BODY_BYTES, AdmissionEndpoint, WebhookMetrics, create_app
+from image_mapper.webhook.app import (
+    MAX_BODY_BYTES,
+    AdmissionEndpoint,
+    AdmissionRoute,
+    WebhookMetrics,
+    create_app,
+)
 from image_mapper.webhook.server import APP_THREADS, bridge
 from image_mapper.webhook.view import StaticView
-
-if TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 IMAGEMAPS_VARIABLE = "IMAGE_MAPPER_BENCH_IMAGEMAPS"
 
@@ -60,23 +62,22 @@ def asgi_app() -> WSGIBridge:
     return bridge(flask_app())
 
 
-def mutate_below_routing() -> WSGIBridge:
-    """The shipped bridge, but `POST /mutate` answered by the endpoint in front of Flask's
-    routing (WSGI, as before issue 21), every other path by Flask: what Flask's dispatch costs
-    an admission."""
+def mutate_as_flask_view() -> WSGIBridge:
+    """The shipped bridge and app, but `POST /mutate` a Flask view behind Flask's routing
+    instead of in front of it (`AdmissionRoute`): what Flask's dispatch costs an admission."""
     view = StaticView(_mapping())
+    app = create_app(view=view)
+    route = app.wsgi_app
+    assert isinstance(route, AdmissionRoute)
+    app.wsgi_app = route.app  # type: ignore[method-assign]
     endpoint = AdmissionEndpoint(view, WebhookMetrics(CollectorRegistry(), view))
-    flask_wsgi = create_app(view=view).wsgi_app
 
-    def route(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if environ["PATH_INFO"] != "/mutate" or environ["REQUEST_METHOD"] != "POST":
-            return flask_wsgi(environ, start_response)
-        status, answer = endpoint.answer(environ["wsgi.input"].read())
-        start_response(f"{status} {HTTPStatus(status).phrase}",
-                       [("Content-Type", "application/json")])
-        return [answer]
+    @app.post("/mutate")
+    def mutate() -> Response:
+        status, answer = endpoint.answer(request.get_data(cache=False))
+        return Response(answer, status=status, content_type="application/json")
 
-    return WSGIBridge(route, threads=APP_THREADS, limit=MAX_BODY_BYTES)
+    return WSGIBridge(app, threads=APP_THREADS, limit=MAX_BODY_BYTES)
 
 
 def a2wsgi_app() -> WSGIMiddleware:
@@ -136,8 +137,8 @@ STACKS = (
     Stack("uvicorn + httptools + uvloop, Flask through a2wsgi 1.10", _uvicorn(1, "a2wsgi_app"),
           "1", 2),
     SHIPPED,
-    Stack("the same, but POST /mutate in front of Flask's routing (WSGI)",
-          _uvicorn(1, "mutate_below_routing"), "1", 2),
+    Stack("the same, but POST /mutate a Flask view, behind Flask's routing",
+          _uvicorn(1, "mutate_as_flask_view"), "1", 2),
     Stack("uvicorn + httptools + uvloop, Flask through the bridge, 2 worker processes",
           _uvicorn(2, "asgi_app"), "2 + master", 4),
 )
