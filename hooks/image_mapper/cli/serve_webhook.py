@@ -85,10 +85,6 @@ def configure(parser: argparse.ArgumentParser, environ: MappingABC[str, str] | N
                         help="serve these ImageMaps (files or folders) for every namespace "
                              "instead of watching the cluster: for development")
     server = parser.add_argument_group("server")
-    server.add_argument("--threads", type=options.positive_int,
-                        default=env("WEBHOOK_THREADS", "8"),
-                        help="accepted for compatibility, no effect: requests are answered "
-                             "on one event loop (IMAGE_MAPPER_WEBHOOK_THREADS)")
     server.add_argument("--shutdown-delay", type=options.seconds,
                         default=env("SHUTDOWN_DELAY", "5"),
                         help="seconds to report not ready, still serving, after SIGTERM "
@@ -113,7 +109,7 @@ def config(args: argparse.Namespace) -> WebhookConfig:
         bootstrap_tls=args.bootstrap_tls, tls_secret=args.tls_secret, namespace=args.namespace,
         service=args.service, tls_dns_names=tuple(args.tls_dns_name),
         webhook_configuration=args.webhook_configuration,
-        tls_check_interval=args.tls_check_interval, threads=args.threads,
+        tls_check_interval=args.tls_check_interval,
         shutdown_delay=args.shutdown_delay, graceful_timeout=args.graceful_timeout,
         access_log=args.access_log, log_level=args.log_level,
         log_repeat_interval=args.log_repeat_interval,

@@ -6,12 +6,16 @@ shape both servers use (`image_mapper.serving.errors`), with no stack trace: 400
 is not an AdmissionReview, 503 while the view of the ImageMaps is not synced (so the webhook's
 failurePolicy decides), 500 for a bug.
 
-Every admission passes through `/mutate`, so it is served below Flask, by one WSGI route
-(`MutateRoute`); Flask answers everything else (the probes, errors). Profiles of the server at
-saturation showed Flask's per-request machinery (request context, URL matching, Response
-object) costing about as much as the admission itself (benchmarks/, "Optimizations"). A body
-over the limit never reaches the route: `image_mapper.serving.bodylimit` answers 413 in front of
-it, and hands a chunked body on with a Content-Length.
+The server (`image_mapper.webhook.server`) reaches the app one way, as WSGI: through
+`image_mapper.serving.wsgi_bridge`, which reads the body (answering 413 past `MAX_BODY_BYTES`,
+read away so that the client sees it) and calls the app on a thread of its pool.
+
+Every admission passes through `/mutate`, so the app answers it in front of Flask's routing:
+`AdmissionRoute` is the app's `wsgi_app` (Flask's place for WSGI middleware), and Flask answers
+every other path (the probes, errors). Flask's dispatch (request context, URL matching, the
+Response object) cost an admission about 70% more server CPU than the rest of it together
+(`make bench`, the serving stacks: 311 against 183 µs a request in one run), past the goal of
+250 µs. Any caller of the app, a test client included, takes that same path.
 """
 
 from __future__ import annotations
@@ -24,12 +28,12 @@ from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Response, request
+from flask import Flask, Request, Response, request
+from flask.sessions import SessionInterface, SessionMixin
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.wsgi import get_input_stream
 
-from image_mapper.serving.bodylimit import BodyLimit
 from image_mapper.serving.errors import error_body, http_error, json_error
 from image_mapper.serving.probes import LATENCY_BUCKETS, probes_blueprint
 from image_mapper.webhook.admission import Admission, admit
@@ -45,12 +49,10 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 7 * 512 * 1024
 """3.5 MiB. A review holds the pod and, on UPDATE, its old version; etcd stores an object of at
 most 1.5 MiB and the API server takes request bodies of at most 3 MiB, so a review of a pod
-that can exist fits. Past it: 413 (`image_mapper.serving.bodylimit`), and the failurePolicy
+that can exist fits. Past it: 413 (`image_mapper.serving.wsgi_bridge`), and the failurePolicy
 decides."""
 
 MUTATE = "/mutate"
-ENDPOINT = "image_mapper.admission_endpoint"
-"""The key of the `AdmissionEndpoint` in the app's `extensions`."""
 
 
 class WebhookMetrics:
@@ -118,6 +120,17 @@ def _or_minus_one(age: float | None) -> float:
 INTERNAL_ERROR = "internal error; see the webhook's log"
 
 
+class NoSessions(SessionInterface):
+    """The webhook keeps no sessions, and does not open and check Flask's cookie session on
+    every request."""
+
+    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+        return None
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        return None
+
+
 class AdmissionEndpoint:
     """`POST /mutate`: the request body in, (HTTP status, JSON body) out."""
 
@@ -159,29 +172,39 @@ class AdmissionEndpoint:
 _STATUS_LINES = {code: f"{code} {HTTPStatus(code).phrase}" for code in (200, 400, 500, 503)}
 
 
-class MutateRoute:
-    """WSGI: `POST /mutate` goes straight to the endpoint, whatever the body's framing;
-    another method on it gets 405; every other path goes to `app` (Flask)."""
+class AdmissionRoute:
+    """WSGI: `POST /mutate` goes straight to the endpoint; another method on it gets 405; every
+    other path goes to `app` (Flask). A body past `limit` gets 413; while `shutting_down` is
+    set, the answer carries `Connection: close`, as Flask's answers do then."""
 
-    def __init__(self, app: WSGIApplication, endpoint: AdmissionEndpoint) -> None:
+    def __init__(self, app: WSGIApplication, endpoint: AdmissionEndpoint, *, limit: int | None,
+                 shutting_down: threading.Event | None) -> None:
         self.app = app
         self.endpoint = endpoint
+        self.limit = limit
+        self.shutting_down = shutting_down
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse
                  ) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != MUTATE:
             return self.app(environ, start_response)
-        if environ.get("REQUEST_METHOD") != "POST":
-            return http_error(MethodNotAllowed(valid_methods=["POST"]))(environ, start_response)
-        length = environ.get("CONTENT_LENGTH") or ""
-        if length.isdigit():
-            body = environ["wsgi.input"].read(int(length))
-        else:  # chunked, when no BodyLimit in front made it a Content-Length
-            body = get_input_stream(environ).read()
+        try:
+            if environ.get("REQUEST_METHOD") != "POST":
+                raise MethodNotAllowed(valid_methods=["POST"])
+            body = get_input_stream(environ, max_content_length=self.limit).read()
+        except HTTPException as error:
+            return self._close_if_draining(http_error(error))(environ, start_response)
         status, answer = self.endpoint.answer(body)
-        start_response(_STATUS_LINES[status], [("Content-Type", "application/json"),
-                                               ("Content-Length", str(len(answer)))])
+        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(answer)))]
+        if self.shutting_down is not None and self.shutting_down.is_set():
+            headers.append(("Connection", "close"))
+        start_response(_STATUS_LINES[status], headers)
         return [answer]
+
+    def _close_if_draining(self, response: Response) -> Response:
+        if self.shutting_down is not None and self.shutting_down.is_set():
+            response.headers["Connection"] = "close"
+        return response
 
 
 def create_app(
@@ -193,20 +216,28 @@ def create_app(
     """The webhook app over a view of the ImageMaps.
 
     `shutting_down`, once set, makes `/readyz` answer 503 while requests are still served, so
-    endpoints drop the pod before the server stops accepting connections.
+    endpoints drop the pod before the server stops accepting connections; every answer then
+    carries `Connection: close`, so clients move to new connections (to other replicas)
+    instead of reusing one that the stop will close under them.
     """
     app = Flask(__name__)
+    app.session_interface = NoSessions()
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     if config is not None:
         app.config.from_mapping(config)
     registry = CollectorRegistry()
     metrics = WebhookMetrics(registry, view)
     endpoint = AdmissionEndpoint(view, metrics)
-    app.extensions[ENDPOINT] = endpoint  # the ASGI server answers /mutate with it directly
-    app.wsgi_app = MutateRoute(app.wsgi_app, endpoint)  # type: ignore[method-assign]
-    limit = app.config["MAX_CONTENT_LENGTH"]
-    if limit is not None:
-        app.wsgi_app = BodyLimit(app.wsgi_app, limit)  # type: ignore[method-assign]
+    app.wsgi_app = AdmissionRoute(  # type: ignore[method-assign]
+        app.wsgi_app, endpoint, limit=app.config["MAX_CONTENT_LENGTH"],
+        shutting_down=shutting_down)
+
+    if shutting_down is not None:
+        @app.after_request
+        def close_while_draining(response: Response) -> Response:
+            if shutting_down.is_set():
+                response.headers["Connection"] = "close"
+            return response
 
     def readiness() -> tuple[bool, str]:
         if shutting_down is not None and shutting_down.is_set():
