@@ -13,9 +13,11 @@ past that answered at once and the connection closed. A chunked body is read up 
 
 from __future__ import annotations
 
+import asyncio
 import io
 import sys
 from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from image_mapper.serving.bodylimit import DISCARD_BYTES
@@ -30,6 +32,10 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+
+WAITING_THREADS = 512
+"""Admissions that may wait for a pending ImageMap's decision run on threads, at most this
+many at once, so that the loop keeps answering every other request."""
 
 _JSON = (b"content-type", b"application/json")
 _CLOSE = (b"connection", b"close")
@@ -53,6 +59,7 @@ class WebhookASGI:
         self.endpoint = endpoint
         self.limit = limit
         self.discard = discard
+        self._waiting = ThreadPoolExecutor(WAITING_THREADS, thread_name_prefix="admission")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # lifespan, websocket: nothing to do
@@ -65,7 +72,11 @@ class WebhookASGI:
             await _respond(send, 413, headers, answer)
             return
         if scope["path"] == MUTATE and scope["method"] == "POST":
-            status, answer = self.endpoint.answer(body)
+            if self.endpoint.may_wait():
+                status, answer = await asyncio.get_running_loop().run_in_executor(
+                    self._waiting, self.endpoint.answer, body)
+            else:
+                status, answer = self.endpoint.answer(body)
             await _respond(send, status, [_JSON], answer)
             return
         status, headers, answer = call_wsgi(self.wsgi_app, scope, body)
