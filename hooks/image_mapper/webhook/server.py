@@ -39,7 +39,13 @@ from uvicorn.server import ServerState
 
 from image_mapper.engine.mapping import Mapping
 from image_mapper.serving.errors import ServeError, describe_error
-from image_mapper.webhook.app import ENDPOINT, MAX_BODY_BYTES, create_app
+from image_mapper.webhook.app import (
+    DECISION_WAIT_SECONDS,
+    ENDPOINT,
+    MAX_BODY_BYTES,
+    Undecided,
+    create_app,
+)
 from image_mapper.webhook.asgi import WebhookASGI
 from image_mapper.webhook.kube import (
     ApiClient,
@@ -102,6 +108,10 @@ class WebhookConfig:
     log_level: str
     log_repeat_interval: float = 60.0
     """A failing list or watch is logged at most once per kind of error per this many seconds."""
+    decision_wait: float = DECISION_WAIT_SECONDS
+    """Seconds a pod that a pending ImageMap could change waits for its decision."""
+    undecided: Undecided = "refuse"
+    """What becomes of such a pod after the wait: refused, or admitted with a warning."""
 
 
 # --- what runs beside the server ----------------------------------------------------------
@@ -323,7 +333,9 @@ def serve(config: WebhookConfig) -> int:
     shutting_down = threading.Event()
     try:
         view = start_components(config, components)
-        app = create_app(view=view, shutting_down=shutting_down)
+        app = create_app({"DECISION_WAIT_SECONDS": config.decision_wait,
+                          "UNDECIDED": config.undecided},
+                         view=view, shutting_down=shutting_down)
         settings = uvicorn_config(config, asgi_app(app))
         settings.load()
         settings.ssl = context
