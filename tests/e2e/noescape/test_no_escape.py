@@ -122,10 +122,11 @@ def test_one_apply_of_an_imagemap_and_its_workload_relocates_every_pod(
     assert escaped == [], f"pods admitted with the original image: {escaped}"
 
 
-def _refusals(stack: Stack, namespace: str) -> list[str]:
+def _refusals(stack: Stack, namespace: str) -> list[str] | None:
     events = stack.get("events", "-n", namespace)["items"]
     return [e["message"] for e in events
-            if e.get("reason") == "FailedCreate" and "is not decided" in e.get("message", "")]
+            if e.get("reason") == "FailedCreate" and "is not decided" in e.get("message", "")
+            ] or None
 
 
 def test_without_a_decision_pods_are_refused_then_created_relocated(
@@ -189,9 +190,9 @@ HELD = 300
 
 def test_admissions_held_in_one_namespace_do_not_slow_another(healthy_stack: Stack) -> None:
     stack = healthy_stack
+    held, free = _new_namespace(stack, "empty-namespace"), _new_namespace(stack, "maps-in-force")
     assert stack.metacontroller is not None
     stack.metacontroller.stop()
-    held, free = _new_namespace(stack, "empty-namespace"), _new_namespace(stack, "maps-in-force")
     stack.cp.kubectl("apply", "-f", "-", input=json.dumps(
         _imagemap("relocate", held, (BOOTCAMP, RELOCATED))))
     _pending_in(stack, held)
@@ -233,7 +234,14 @@ def test_deleting_a_pending_imagemap_releases_the_held_admissions_at_once(
 
 
 def _create_pod(stack: Stack, namespace: str, name: str) -> None:
-    stack.cp.kubectl("run", name, f"--image={BOOTCAMP}", "-n", namespace, "--restart=Never")
+    """A pod that the restricted Pod Security level admits (the project's namespace has it)."""
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace},
+           "spec": {"securityContext": {"runAsNonRoot": True,
+                                        "seccompProfile": {"type": "RuntimeDefault"}},
+                    "containers": [{"name": "c", "image": BOOTCAMP, "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "capabilities": {"drop": ["ALL"]}}}]}}
+    stack.cp.kubectl("create", "-f", "-", input=json.dumps(pod))
     stack.cp.kubectl("delete", "pod", name, "-n", namespace, "--wait=false")
 
 
