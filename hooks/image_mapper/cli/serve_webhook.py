@@ -86,12 +86,12 @@ def configure(parser: argparse.ArgumentParser, environ: MappingABC[str, str] | N
                              "instead of watching the cluster: for development")
     admission = parser.add_argument_group("pods that arrive with their ImageMap")
     admission.add_argument(
-        "--decision-wait", type=options.seconds, default=env("DECISION_WAIT", "3"),
+        "--decision-wait", type=options.positive_seconds, default=env("DECISION_WAIT", "3"),
         help="seconds a pod that an ImageMap not yet decided could change waits for the "
              "decision; keep it below the webhook configuration's timeoutSeconds "
              "(IMAGE_MAPPER_DECISION_WAIT; default 3)")
     admission.add_argument(
-        "--undecided", choices=("refuse", "admit"), default=env("UNDECIDED", "refuse"),
+        "--undecided", type=_undecided, choices=UNDECIDED, default=env("UNDECIDED", "refuse"),
         help="what becomes of such a pod when no decision came in time: refuse it (its "
              "controller retries) or admit it unmapped, with a warning "
              "(IMAGE_MAPPER_UNDECIDED; default refuse)")
@@ -111,6 +111,17 @@ def configure(parser: argparse.ArgumentParser, environ: MappingABC[str, str] | N
     server.add_argument("--access-log", action="store_true", default=env_flag("ACCESS_LOG"),
                         help="log every request (IMAGE_MAPPER_ACCESS_LOG=true)")
     options.add_log_options(parser, environ)
+
+UNDECIDED = ("refuse", "admit")
+
+
+def _undecided(value: str) -> str:
+    """Checked here too: argparse does not check a default (the environment's) against
+    `choices`."""
+    if value not in UNDECIDED:
+        raise argparse.ArgumentTypeError(f"{value!r} is not one of {', '.join(UNDECIDED)}")
+    return value
+
 
 def config(args: argparse.Namespace) -> WebhookConfig:
     """The server's configuration from the parsed options; `-f` files are decided here."""
