@@ -219,3 +219,16 @@ def test_each_map_s_time_to_first_decision_is_a_metric() -> None:
             'namespace="demo"}') in text
     view.imagemaps.apply("DELETED", _pending_imagemap("relocate", RELOCATE))
     assert view.first_decisions() == {}
+
+
+def test_nothing_is_kept_of_a_pending_map_once_it_is_gone() -> None:
+    obj = _pending_imagemap("relocate", RELOCATE)
+    view = _view(obj)
+    assert view.pending_for("demo")
+    view.imagemaps.apply("DELETED", obj)
+    assert view._compiled_pending == {}
+    view.imagemaps.apply("ADDED", obj)
+    assert view.pending_for("demo")
+    view.imagemaps.replace([])  # a relist without it
+    assert view._compiled_pending == {}
+    assert not view.pending_anywhere()

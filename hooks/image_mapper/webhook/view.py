@@ -222,9 +222,15 @@ class ClusterView:
         for imagemap in imagemaps:
             by_namespace.setdefault(imagemap.namespace, {})[imagemap.name] = imagemap
         with self._lock:
+            for namespace, maps in self._imagemaps.items():
+                for name, gone in maps.items():
+                    kept = by_namespace.get(namespace, {}).get(name)
+                    if kept is None or kept.uid != gone.uid:
+                        self._forget(namespace, name, gone.uid or "")
+            before = set(self._imagemaps)
             self._imagemaps = by_namespace
             self._deleting = deleting
-            self._compile(set(by_namespace) | set(self._records))
+            self._compile(before | set(by_namespace) | set(self._records))
 
     def _apply_imagemap(self, change: Change, imagemap: ImageMap, *, deleting: bool) -> None:
         namespace = imagemap.namespace
@@ -236,8 +242,7 @@ class ClusterView:
             maps = self._imagemaps.setdefault(namespace, {})
             if change == "DELETED":
                 maps.pop(imagemap.name, None)
-                self._first_decision.pop((namespace, imagemap.name), None)
-                self._first_seen.pop(imagemap.uid or "", None)
+                self._forget(namespace, imagemap.name, imagemap.uid or "")
             else:
                 maps[imagemap.name] = imagemap
             if not maps:
@@ -246,8 +251,9 @@ class ClusterView:
 
     def _replace_records(self, records: dict[str, Record]) -> None:
         with self._lock:
+            before = set(self._records)
             self._records = records
-            self._compile(set(records) | set(self._mappings))
+            self._compile(before | set(records) | set(self._mappings) | set(self._imagemaps))
 
     def _apply_record(self, namespace: str, record: Record | None) -> None:
         with self._lock:
@@ -307,6 +313,13 @@ class ClusterView:
             if entry is not None:
                 found.append(entry)
         return tuple(found)
+
+    def _forget(self, namespace: str, name: str, uid: str) -> None:
+        """What was kept of an ImageMap that is gone (the lock is held)."""
+        self._first_decision.pop((namespace, name), None)
+        self._first_seen.pop(uid, None)
+        for key in [k for k in self._compiled_pending if k[1] == uid]:
+            del self._compiled_pending[key]
 
     def _decided(self, namespace: str, name: str, uid: str) -> None:
         seen = self._first_seen.pop(uid, None)
