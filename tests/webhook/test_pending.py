@@ -12,6 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from image_mapper.webhook.app import create_app
 from image_mapper.webhook.view import ClusterView, Pending
@@ -232,3 +234,63 @@ def test_nothing_is_kept_of_a_pending_map_once_it_is_gone() -> None:
     view.imagemaps.replace([])  # a relist without it
     assert view._compiled_pending == {}
     assert not view.pending_anywhere()
+
+
+# --- a property: pending is exactly "not judged at this generation", whatever the order -----
+
+_EVENTS = st.lists(st.tuples(
+    st.sampled_from(["create", "edit", "delete", "judge", "relist"]),
+    st.sampled_from(["a", "b", "c"]),
+    st.booleans(),  # audit mode, for create and edit
+), max_size=25)
+
+
+def _record(judged: dict[str, tuple[str, int]]) -> dict[str, Any]:
+    """The Namespace `demo` whose record judged (rejected) these ImageMaps: uid, generation."""
+    rows = [[name, uid, generation] for name, (uid, generation) in judged.items()]
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {
+        "name": "demo", "annotations": {"mapper.imagerelocation.pivotal.io/decision":
+                                        json.dumps({"inForce": [], "rejected": rows})}}}
+
+
+def _unjudged(seen: tuple[str, int] | None, obj: dict[str, Any]) -> bool:
+    """Pending by definition: not judged at this uid and generation; Audit never holds."""
+    uid: str = obj["metadata"]["uid"]
+    generation: int = obj["metadata"]["generation"]
+    audit: bool = obj["spec"].get("mode") == "Audit"
+    return (seen is None or seen[0] != uid or seen[1] < generation) and not audit
+
+
+@settings(max_examples=150, deadline=None)
+@given(_EVENTS)
+def test_pending_is_what_the_record_has_not_judged_at_its_generation(
+        events: list[tuple[str, str, bool]]) -> None:
+    view = _view()
+    maps: dict[str, dict[str, Any]] = {}
+    judged: dict[str, tuple[str, int]] = {}
+    for number, (action, name, audit) in enumerate(events):
+        if action == "create" or (action == "edit" and name in maps):
+            before = maps.get(name)
+            obj = _pending_imagemap(name, (f"gcr.io/x/{name}:v1", f"r.example/{name}:v1"),
+                                    mode="Audit" if audit else None)
+            if action == "edit" and before is not None:
+                obj["metadata"]["uid"] = before["metadata"]["uid"]
+                obj["metadata"]["generation"] = before["metadata"]["generation"] + 1
+            elif before is not None:  # created again: the old one is gone
+                view.imagemaps.apply("DELETED", before)
+                obj["metadata"]["uid"] = f"uid-{name}-{number}"
+            else:
+                obj["metadata"]["uid"] = f"uid-{name}-{number}"
+            maps[name] = obj
+            view.imagemaps.apply("MODIFIED" if action == "edit" else "ADDED", obj)
+        elif action == "delete" and name in maps:
+            view.imagemaps.apply("DELETED", maps.pop(name))
+        elif action == "judge":
+            judged = {n: (m["metadata"]["uid"], m["metadata"]["generation"])
+                      for n, m in maps.items()}
+            view.namespaces.apply("MODIFIED", _record(judged))
+        elif action == "relist":
+            view.imagemaps.replace(list(maps.values()))
+        expected = sorted(n for n, m in maps.items() if _unjudged(judged.get(n), m))
+        assert sorted(p.name for p in view.pending_for("demo")) == expected
+        assert view.pending_anywhere() == bool(expected)
