@@ -27,7 +27,7 @@ COMPONENTS = ROOT / "components"
 FOLLOW_NAMESPACE = ROOT / "transformers" / "follow-namespace"
 CHART = ROOT / "charts" / "image-mapper"
 HELM_BUILD = ROOT / "tests" / "helm" / "build.sh"
-OPTIONAL = ("cert-manager", "hooks-token", "metrics")
+OPTIONAL = ("cert-manager", "hooks-token", "metrics", "active-namespaces-only")
 RELEASE = "image-mapper"
 
 # The chart's values for each component.
@@ -35,6 +35,7 @@ _VALUES = {
     "cert-manager": "webhook.tls.mode=cert-manager",
     "hooks-token": "hooks.token.enabled=true",
     "metrics": "metrics.serviceMonitor.enabled=true",
+    "active-namespaces-only": "webhook.namespaces=active",
 }
 
 

@@ -43,6 +43,20 @@ def test_defaults_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert _parse("--port", "10443").port == 10443  # the command line wins
 
 
+def test_how_long_a_pod_waits_for_a_decision_and_what_then(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in [k for k in os.environ if k.startswith("IMAGE_MAPPER_")]:
+        monkeypatch.delenv(key)
+    args = _parse()
+    assert (args.decision_wait, args.undecided) == (3.0, "refuse")
+    monkeypatch.setenv("IMAGE_MAPPER_DECISION_WAIT", "1.5")
+    monkeypatch.setenv("IMAGE_MAPPER_UNDECIDED", "admit")
+    args = _parse()
+    assert (args.decision_wait, args.undecided) == (1.5, "admit")
+    settings = config(_parse("--decision-wait", "2", "--undecided", "refuse"))
+    assert (settings.decision_wait, settings.undecided) == (2.0, "refuse")
+
+
 @pytest.mark.parametrize(
     ("argv", "env", "message"),
     [
@@ -55,6 +69,13 @@ def test_defaults_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
                      "argument --shutdown-delay: 'soon' is not a number of seconds", id="delay"),
         pytest.param(["--kubeconfig", "x", "-f", "y"], {}, "not allowed with argument",
                      id="kubeconfig-and-files"),
+        pytest.param(["--decision-wait", "0"], {}, "argument --decision-wait: 0",
+                     id="decision-wait-0"),
+        pytest.param(["--undecided", "ignore"], {},
+                     "argument --undecided: 'ignore' is not one of refuse, admit", id="undecided"),
+        pytest.param([], {"IMAGE_MAPPER_UNDECIDED": "Admit"},
+                     "argument --undecided: 'Admit' is not one of refuse, admit",
+                     id="undecided-env"),
     ],
 )
 def test_bad_settings_are_usage_errors(

@@ -14,7 +14,10 @@ from image_mapper.webhook.view import StaticView
 from tests.golden import ADMISSION_FIXTURES
 
 
-class UnsyncedView:
+class UnsyncedView(StaticView):
+    def __init__(self) -> None:
+        super().__init__(Mapping.EMPTY)
+
     def mapping_for(self, namespace: str) -> Mapping:
         raise AssertionError("not consulted before the first list")
 

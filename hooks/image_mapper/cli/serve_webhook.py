@@ -84,6 +84,17 @@ def configure(parser: argparse.ArgumentParser, environ: MappingABC[str, str] | N
     source.add_argument("-f", "--filename", action="append", metavar="PATH",
                         help="serve these ImageMaps (files or folders) for every namespace "
                              "instead of watching the cluster: for development")
+    admission = parser.add_argument_group("pods that arrive with their ImageMap")
+    admission.add_argument(
+        "--decision-wait", type=options.positive_seconds, default=env("DECISION_WAIT", "3"),
+        help="seconds a pod that an ImageMap not yet decided could change waits for the "
+             "decision; keep it below the webhook configuration's timeoutSeconds "
+             "(IMAGE_MAPPER_DECISION_WAIT; default 3)")
+    admission.add_argument(
+        "--undecided", type=_undecided, choices=UNDECIDED, default=env("UNDECIDED", "refuse"),
+        help="what becomes of such a pod when no decision came in time: refuse it (its "
+             "controller retries) or admit it unmapped, with a warning "
+             "(IMAGE_MAPPER_UNDECIDED; default refuse)")
     server = parser.add_argument_group("server")
     server.add_argument("--shutdown-delay", type=options.seconds,
                         default=env("SHUTDOWN_DELAY", "5"),
@@ -96,6 +107,17 @@ def configure(parser: argparse.ArgumentParser, environ: MappingABC[str, str] | N
     server.add_argument("--access-log", action="store_true", default=env_flag("ACCESS_LOG"),
                         help="log every request (IMAGE_MAPPER_ACCESS_LOG=true)")
     options.add_log_options(parser, environ)
+
+UNDECIDED = ("refuse", "admit")
+
+
+def _undecided(value: str) -> str:
+    """Checked here too: argparse does not check a default (the environment's) against
+    `choices`."""
+    if value not in UNDECIDED:
+        raise argparse.ArgumentTypeError(f"{value!r} is not one of {', '.join(UNDECIDED)}")
+    return value
+
 
 def config(args: argparse.Namespace) -> WebhookConfig:
     """The server's configuration from the parsed options; `-f` files are decided here."""
@@ -113,6 +135,7 @@ def config(args: argparse.Namespace) -> WebhookConfig:
         shutdown_delay=args.shutdown_delay, graceful_timeout=args.graceful_timeout,
         access_log=args.access_log, log_level=args.log_level,
         log_repeat_interval=args.log_repeat_interval,
+        decision_wait=args.decision_wait, undecided=args.undecided,
     )
 
 

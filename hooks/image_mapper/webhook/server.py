@@ -41,7 +41,12 @@ from flask import Flask
 from image_mapper.engine.mapping import Mapping
 from image_mapper.serving.errors import ServeError, describe_error
 from image_mapper.serving.wsgi_bridge import WSGIBridge
-from image_mapper.webhook.app import MAX_BODY_BYTES, create_app
+from image_mapper.webhook.app import (
+    DECISION_WAIT_SECONDS,
+    MAX_BODY_BYTES,
+    Undecided,
+    create_app,
+)
 from image_mapper.webhook.kube import (
     ApiClient,
     KubernetesTLSStore,
@@ -95,6 +100,10 @@ class WebhookConfig:
     log_level: str
     log_repeat_interval: float = 60.0
     """A failing list or watch is logged at most once per kind of error per this many seconds."""
+    decision_wait: float = DECISION_WAIT_SECONDS
+    """Seconds a pod that a pending ImageMap could change waits for its decision."""
+    undecided: Undecided = "refuse"
+    """What becomes of such a pod after the wait: refused, or admitted with a warning."""
 
 
 # --- what runs beside the server ----------------------------------------------------------
@@ -256,7 +265,9 @@ def serve(config: WebhookConfig) -> int:
     app: WSGIBridge | None = None
     try:
         view = start_components(config, components)
-        app = bridge(create_app(view=view, shutting_down=shutting_down))
+        app = bridge(create_app({"DECISION_WAIT_SECONDS": config.decision_wait,
+                                 "UNDECIDED": config.undecided},
+                                view=view, shutting_down=shutting_down))
         settings = uvicorn_config(config, app, context)
         settings.load()
         server = uvicorn.Server(settings)
