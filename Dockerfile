@@ -13,7 +13,9 @@ COPY requirements.txt ./
 RUN /opt/image-mapper/bin/pip install --no-cache-dir --requirement requirements.txt
 COPY pyproject.toml README.md ./
 COPY hooks/ hooks/
-RUN /opt/image-mapper/bin/pip install --no-cache-dir --no-deps .
+# The package with its server extra (what serve-hooks and serve-webhook need), held to the pins:
+# everything is installed above, so this only checks that the extra asks for nothing else.
+RUN /opt/image-mapper/bin/pip install --no-cache-dir --constraint requirements.txt '.[server]'
 
 FROM python:3.11.14-slim-bookworm
 ENV PATH=/opt/image-mapper/bin:$PATH \

@@ -18,7 +18,11 @@ Measures, in this order (a few minutes; traffic on 127.0.0.1 only, fixed duratio
    requests/s (vegeta; 1,000 also over at most 8 connections); a certificate rotation under
    steady load;
 7. the serving stacks of `benchmarks.candidates` side by side on the same app: saturation,
-   CPU per request, failures and p99 at 1,000 and 2,000 requests/s.
+   CPU per request, failures and p99 at 1,000 and 2,000 requests/s;
+8. decision latency with the real Metacontroller at its default client settings, on the local
+   control plane (`benchmarks.bench_decision`): apply -> decision recorded and apply -> Ready,
+   p50 and p99, one ImageMap beside two in force; and 100 namespaces x 1 ImageMap in one
+   apply, until all decided (what a pod applied with its ImageMap waits for).
 
 Prints a table, the stacks' table, then one line `BENCH {json}`. Asserts nothing: goals are
 shown beside the numbers, and the test suite does not run this. Compare figures as ratios from
@@ -39,7 +43,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchmarks import bench_admission, bench_server, bench_verify
+from benchmarks import bench_admission, bench_decision, bench_server, bench_verify
 from benchmarks.bench_hooks import (
     BODIES,
     composite_sync,
@@ -377,6 +381,28 @@ def candidates(table: Table) -> None:
     table.candidates = [header, *rows]
 
 
+def decision(table: Table) -> None:
+    table.section("decision latency, real Metacontroller, default client (5 req/s, burst 10)")
+    try:
+        figures = bench_decision.measure(trials=20, namespaces=100)
+    except (AssertionError, OSError, TimeoutError, subprocess.CalledProcessError) as error:
+        table.row("did not run", str(error).splitlines()[0][:80])
+        return
+    p50, p99 = figures["decision_ms_p50"], figures["decision_ms_p99"]
+    table.row("apply -> decision recorded, p50", f"{p50} ms")
+    table.row("apply -> decision recorded, p99", f"{p99} ms", "<= 1,500 ms", p99 <= 1500)
+    table.row("apply -> Ready, p50 / p99",
+              f"{figures['ready_ms_p50']} / {figures['ready_ms_p99']} ms")
+    bootstrap = figures["bootstrap"]
+    table.row("100 namespaces x 1 ImageMap, one apply: all decided",
+              f"{bootstrap['decide_all_s']} s (apply itself {bootstrap['apply_s']} s)",
+              "<= 20 s", bootstrap["decide_all_s"] <= 20)
+    table.bench["decision_ms_p50"] = p50
+    table.bench["decision_ms_p99"] = p99
+    table.bench["decide_100_namespaces_s"] = bootstrap["decide_all_s"]
+    table.bench["decide_100_namespaces_writes"] = bootstrap["writes"]
+
+
 KEYS = (
     "floor_us",
     "handler_ratio_to_floor",
@@ -392,6 +418,9 @@ KEYS = (
     "failed_at_2000rps",
     "p99_ms_at_2000rps",
     "verify_s_1000_refs",
+    "decision_ms_p50",
+    "decision_ms_p99",
+    "decide_100_namespaces_s",
 )
 
 
@@ -413,6 +442,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="skip the TLS server runs (no load generator needed)",
     )
+    parser.add_argument(
+        "--no-cluster",
+        action="store_true",
+        help="skip the decision latency on the local control plane",
+    )
     args = parser.parse_args(argv)
     started = time.monotonic()
     table = Table()
@@ -425,6 +459,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_server:
         server(table)
         candidates(table)
+    if not args.no_cluster:
+        decision(table)
     table.print()
     bench = {key: table.bench.get(key) for key in KEYS}
     bench.update({k: v for k, v in table.bench.items() if k not in bench})

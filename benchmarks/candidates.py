@@ -1,12 +1,16 @@
 """The serving stacks `make bench` compares, each serving the same app over TLS on 127.0.0.1.
 
-The shipped one is `image-mapper serve-webhook` itself (uvicorn, one process). The others run
-the project's app from the factories below, under their own command lines; none of them has
-the shipped server's certificate reloading or draining (they are measured for speed only):
+The shipped one is `image-mapper serve-webhook` itself: uvicorn, one process, the Flask app
+through `image_mapper.serving.wsgi_bridge`. The others run the same Flask app from the factories
+below, under their own command lines (one of them the shipped server's bridge and app with
+`POST /mutate` a Flask view instead); none of them has the shipped server's certificate
+reloading or draining (they are measured for speed only):
 
-- gunicorn, gthread worker, 8 threads: the server before issue 13 (the Flask app, WSGI);
+- gunicorn, gthread worker, 8 threads: the server before issue 13 (its `ssl_context` hook could
+  serve a reloaded certificate);
 - granian (Rust: hyper, rustls) on the Flask app as WSGI, 1 worker, 1 blocking thread;
-- granian on the ASGI app (`image_mapper.webhook.asgi`), 1 worker, uvloop;
+- uvicorn (httptools, uvloop) on the Flask app through a2wsgi, the maintained ASGI-to-WSGI
+  adapter, with as many threads as the shipped bridge;
 - uvicorn (httptools, uvloop) with 2 worker processes, each with its own view of the ImageMaps:
   in a cluster, each worker would keep its own watches of ImageMaps and Namespaces.
 
@@ -22,14 +26,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import Flask
+from a2wsgi import WSGIMiddleware
+from flask import Flask, Response, request
+from prometheus_client import CollectorRegistry
 
 from image_mapper.cli.documents import load_imagemaps
 from image_mapper.engine.acceptance import decide
 from image_mapper.engine.imagemap import read_imagemaps
-from image_mapper.webhook.app import create_app
-from image_mapper.webhook.asgi import WebhookASGI
-from image_mapper.webhook.server import asgi_app as shipped_asgi_app
+from image_mapper.engine.mapping import Mapping
+from image_mapper.serving.wsgi_bridge import WSGIBridge
+from image_mapper.webhook.app import (
+    MAX_BODY_BYTES,
+    AdmissionEndpoint,
+    AdmissionRoute,
+    WebhookMetrics,
+    create_app,
+)
+from image_mapper.webhook.server import APP_THREADS, bridge
 from image_mapper.webhook.view import StaticView
 
 IMAGEMAPS_VARIABLE = "IMAGE_MAPPER_BENCH_IMAGEMAPS"
@@ -37,13 +50,39 @@ IMAGEMAPS_VARIABLE = "IMAGE_MAPPER_BENCH_IMAGEMAPS"
 
 def flask_app() -> Flask:
     """The webhook's Flask app (WSGI) over the ImageMaps of `IMAGE_MAPPER_BENCH_IMAGEMAPS`."""
-    mapping = decide(read_imagemaps(load_imagemaps([os.environ[IMAGEMAPS_VARIABLE]]))).mapping
-    return create_app(view=StaticView(mapping))
+    return create_app(view=StaticView(_mapping()))
 
 
-def asgi_app() -> WebhookASGI:
+def _mapping() -> Mapping:
+    return decide(read_imagemaps(load_imagemaps([os.environ[IMAGEMAPS_VARIABLE]]))).mapping
+
+
+def asgi_app() -> WSGIBridge:
     """The ASGI app the shipped server runs, over the same ImageMaps."""
-    return shipped_asgi_app(flask_app())
+    return bridge(flask_app())
+
+
+def mutate_as_flask_view() -> WSGIBridge:
+    """The shipped bridge and app, but `POST /mutate` a Flask view behind Flask's routing
+    instead of in front of it (`AdmissionRoute`): what Flask's dispatch costs an admission."""
+    view = StaticView(_mapping())
+    app = create_app(view=view)
+    route = app.wsgi_app
+    assert isinstance(route, AdmissionRoute)
+    app.wsgi_app = route.app  # type: ignore[method-assign]
+    endpoint = AdmissionEndpoint(view, WebhookMetrics(CollectorRegistry(), view))
+
+    @app.post("/mutate")
+    def mutate() -> Response:
+        status, answer = endpoint.answer(request.get_data(cache=False))
+        return Response(answer, status=status, content_type="application/json")
+
+    return WSGIBridge(app, threads=APP_THREADS, limit=MAX_BODY_BYTES)
+
+
+def a2wsgi_app() -> WSGIMiddleware:
+    """The Flask app through a2wsgi, with as many threads as the shipped bridge."""
+    return WSGIMiddleware(flask_app(), workers=APP_THREADS)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -77,26 +116,29 @@ def _granian(interface: str, target: str) -> Callable[[int, Path, Path], list[st
     return command
 
 
-def _uvicorn_workers(workers: int) -> Callable[[int, Path, Path], list[str]]:
+def _uvicorn(workers: int, target: str) -> Callable[[int, Path, Path], list[str]]:
     def command(port: int, cert: Path, key: Path) -> list[str]:
         return [sys.executable, "-m", "uvicorn", "--factory", "--workers", str(workers),
                 "--http", "httptools", "--loop", "uvloop", "--lifespan", "off",
                 "--host", "127.0.0.1", "--port", str(port), "--ssl-certfile", str(cert),
                 "--ssl-keyfile", str(key), "--no-access-log", "--no-server-header",
-                "--timeout-keep-alive", "30", "--log-level", "warning",
-                f"{__name__}:asgi_app"]
+                "--timeout-keep-alive", "30", "--no-proxy-headers", "--log-level", "warning",
+                f"{__name__}:{target}"]
 
     return command
 
 
-SHIPPED = Stack("uvicorn + httptools + uvloop, ASGI, 1 process (shipped: serve-webhook)",
-                None, "1", 2)
+SHIPPED = Stack("uvicorn + httptools + uvloop, Flask through the bridge, 1 process (shipped: "
+                "serve-webhook)", None, "1", 2)
 STACKS = (
     Stack("gunicorn gthread, 8 threads, Flask WSGI (before)", _gunicorn, "1 + master", 2),
     Stack("granian 2.8 WSGI, Flask app, 1 blocking thread", _granian("wsgi", "flask_app"),
           "1 + master", 2),
-    Stack("granian 2.8 ASGI, uvloop", _granian("asgi", "asgi_app"), "1 + master", 2),
+    Stack("uvicorn + httptools + uvloop, Flask through a2wsgi 1.10", _uvicorn(1, "a2wsgi_app"),
+          "1", 2),
     SHIPPED,
-    Stack("uvicorn + httptools + uvloop, ASGI, 2 worker processes", _uvicorn_workers(2),
-          "2 + master", 4),
+    Stack("the same, but POST /mutate a Flask view, behind Flask's routing",
+          _uvicorn(1, "mutate_as_flask_view"), "1", 2),
+    Stack("uvicorn + httptools + uvloop, Flask through the bridge, 2 worker processes",
+          _uvicorn(2, "asgi_app"), "2 + master", 4),
 )

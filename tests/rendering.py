@@ -27,7 +27,7 @@ COMPONENTS = ROOT / "components"
 FOLLOW_NAMESPACE = ROOT / "transformers" / "follow-namespace"
 CHART = ROOT / "charts" / "image-mapper"
 HELM_BUILD = ROOT / "tests" / "helm" / "build.sh"
-OPTIONAL = ("cert-manager", "hooks-token", "metrics")
+OPTIONAL = ("cert-manager", "hooks-token", "metrics", "active-namespaces-only")
 RELEASE = "image-mapper"
 
 # The chart's values for each component.
@@ -35,6 +35,7 @@ _VALUES = {
     "cert-manager": "webhook.tls.mode=cert-manager",
     "hooks-token": "hooks.token.enabled=true",
     "metrics": "metrics.serviceMonitor.enabled=true",
+    "active-namespaces-only": "webhook.namespaces=active",
 }
 
 
@@ -48,9 +49,11 @@ class Settings:
         return "+".join([self.namespace, *self.parts])
 
     def helm_set(self) -> list[str]:
-        """`--set` arguments of `helm template` / `helm install`."""
-        values = [f"namespace={self.namespace}", *(_VALUES[part] for part in self.parts)]
-        return [arg for value in values for arg in ("--set", value)]
+        """The arguments of `helm template` / `helm install`: the release's namespace (where
+        the chart puts every namespaced object) and `--set` for each part."""
+        values = [_VALUES[part] for part in self.parts]
+        return [f"--namespace={self.namespace}",
+                *(arg for value in values for arg in ("--set", value))]
 
 
 def every_combination(namespace: str = "image-mapper") -> Iterator[Settings]:

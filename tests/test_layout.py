@@ -1,4 +1,5 @@
-"""The import rule of the layout (README, "Architecture"), read from the source of every module.
+"""The import rule of the layout (docs/architecture.md, "The code"), read from the source of
+every module.
 
     cli  ─┬─> controller ─┬─> serving
           └─> webhook ────┤

@@ -1,6 +1,6 @@
 """Image Mapper: ImageMap resources, Metacontroller hooks and a mutating admission webhook.
 
-One sub-package per part, imports pointing one way (README, "Architecture"; enforced by
+One sub-package per part, imports pointing one way (docs/architecture.md; enforced by
 tests/test_layout.py):
 
 - `engine`: image references, maplets and mappings, the acceptance of ImageMaps. Imports

@@ -60,15 +60,34 @@ def test_ctrl_c_ends_quietly() -> None:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    pytest.param(("hook", "/imagemap/sync"), "no request on standard input", id="hook"),
-    pytest.param(("review", "-f", str(SAMPLE)), "no AdmissionReview on standard input",
-                 id="review"),
-    pytest.param(("map", "-f", "-", "nginx"), "standard input is empty", id="map"),
+    pytest.param(("hook", "/imagemap/sync"), "the JSON body Metacontroller POSTs", id="hook"),
+    pytest.param(("review", "-f", str(SAMPLE)), "expected an AdmissionReview", id="review"),
+    pytest.param(("map", "-f", "-", "nginx"), "expected YAML documents", id="map"),
+    pytest.param(("preview", "-f", str(SAMPLE), "-"), "expected YAML documents", id="preview"),
+    pytest.param(("validate", "-f", "-"), "expected YAML documents", id="validate"),
 ])
 def test_empty_input_is_named(args: tuple[str, ...], message: str) -> None:
     done = run(*args, stdin="  \n")
     assert done.returncode == 1
+    assert "standard input is empty" in done.stderr
     assert message in done.stderr
+    assert "-f -" not in done.stderr  # `preview -` has no -f - to name
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("args", [
+    pytest.param(("hook", "/imagemap/sync"), id="hook"),
+    pytest.param(("review", "-f", str(SAMPLE)), id="review"),
+    pytest.param(("map", "-f", "-", "nginx"), id="map"),
+    pytest.param(("preview", "-f", str(SAMPLE), "-"), id="preview"),
+    pytest.param(("validate", "-f", "-"), id="validate"),
+])
+def test_a_closed_standard_input_is_named(args: tuple[str, ...]) -> None:
+    """`image-mapper ... <&-`: Python then has no sys.stdin at all."""
+    done = subprocess.run(["bash", "-c", 'exec "$@" <&-', "bash", *COMMAND, *args],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1, done.stderr
+    assert "standard input is closed" in done.stderr
     assert "Traceback" not in done.stderr
 
 

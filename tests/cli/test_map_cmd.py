@@ -199,6 +199,39 @@ def test_missing_file() -> None:
     assert "/nonexistent.yaml: no such file" in done.stderr
 
 
+def test_a_second_file_after_f_is_not_taken_for_an_image(tmp_path: Path) -> None:
+    """`-f` takes one path, in every command, as in kubectl: `-f a.yaml b.yaml IMAGE` is an
+    error that says so, not a mapping of the image `b.yaml`."""
+    second = tmp_path / "b.yaml"
+    second.write_text(SAMPLE.read_text())
+    done = image_mapper("map", "-f", str(SAMPLE), str(second), "nginx:1.25")
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr == (
+        f"image-mapper map: error: {str(second)!r} is a file, not an image: -f takes one file "
+        f"or folder, so give each its own -f (-f {SAMPLE} -f {second})\n")
+    missing = image_mapper("map", "-f", str(SAMPLE), "other-maps.yaml", "nginx")
+    assert missing.returncode == 1
+    assert "is a file, not an image" in missing.stderr
+    both = image_mapper("map", "-f", str(SAMPLE), "-f", str(second), "nginx:1.25")
+    assert both.returncode == 1  # the same name twice: the files were both read
+    assert "is also defined in" in both.stderr
+
+
+def test_an_invalid_reference_in_an_imagemap_reads_as_on_the_command_line(
+        tmp_path: Path) -> None:
+    maps = tmp_path / "maps.yaml"
+    maps.write_text(SAMPLE.read_text().replace("registry.example.com/kubernetes-bootcamp:v1",
+                                               "nginx:1 25"))
+    done = image_mapper("map", "-f", str(maps), "nginx")
+    assert done.returncode == 1
+    assert "spec.map[0].to: invalid image reference 'nginx:1 25': invalid reference format" in (
+        done.stderr)
+    assert "does not match" not in done.stderr
+    argument = image_mapper("map", "-f", str(SAMPLE), "nginx:1 25")
+    assert "invalid reference format" in argument.stderr
+
+
 LAYERS = """\
 apiVersion: v1
 kind: Namespace

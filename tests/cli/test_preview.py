@@ -111,7 +111,7 @@ def test_each_workload_runs_relocated_with_the_record(
     done = image_mapper("preview", "-f", str(maps), str(tmp_path / "app.yaml"))
     assert done.returncode == 0, done.stderr
     # The webhook's warnings, one per image rewritten, as kubectl would show them.
-    where = f"image-mapper preview: {tmp_path / 'app.yaml'}, document 1: image-mapper:"
+    where = f"image-mapper preview: {tmp_path / 'app.yaml'}, document 1:"
     assert done.stderr.splitlines() == [
         f"{where} init: nginx:1.25 -> registry.example.com/hub/nginx:1.25 (ImageMap relocated)",
         f"{where} app: {BOOTCAMP} -> {RELOCATED} (ImageMap relocated)",
@@ -228,8 +228,6 @@ def nginx_pods(*namespaces: str) -> str:
                      id="only-without-namespace-maps-all"),
         pytest.param(("red",), (), ("", "blue"), ["red.example/nginx", "nginx"],
                      "no ImageMaps for namespace blue", id="the-only-group-for-no-namespace"),
-        pytest.param(("red", "blue"), (), ("",), ["nginx"],
-                     "no ImageMaps for manifests without a namespace (-n)", id="ambiguous"),
     ],
 )
 def test_each_namespace_is_mapped_by_its_own_imagemaps(
@@ -246,6 +244,57 @@ def test_each_namespace_is_mapped_by_its_own_imagemaps(
     assert notes == ([expected] if note else [])
     warned = [line for line in done.stderr.splitlines() if " -> " in line]
     assert len(warned) == sum(image != "nginx" for image in images)
+
+
+def test_maps_in_several_namespaces_and_a_manifest_in_none_ask_for_n(tmp_path: Path) -> None:
+    """Which namespace's ImageMaps map it is the user's to say, as `map` asks: not a silent
+    preview that maps nothing (exit 0, empty diff)."""
+    (tmp_path / "maps.yaml").write_text(namespaced_maps("red", "blue"))
+    for output in ("yaml", "diff", "json"):
+        done = image_mapper("preview", "-f", str(tmp_path / "maps.yaml"), "-o", output, "-",
+                            stdin=nginx_pods(""))
+        assert done.returncode == 1
+        assert done.stdout == ""  # nothing half-printed
+        assert done.stderr == (
+            "image-mapper preview: error: the ImageMaps are in 2 namespaces ('red', 'blue'), "
+            "each decided on its own: pick one with -n NAMESPACE (-n '' for those without a "
+            "namespace)\n")
+    # -n means what it means for `map`: the namespace whose ImageMaps decide.
+    for command in (("preview", "-o", "json", "-"), ("map", "-o", "json", "nginx")):
+        done = image_mapper(command[0], "-f", str(tmp_path / "maps.yaml"), "-n", "blue",
+                            *command[1:], stdin=nginx_pods(""))
+        assert done.returncode == 0, done.stderr
+        assert "blue.example/nginx" in done.stdout
+        assert "red.example" not in done.stdout
+    done = image_mapper("preview", "-f", str(tmp_path / "maps.yaml"), "-n", "green", "-",
+                        stdin=nginx_pods(""))
+    assert done.returncode == 1
+    assert "no ImageMap in namespace 'green'" in done.stderr
+
+
+def test_json_output_is_one_list(tmp_path: Path) -> None:
+    (tmp_path / "maps.yaml").write_text(MAPS)
+    done = image_mapper("preview", "-f", str(tmp_path / "maps.yaml"), "-o", "json", "-",
+                        stdin=yaml.safe_dump_all([WORKLOADS["Pod"][0], WORKLOADS["Pod"][0]]))
+    assert done.returncode == 0, done.stderr
+    listed = json.loads(done.stdout)
+    assert listed["kind"] == "List"
+    assert len(listed["items"]) == 2
+    assert RELOCATED in [c["image"] for c in listed["items"][0]["spec"]["containers"]]
+
+
+def test_warnings_name_the_tool_once_and_quiet_silences_them(tmp_path: Path) -> None:
+    (tmp_path / "maps.yaml").write_text(MAPS)
+    pods = yaml.safe_dump_all([WORKLOADS["Pod"][0]] * 50)
+    done = image_mapper("preview", "-f", str(tmp_path / "maps.yaml"), "-", stdin=pods)
+    assert done.returncode == 0
+    lines = done.stderr.splitlines()
+    assert len(lines) == 150
+    assert all(line.count("image-mapper") == 1 for line in lines), lines[0]
+    quiet = image_mapper("preview", "-q", "-f", str(tmp_path / "maps.yaml"), "-", stdin=pods)
+    assert quiet.returncode == 0
+    assert quiet.stderr == ""
+    assert quiet.stdout == done.stdout
 
 
 def test_a_rejected_imagemap_is_reported_and_exits_0(tmp_path: Path) -> None:
@@ -349,7 +398,7 @@ def test_the_preview_shows_pull_secrets_added_and_what_audit_would_map(tmp_path:
         "image: private.example.com/gcr/google-samples/kubernetes-bootcamp:v1")
         for line in done.stdout.splitlines())
     assert "registry.example.com/hub/nginx" not in done.stdout  # Audit: nothing rewritten
-    where = f"image-mapper preview: {tmp_path / 'app.yaml'}, document 1: image-mapper:"
+    where = f"image-mapper preview: {tmp_path / 'app.yaml'}, document 1:"
     assert done.stderr.splitlines() == [
         f"{where} init: nginx:1.25 would map registry.example.com/hub/nginx:1.25 "
         "(ImageMap trial)",

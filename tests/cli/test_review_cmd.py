@@ -71,7 +71,7 @@ def test_imagemaps_are_accepted_in_order_and_rejections_explained(
 @pytest.mark.parametrize(
     ("stdin", "message"),
     [
-        pytest.param(b"", "no AdmissionReview on standard input", id="empty"),
+        pytest.param(b"", "standard input is empty: expected an AdmissionReview", id="empty"),
         pytest.param(b"{}", "stdin: not a valid AdmissionReview: apiVersion must be",
                      id="empty-object"),
     ],
@@ -91,3 +91,13 @@ def test_missing_imagemap_file(
 ) -> None:
     assert _review(monkeypatch, b"{}", "-f", str(tmp_path / "nope.yaml")) == 1
     assert "no such file or folder" in capsys.readouterr().err
+
+
+def test_a_manifest_on_stdin_points_to_preview(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    pod = b"apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: []\n"
+    assert _review(monkeypatch, pod, "-f", str(IMAGEMAPS)) == 1
+    error = capsys.readouterr().err
+    assert "not a valid AdmissionReview: body is not JSON" in error
+    assert "this is a Pod manifest" in error
+    assert "image-mapper preview -f IMAGEMAPS -" in error

@@ -9,7 +9,8 @@ and must not meet.
   hooks-token and metrics components;
 - `helm/`: the same installed with `helm install` of charts/image-mapper;
 - `components/`: every combination of the components applied (no Metacontroller running);
-- `operating/`: the README's Install, Verify, Upgrade and Uninstall blocks, run as written;
+- `operating/`: the Install, Verify and Uninstall blocks of docs/install.md and
+  docs/operations.md and the README's walk-through, run as written;
 - `webhook/`: `serve-webhook` alone against an API server, and its watch.
 """
 

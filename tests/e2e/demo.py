@@ -3,7 +3,7 @@
 Starts etcd, kube-apiserver and kube-controller-manager, installs the project's manifests,
 runs the hooks, the webhook and the real Metacontroller (built from its pinned source on first
 use), applies the sample
-ImageMap, runs the bootcamp pod with `kubectl run`, prints what it runs; then the README's
+ImageMap, runs the bootcamp pod with `kubectl run`, prints what it runs; then the
 private-registry steps (`private_registry`: a pull secret, the opt-out label, Audit mode), and
 tears it all down.
 """
@@ -27,7 +27,7 @@ IGNORE = "mapper.imagerelocation.pivotal.io/ignore"
 
 @dataclass(frozen=True)
 class PrivateRegistry:
-    """What the README's private-registry steps show."""
+    """What docs/admission.md's private-registry steps show."""
 
     pull_secrets: Any
     """`spec.imagePullSecrets` of the pod run after the ImageMap listed `regcred`."""
@@ -40,7 +40,8 @@ class PrivateRegistry:
 
 
 def private_registry(stack: Stack, namespace: str) -> PrivateRegistry:
-    """The README's walk-through after the seed's, command for command (in `namespace`, where
+    """docs/admission.md's private-registry steps after the bootcamp walk-through, command for
+    command (in `namespace`, where
     the sample ImageMap is in force)."""
     cp = stack.cp
 

@@ -57,7 +57,9 @@ def comparable(obj: dict[str, Any]) -> tuple[tuple[str, str, str], str]:
 def test_the_chart_renders_what_kustomize_renders(binary: Path, settings: Settings,
                                                   tmp_path: Path) -> None:
     chart = dict(map(comparable, render_chart(binary, settings)))
-    kustomize = dict(map(comparable, render_kustomize(settings, tmp_path)))
+    # The chart leaves the namespace to Helm (`-n NAMESPACE --create-namespace`).
+    kustomize = dict(map(comparable, (o for o in render_kustomize(settings, tmp_path)
+                                      if o["kind"] != "Namespace")))
     assert sorted(chart) == sorted(kustomize)
     for key, rendered in chart.items():
         assert rendered == kustomize[key], key
@@ -131,7 +133,8 @@ BAD_VALUES = [
      "allowed"),
     ("webhook.failurePolicy=Never", "at '/webhook/failurePolicy': value must be one of 'Fail', "
      "'Ignore'"),
-    ("namespace=Platform", "at '/namespace': 'Platform' does not match pattern"),
+    ("namespace=platform", "additional properties 'namespace' not allowed"),
+    ("createNamespace=true", "additional properties 'createNamespace' not allowed"),
     ("logFormat=xml", "at '/logFormat': value must be one of '', 'text', 'json'"),
     ("hooks.replicas=0", "at '/hooks/replicas': minimum: got 0, want 1"),
     ("image.digest=latest", "at '/image/digest': 'latest' does not match pattern"),
@@ -146,3 +149,21 @@ def test_a_bad_value_is_refused_by_name(binary: Path, value: str, message: str) 
     assert done.returncode != 0
     assert done.stdout == ""
     assert message in done.stderr
+
+
+def test_every_object_is_in_the_release_namespace(binary: Path) -> None:
+    """`helm install image-mapper charts/image-mapper -n platform`: every namespaced object in
+    `platform`, no Namespace object (Helm's --create-namespace makes it, and the release record
+    lies beside the objects), and the webhook keeps away from the release's own pods."""
+    objects = render_chart(binary, Settings("platform", ("cert-manager", "hooks-token",
+                                                          "metrics")))
+    assert "Namespace" not in {o["kind"] for o in objects}
+    namespaced = [o for o in objects if "namespace" in o["metadata"]]
+    assert len(namespaced) > 10
+    assert {o["metadata"]["namespace"] for o in namespaced} == {"platform"}
+    (configuration,) = [o for o in objects if o["kind"] == "MutatingWebhookConfiguration"]
+    (webhook,) = configuration["webhooks"]
+    assert webhook["clientConfig"]["service"]["namespace"] == "platform"
+    assert {"key": "kubernetes.io/metadata.name", "operator": "NotIn",
+            "values": ["kube-system", "platform"]} in (
+        webhook["namespaceSelector"]["matchExpressions"])

@@ -33,7 +33,7 @@ CHECKOV = Path(
 
 ACCEPTED = {
     "CKV_K8S_43": "Image should use digest: the digest is the installer's, set with kustomize "
-    "`images:` (README); the manifests pin a version tag.",
+    "`images:` (docs/install.md); the manifests pin a version tag.",
     "CKV_K8S_15": "Image pull policy Always: with a pinned tag or digest IfNotPresent pulls the "
     "same bytes, and keeps pods starting while the private registry is away.",
     "CKV_K8S_38": "Service account token mounted: the webhook watches ImageMaps and bootstraps "

@@ -69,6 +69,10 @@ def test_every_combination_builds_outside_the_clone(built: tuple[Settings, Objec
     assert (("Role", "image-mapper-webhook-tls") in objects) != ("cert-manager" in settings.parts)
     hooks = objects[("CompositeController", "image-mapper-imagemaps")]["spec"]["hooks"]
     assert ("authorization" in hooks["sync"]["webhook"]) == ("hooks-token" in settings.parts)
+    (webhook,) = objects[("MutatingWebhookConfiguration", "image-mapper")]["webhooks"]
+    keys = [e["key"] for e in webhook["namespaceSelector"]["matchExpressions"]]
+    assert ("mapper.imagerelocation.pivotal.io/active" in keys) == (
+        "active-namespaces-only" in parts)
 
 
 def test_the_namespace_is_followed_everywhere(built: tuple[Settings, Objects]) -> None:
@@ -93,7 +97,7 @@ def test_the_namespace_is_followed_everywhere(built: tuple[Settings, Objects]) -
     (by_name,) = [e for e in webhook["namespaceSelector"]["matchExpressions"]
                   if e["key"] == "kubernetes.io/metadata.name"]
     assert by_name == {"key": "kubernetes.io/metadata.name", "operator": "NotIn",
-                       "values": ["kube-system", namespace]}
+                       "values": ["kube-system", namespace, "metacontroller"]}
     for kind, name in (("ClusterRoleBinding", "image-mapper-webhook"),
                        ("ClusterRoleBinding", "image-mapper-webhook-tls"),
                        ("RoleBinding", "image-mapper-webhook-tls")):

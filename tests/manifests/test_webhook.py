@@ -63,13 +63,13 @@ def test_webhook_configuration_is_spec_4(base: dict[tuple[str, str], Any]) -> No
         {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["UPDATE"],
          "resources": ["pods/ephemeralcontainers"], "scope": "Namespaced"},
     ]
+    # design.md#no-escape: every namespace but the opted-out and the control plane's,
+    # Metacontroller's and our own, whether or not an ImageMap is in force there yet.
     assert webhook["namespaceSelector"] == {"matchExpressions": [
-        {"key": "mapper.imagerelocation.pivotal.io/active", "operator": "In",
-         "values": ["true"]},
         {"key": "image-mapper-webhook.image-relocation.pivotal.io/enabled",
          "operator": "NotIn", "values": ["false"]},
         {"key": "kubernetes.io/metadata.name", "operator": "NotIn",
-         "values": ["kube-system", "image-mapper"]},
+         "values": ["kube-system", "image-mapper", "metacontroller"]},
     ]}
     # The pod opt-out (design.md#relocation-settings): a pod labelled ignore=true is never sent;
     # one without the label is.

@@ -14,7 +14,10 @@ from image_mapper.webhook.view import StaticView
 from tests.golden import ADMISSION_FIXTURES
 
 
-class UnsyncedView:
+class UnsyncedView(StaticView):
+    def __init__(self) -> None:
+        super().__init__(Mapping.EMPTY)
+
     def mapping_for(self, namespace: str) -> Mapping:
         raise AssertionError("not consulted before the first list")
 
@@ -67,11 +70,16 @@ def test_shutting_down_turns_readiness_off_but_keeps_serving(golden_mapping: Map
     client = create_app(view=StaticView(golden_mapping),
                         shutting_down=shutting_down).test_client()
     assert client.get("/readyz").status_code == 200
+    assert "Connection" not in client.post("/mutate", data=_review("create-image-form")).headers
     shutting_down.set()
     reply = client.get("/readyz")
     assert reply.status_code == 503
     assert reply.get_data(as_text=True) == "shutting down\n"
-    assert client.post("/mutate", data=_review("create-image-form")).status_code == 200
+    assert reply.headers["Connection"] == "close"  # clients move to other replicas
+    reply = client.post("/mutate", data=_review("create-image-form"))
+    assert reply.status_code == 200
+    assert reply.headers["Connection"] == "close"
+    assert client.get("/mutate").headers["Connection"] == "close"
 
 
 @pytest.mark.parametrize(

@@ -33,7 +33,7 @@ allows only these two modes). */}}
 
 {{/* The Service's DNS names, as the certificate and Prometheus name it. */}}
 {{- define "image-mapper.webhookHost" -}}
-image-mapper-webhook.{{ .Values.namespace }}.svc
+image-mapper-webhook.{{ .Release.Namespace }}.svc
 {{- end -}}
 
 {{/* The hooks' Service, as Metacontroller calls it. */}}
@@ -44,12 +44,12 @@ webhook:
     type: Bearer
     secretRef:
       name: {{ .root.Values.hooks.token.secretName }}
-      namespace: {{ .root.Values.namespace }}
+      namespace: {{ .root.Release.Namespace }}
       key: {{ .root.Values.hooks.token.key }}
   {{- end }}
   service:
     name: image-mapper-hooks
-    namespace: {{ .root.Values.namespace }}
+    namespace: {{ .root.Release.Namespace }}
     port: 80
     protocol: http
   path: {{ .path }}

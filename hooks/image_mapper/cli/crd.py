@@ -19,6 +19,7 @@ Unknown fields are pruned by the API server, not refused: the schema sets no
 
 from __future__ import annotations
 
+import re
 from importlib.resources import files
 from typing import Any
 
@@ -77,9 +78,47 @@ class Schema:
         self._validator = jsonschema.Draft7Validator(json_schema(self.openapi))
 
     def problems(self, document: object) -> list[str]:
-        """`FIELD: WHY` for each way the API server would refuse `document`, by field."""
+        """`FIELD: WHY` for each way the API server would refuse `document`, by field: its
+        metadata (names) first, then the CRD's schema."""
         errors = sorted(self._validator.iter_errors(document), key=_path_order)
-        return [_problem(error) for error in errors]
+        return metadata_problems(document) + [_problem(error) for error in errors]
+
+
+DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+
+
+def subdomain_problem(value: str) -> str | None:
+    """Why `value` is not a name the API server takes for an object (a DNS-1123 subdomain)."""
+    if len(value) > 253:
+        return f"{_shown(value)} must be no more than 253 characters"
+    if not DNS1123_SUBDOMAIN.fullmatch(value):
+        return (f"{_shown(value)}: a lowercase RFC 1123 subdomain must consist of lower case "
+                "alphanumeric characters, '-' or '.', and must start and end with an "
+                "alphanumeric character (e.g. 'example.com')")
+    return None
+
+
+def metadata_problems(document: object) -> list[str]:
+    """`FIELD: WHY` for a `metadata.name` or `metadata.namespace` the API server would refuse
+    (the CRD's schema does not cover `metadata`; the API server checks every object's)."""
+    metadata = document.get("metadata") if isinstance(document, dict) else None
+    if not isinstance(metadata, dict):
+        return []
+    found = []
+    name = metadata.get("name")
+    if isinstance(name, str) and name:
+        why = subdomain_problem(name)
+        if why:
+            found.append(f"metadata.name: Invalid value: {why}")
+    namespace = metadata.get("namespace")
+    if isinstance(namespace, str) and namespace and (
+            len(namespace) > 63 or not DNS1123_LABEL.fullmatch(namespace)):
+        found.append(f"metadata.namespace: Invalid value: {_shown(namespace)}: a lowercase RFC "
+                     "1123 label must consist of lower case alphanumeric characters or '-', "
+                     "start and end with an alphanumeric character and be at most 63 "
+                     "characters (e.g. 'team-a')")
+    return found
 
 
 def field_path(path: object) -> str:
@@ -110,10 +149,10 @@ def _problem(error: Any) -> str:
         # One error per missing property, named only in the message: "'map' is a required ..."
         name = error.message.split(" is a required property")[0].strip("'\"")
         return f"{field_path([*error.absolute_path, name])}: Required value"
-    return f"{field}: {_why(keyword, expected, value, error.message)}"
+    return f"{field}: {_why(keyword, expected, value, error.message, field)}"
 
 
-def _why(keyword: str, expected: Any, value: Any, message: str) -> str:
+def _why(keyword: str, expected: Any, value: Any, message: str, field: str) -> str:
     plural = "" if expected == 1 else "s"
     if keyword == "type":
         return f"must be of type {expected}, not {type(value).__name__} {_shown(value)}"
@@ -125,6 +164,11 @@ def _why(keyword: str, expected: Any, value: Any, message: str) -> str:
         return f"must be at most {expected} characters, is {len(value)}"
     if keyword == "minLength":
         return f"must be at least {expected} character{plural}"
+    if keyword == "pattern" and field.endswith((".from", ".to")):
+        # As the command line says it, not the pattern's regular expression.
+        return f"invalid image reference {_shown(value)}: invalid reference format"
+    if keyword == "pattern" and field.endswith(".name") and isinstance(value, str):
+        return subdomain_problem(value) or message
     if keyword == "pattern":
         return f"{_shown(value)} does not match {expected.removesuffix(chr(92) + 'Z')}$"
     if keyword == "enum":

@@ -31,13 +31,29 @@ def _files(path_text: str) -> list[Path]:
     raise CommandError(f"{path_text}: no such file or folder")
 
 
+def stdin_bytes(expected: str) -> bytes:
+    """All of standard input. Raises CommandError naming `expected` (what the command reads
+    there) when standard input is closed (`<&-`), unreadable or empty."""
+    stream = sys.stdin
+    if stream is None:
+        raise CommandError(f"standard input is closed: expected {expected} on it")
+    try:
+        buffer = getattr(stream, "buffer", None)
+        data: bytes = buffer.read() if buffer is not None else stream.read().encode("utf-8")
+    except (OSError, ValueError) as error:  # a closed descriptor, a closed file object
+        raise CommandError(f"cannot read standard input ({error}): expected {expected} "
+                           "on it") from None
+    if not data.strip():
+        raise CommandError(f"standard input is empty: expected {expected} on it")
+    return data
+
+
 def _documents(path: Path) -> list[tuple[str, object]]:
     try:
-        text = sys.stdin.read() if str(path) == STDIN else path.read_text(encoding="utf-8")
+        text = (stdin_bytes("YAML documents").decode("utf-8") if str(path) == STDIN
+                else path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as error:
         raise CommandError(f"{_shown(path)}: cannot read: {error}") from None
-    if str(path) == STDIN and not text.strip():
-        raise CommandError("standard input is empty: expected YAML documents (-f -)")
     path = Path(_shown(path))
     try:
         documents = list(yaml.load_all(text, Loader=_LOADER))

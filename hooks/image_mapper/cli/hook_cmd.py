@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from datetime import datetime
 
+from image_mapper.cli.documents import stdin_bytes
 from image_mapper.cli.errors import CommandError
 from image_mapper.controller.dispatch import HOOKS, run_hook, utc_now
 from image_mapper.controller.protocol import BadRequest
@@ -32,10 +32,7 @@ def run(args: argparse.Namespace) -> int:
     path = args.path if args.path.startswith("/") else f"/{args.path}"
     if path not in HOOKS:
         raise CommandError(f"no hook at {args.path!r}; the hooks are {', '.join(HOOKS)}")
-    text = sys.stdin.read()
-    if not text.strip():
-        raise CommandError("no request on standard input: expected the JSON body "
-                           f"Metacontroller POSTs to {path}")
+    text = stdin_bytes(f"the JSON body Metacontroller POSTs to {path}")
     try:
         body = json.loads(text)
     except (ValueError, RecursionError) as error:

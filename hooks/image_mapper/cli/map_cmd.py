@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
+from image_mapper.cli.documents import YAML_SUFFIXES
 from image_mapper.cli.errors import CommandError
 from image_mapper.cli.namespaces import pick_layer, stored_maps
 from image_mapper.engine.acceptance import decide
@@ -28,15 +30,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="append",
         required=True,
         metavar="PATH",
-        help="ImageMap and ClusterImageMap YAML file or folder (repeatable)",
+        help="an ImageMap or ClusterImageMap YAML file or folder, or - for stdin; one per "
+             "-f, repeatable (-f a.yaml -f b.yaml)",
     )
     parser.add_argument(
         "-n",
         "--namespace",
         metavar="NAMESPACE",
-        help="the pods' namespace: whose ImageMaps to decide, when they are in several "
-             "('' for those without metadata.namespace), and which ClusterImageMaps select; "
-             "it may have no ImageMap",
+        help="the namespace the images run in, as kubectl's -n: its ImageMaps decide (else "
+             "those without a namespace), and the ClusterImageMaps that select it; it may "
+             "have no ImageMap; needed when the ImageMaps are in several namespaces "
+             "('' for those without metadata.namespace)",
     )
     parser.add_argument(
         "-o",
@@ -50,6 +54,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     for image in args.images:
+        if image.endswith(YAML_SUFFIXES) or os.path.exists(image):
+            # `-f a.yaml b.yaml IMAGE`: -f takes one path, as in kubectl.
+            raise CommandError(
+                f"{image!r} is a file, not an image: -f takes one file or folder, so give "
+                f"each its own -f (-f {args.filename[-1]} -f {image})")
         try:
             parse_normalized(image)
         except ReferenceError as error:

@@ -36,17 +36,21 @@ def grouped(items: Iterable[tuple[K, T]]) -> dict[K, list[T]]:
 
 
 def pick(groups: dict[str, list[T]], namespace: str | None) -> list[T]:
-    """The group `-n namespace` names; without `-n`, the only one there is."""
+    """The ImageMaps that decide in the namespace `-n namespace` names: that namespace's group,
+    else those without a namespace (they land in whichever namespace they are applied to);
+    without `-n`, the only group there is."""
     if namespace is None:
         if len(groups) == 1:
             return next(iter(groups.values()))
         raise CommandError(
             f"the ImageMaps are in {len(groups)} namespaces ({_listed(groups)}), each decided "
             "on its own: pick one with -n NAMESPACE (-n '' for those without a namespace)")
-    if namespace not in groups:
-        raise CommandError(f"no ImageMap in {shown(namespace)}: the ImageMaps are in "
-                           f"{_listed(groups)}")
-    return groups[namespace]
+    if namespace in groups:
+        return groups[namespace]
+    if namespace and "" in groups:
+        return groups[""]
+    raise CommandError(f"no ImageMap in {shown(namespace)}: the ImageMaps are in "
+                       f"{_listed(groups)}")
 
 
 def _listed(groups: dict[str, list[T]]) -> str:
@@ -82,7 +86,9 @@ def pick_layer(groups: dict[str, list[T]], namespace: str | None, cluster: Clust
         picked = pick(groups, namespace)
         return (namespace if namespace is not None else next(iter(groups))), picked
     if namespace is not None:
-        return namespace, groups.get(namespace, [])
+        if namespace in groups:
+            return namespace, groups[namespace]
+        return namespace, groups[""] if namespace and "" in groups else []
     if len(groups) > 1:
         pick(groups, None)  # raises: which one?
     return next(iter(groups.items()), ("", []))

@@ -10,7 +10,10 @@ Which ImageMaps map which manifest (`mapping_for`): ImageMaps are grouped by
 the webhook decides each namespace. A manifest's namespace is its `metadata.namespace`, else
 `-n`. It is mapped by its namespace's group; else by the ImageMaps without a namespace (they
 would be created in whichever namespace they are applied to); a manifest without any namespace
-is mapped by the only group there is. Otherwise it is shown unchanged, and stderr says so.
+is mapped by the only group there is, and when there are several (none without a namespace),
+`-n` must say which: as for `map`, `-n` names the namespace whose ImageMaps decide. A manifest
+whose own namespace has no ImageMaps is shown unchanged, and stderr says so. Warnings go to
+stderr (`--quiet`: none).
 
 ClusterImageMaps among the documents (in `-f` or the manifests) map what a manifest's
 namespace's ImageMaps leave: those that select the namespace, by the labels of a Namespace
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import json
 import sys
 from typing import Any
 
@@ -30,24 +34,30 @@ from image_mapper.cli.documents import STDIN, located_imagemaps, read_documents
 from image_mapper.cli.errors import CommandError
 from image_mapper.cli.layering import ClusterMaps
 from image_mapper.cli.manifests import preview
-from image_mapper.cli.namespaces import refuse_unstorable
+from image_mapper.cli.namespaces import pick, refuse_unstorable
 from image_mapper.engine.acceptance import decide
 from image_mapper.engine.imagemap import API_VERSION, GROUP, KIND, read_imagemaps
 from image_mapper.engine.mapping import Mapping
 from image_mapper.engine.verdicts import Decision
+from image_mapper.webhook.reporting import PREFIX
 
 _DUMPER: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-f", "--filename", action="append", default=[], metavar="PATH",
-                        help="ImageMap YAML file or folder (repeatable; optional when the "
-                             "manifests hold the ImageMaps)")
-    parser.add_argument("-n", "--namespace", default="", metavar="NAMESPACE",
-                        help="the namespace of documents that name none")
-    parser.add_argument("-o", "--output", choices=("yaml", "diff"), default="yaml",
-                        help="the manifests as they would run (default), or a unified diff "
-                             "of each changed document")
+                        help="an ImageMap YAML file or folder; one per -f, repeatable "
+                             "(optional when the manifests hold the ImageMaps)")
+    parser.add_argument("-n", "--namespace", default=None, metavar="NAMESPACE",
+                        help="the namespace the manifests that name none are applied to, as "
+                             "kubectl's -n: its ImageMaps map them; needed when the ImageMaps "
+                             "are in several namespaces ('' for those without metadata.namespace)")
+    parser.add_argument("-o", "--output", choices=("yaml", "json", "diff"), default="yaml",
+                        help="the manifests as they would run, as YAML documents (default) or "
+                             "one JSON List, or a unified diff of each changed document")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="print no warnings (images rewritten, ImageMaps not in force); "
+                             "errors are still printed")
     parser.add_argument("manifests", nargs="+", metavar="MANIFEST",
                         help="YAML file or folder of manifests, or - for standard input "
                              "(e.g. `helm template ... | image-mapper preview -f maps.yaml -`)")
@@ -55,7 +65,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                      "is 0 all the same.")
 
 
-def _namespace(document: dict[str, Any], default: str) -> str:
+def _namespace(document: dict[str, Any], default: str | None) -> str | None:
     metadata = document.get("metadata")
     namespace = metadata.get("namespace") if isinstance(metadata, dict) else None
     return namespace if isinstance(namespace, str) and namespace else default
@@ -78,22 +88,28 @@ def _shown(namespace: str) -> str:
     return f"namespace {namespace}" if namespace else "manifests without a namespace (-n)"
 
 
-def mapping_for(namespace: str, decisions: dict[str, Decision]) -> Decision | None:
-    """The decision that maps a manifest in `namespace` ("" for none); see the module's doc."""
-    decision = decisions.get(namespace) or decisions.get("")
-    if decision is None and not namespace and len(decisions) == 1:
-        decision = next(iter(decisions.values()))
-    return decision
+def mapping_for(namespace: str | None, decisions: dict[str, Decision]) -> Decision | None:
+    """The decision that maps a manifest in `namespace` (None: it names none and no -n was
+    given); see the module's doc. Raises CommandError when the manifest names no namespace
+    and the ImageMaps are in several: which would map it is the user's to say (-n), as for
+    `map`."""
+    if namespace is None:
+        # ImageMaps without a namespace land where the manifest does: they map it.
+        if "" in decisions or len(decisions) == 1:
+            return decisions.get("") or next(iter(decisions.values()))
+        pick({n: [d] for n, d in decisions.items()}, None)  # raises: several namespaces
+        return None
+    return decisions.get(namespace) or decisions.get("")
 
 
-def _decisions(imagemaps: list[dict[str, Any]]) -> dict[str, Decision]:
+def _decisions(imagemaps: list[dict[str, Any]], quiet: bool) -> dict[str, Decision]:
     groups: dict[str, list[dict[str, Any]]] = {}
     for imagemap in imagemaps:
-        groups.setdefault(_namespace(imagemap, ""), []).append(imagemap)
+        groups.setdefault(_namespace(imagemap, None) or "", []).append(imagemap)
     decisions = {namespace: decide(read_imagemaps(group)) for namespace, group in groups.items()}
     for namespace, decision in decisions.items():
         for verdict in decision.verdicts.values():
-            if not verdict.ready:
+            if not verdict.ready and not quiet:
                 name = f"{namespace}/{verdict.name}" if namespace else verdict.name
                 print(f"image-mapper preview: ImageMap {name} is not in force: "
                       f"{verdict.reason}: {verdict.message}", file=sys.stderr)
@@ -140,31 +156,46 @@ def run(args: argparse.Namespace) -> int:
     if not imagemaps and not cluster:
         raise CommandError(f"no ImageMap or ClusterImageMap ({API_VERSION}) found in "
                            f"{', '.join(args.filename + args.manifests)}")
-    decisions = _decisions(imagemaps)
-    for line in cluster.not_in_force():
-        print(f"image-mapper preview: {line}", file=sys.stderr)
+    if args.namespace is not None and not cluster:
+        pick({_namespace(m, None) or "": [m] for m in imagemaps}, args.namespace)  # or raises
+    decisions = _decisions(imagemaps, args.quiet)
+    # Every document is mapped before anything is printed: an error prints no half output.
+    results: list[tuple[str, dict[str, Any], Any]] = []
+    warnings: list[str] = list(cluster.not_in_force())
     unmapped: set[str] = set()
-    out = sys.stdout
     for where, document in manifests:
         namespace = _namespace(document, args.namespace)
         decision = mapping_for(namespace, decisions)
         mapping = cluster.layered(
-            namespace, decision.mapping if decision is not None else Mapping.EMPTY)
-        result = preview(document, namespace=namespace, mapping=mapping)
+            namespace or "", decision.mapping if decision is not None else Mapping.EMPTY)
+        result = preview(document, namespace=namespace or "", mapping=mapping)
         if (result.admission is not None and decision is None and not cluster
                 and namespace not in unmapped):
-            unmapped.add(namespace)
-            print(f"image-mapper preview: no ImageMaps for {_shown(namespace)}: "
-                  "its workloads are shown unchanged", file=sys.stderr)
+            unmapped.add(namespace or "")
+            warnings.append(f"no ImageMaps for {_shown(namespace or '')}: "
+                            "its workloads are shown unchanged")
         for warning in (result.admission.response.get("warnings", [])
                         if result.admission is not None else []):
-            print(f"image-mapper preview: {where}: {warning}", file=sys.stderr)
+            # The webhook's warnings start with its own name, which this line already gives.
+            warnings.append(f"{where}: {warning.removeprefix(PREFIX)}")
+        results.append((where, document, result.manifest))
+    if not args.quiet:
+        for warning in warnings:
+            print(f"image-mapper preview: {warning}", file=sys.stderr)
+    out = sys.stdout
+    if args.output == "json":
+        json.dump({"apiVersion": "v1", "kind": "List",
+                   "items": [manifest for _, _, manifest in results]}, out, indent=2,
+                  ensure_ascii=False)
+        out.write("\n")
+        return 0
+    for where, document, manifest in results:
         if args.output == "yaml":
-            out.write("---\n" + _yaml(result.manifest))
-        elif result.manifest is not document:
+            out.write("---\n" + _yaml(manifest))
+        elif manifest is not document:
             label = _label(where, document)
             out.writelines(difflib.unified_diff(
                 _yaml(document).splitlines(keepends=True),
-                _yaml(result.manifest).splitlines(keepends=True),
+                _yaml(manifest).splitlines(keepends=True),
                 fromfile=f"{label} (as written)", tofile=f"{label} (as it would run)"))
     return 0

@@ -16,6 +16,9 @@ import json
 import sys
 from typing import Any
 
+import yaml
+
+from image_mapper.cli.documents import stdin_bytes
 from image_mapper.cli.errors import CommandError
 from image_mapper.cli.layering import ClusterMaps
 from image_mapper.cli.namespaces import shown, stored_maps
@@ -28,7 +31,8 @@ from image_mapper.webhook.reviews import ReviewError, parse_review, review_respo
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-f", "--filename", action="append", required=True, metavar="PATH",
-                        help="ImageMap and ClusterImageMap YAML file or folder (repeatable)")
+                        help="an ImageMap or ClusterImageMap YAML file or folder; one per "
+                             "-f, repeatable (-f a.yaml -f b.yaml)")
     parser.add_argument("-o", "--output", choices=("review", "patch"), default="review",
                         help="print the response AdmissionReview (default), or only its "
                              "JSONPatch, decoded ([] when nothing changes)")
@@ -37,14 +41,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     groups, cluster = stored_maps(args.filename)
-    body = sys.stdin.buffer.read()
-    if not body.strip():
-        raise CommandError("no AdmissionReview on standard input: expected the JSON body the "
-                           "API server POSTs to the webhook")
+    body = stdin_bytes("an AdmissionReview (the JSON body the API server POSTs to the webhook)")
     try:
         review_request = parse_review(body)
     except ReviewError as error:
-        raise CommandError(f"stdin: not a valid AdmissionReview: {error}") from None
+        raise CommandError(f"stdin: not a valid AdmissionReview: {error}{_hint(body)}") from None
     namespace = review_request.get("namespace", "")
     imagemaps = _namespace_of_request(groups, namespace, cluster)
     decision = decide(read_imagemaps(imagemaps))
@@ -65,6 +66,18 @@ def run(args: argparse.Namespace) -> int:
         json.dump(review_response(admission.response), sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0
+
+
+def _hint(body: bytes) -> str:
+    """A pointer to `preview` when stdin holds a manifest rather than an AdmissionReview."""
+    try:
+        document = next(iter(yaml.safe_load_all(body)), None)
+    except yaml.YAMLError:
+        return ""
+    if isinstance(document, dict) and "kind" in document and document["kind"] != "AdmissionReview":
+        return (f" (this is a {document['kind']} manifest: to see manifests as they would run, "
+                "use `image-mapper preview -f IMAGEMAPS -`)")
+    return ""
 
 
 def _namespace_of_request(groups: dict[str, list[dict[str, Any]]],

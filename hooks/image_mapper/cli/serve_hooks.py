@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from image_mapper.cli import options
-from image_mapper.cli.errors import CommandError
+from image_mapper.cli.errors import CommandError, server_dependencies_missing
 from image_mapper.serving import logs
 
 ENV_HOST = "IMAGE_MAPPER_HOOKS_HOST"
@@ -60,9 +60,15 @@ def configure(parser: argparse.ArgumentParser, environ: Mapping[str, str] | None
 
 
 def run(args: argparse.Namespace) -> int:
-    # Here, not above: the other commands need neither Flask nor waitress.
-    from image_mapper.controller.server import HooksConfig, serve  # noqa: PLC0415
-    from image_mapper.serving.errors import ServeError  # noqa: PLC0415
+    # Here, not above: the other commands need neither Flask nor waitress, which a light
+    # install (without the server extra) has not got.
+    try:
+        from image_mapper.controller.server import HooksConfig, serve  # noqa: PLC0415
+        from image_mapper.serving.errors import ServeError  # noqa: PLC0415
+    except ModuleNotFoundError as error:
+        if (error.name or "").startswith("image_mapper"):
+            raise
+        raise server_dependencies_missing("serve-hooks", error) from None
 
     logs.configure(args.log_level, args.log_format)
     config = HooksConfig(host=args.host, port=args.port, threads=args.threads,

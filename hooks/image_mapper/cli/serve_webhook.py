@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from image_mapper.cli import options
 from image_mapper.cli.documents import load_imagemaps
-from image_mapper.cli.errors import CommandError
+from image_mapper.cli.errors import CommandError, server_dependencies_missing
 from image_mapper.engine.acceptance import decide
 from image_mapper.engine.imagemap import read_imagemaps
 from image_mapper.engine.mapping import Mapping
@@ -84,11 +84,18 @@ def configure(parser: argparse.ArgumentParser, environ: MappingABC[str, str] | N
     source.add_argument("-f", "--filename", action="append", metavar="PATH",
                         help="serve these ImageMaps (files or folders) for every namespace "
                              "instead of watching the cluster: for development")
+    admission = parser.add_argument_group("pods that arrive with their ImageMap")
+    admission.add_argument(
+        "--decision-wait", type=options.positive_seconds, default=env("DECISION_WAIT", "3"),
+        help="seconds a pod that an ImageMap not yet decided could change waits for the "
+             "decision; keep it below the webhook configuration's timeoutSeconds "
+             "(IMAGE_MAPPER_DECISION_WAIT; default 3)")
+    admission.add_argument(
+        "--undecided", type=_undecided, choices=UNDECIDED, default=env("UNDECIDED", "refuse"),
+        help="what becomes of such a pod when no decision came in time: refuse it (its "
+             "controller retries) or admit it unmapped, with a warning "
+             "(IMAGE_MAPPER_UNDECIDED; default refuse)")
     server = parser.add_argument_group("server")
-    server.add_argument("--threads", type=options.positive_int,
-                        default=env("WEBHOOK_THREADS", "8"),
-                        help="accepted for compatibility, no effect: requests are answered "
-                             "on one event loop (IMAGE_MAPPER_WEBHOOK_THREADS)")
     server.add_argument("--shutdown-delay", type=options.seconds,
                         default=env("SHUTDOWN_DELAY", "5"),
                         help="seconds to report not ready, still serving, after SIGTERM "
@@ -100,6 +107,17 @@ def configure(parser: argparse.ArgumentParser, environ: MappingABC[str, str] | N
     server.add_argument("--access-log", action="store_true", default=env_flag("ACCESS_LOG"),
                         help="log every request (IMAGE_MAPPER_ACCESS_LOG=true)")
     options.add_log_options(parser, environ)
+
+UNDECIDED = ("refuse", "admit")
+
+
+def _undecided(value: str) -> str:
+    """Checked here too: argparse does not check a default (the environment's) against
+    `choices`."""
+    if value not in UNDECIDED:
+        raise argparse.ArgumentTypeError(f"{value!r} is not one of {', '.join(UNDECIDED)}")
+    return value
+
 
 def config(args: argparse.Namespace) -> WebhookConfig:
     """The server's configuration from the parsed options; `-f` files are decided here."""
@@ -113,16 +131,24 @@ def config(args: argparse.Namespace) -> WebhookConfig:
         bootstrap_tls=args.bootstrap_tls, tls_secret=args.tls_secret, namespace=args.namespace,
         service=args.service, tls_dns_names=tuple(args.tls_dns_name),
         webhook_configuration=args.webhook_configuration,
-        tls_check_interval=args.tls_check_interval, threads=args.threads,
+        tls_check_interval=args.tls_check_interval,
         shutdown_delay=args.shutdown_delay, graceful_timeout=args.graceful_timeout,
         access_log=args.access_log, log_level=args.log_level,
         log_repeat_interval=args.log_repeat_interval,
+        decision_wait=args.decision_wait, undecided=args.undecided,
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    from image_mapper.serving.errors import ServeError  # noqa: PLC0415
-    from image_mapper.webhook.server import serve  # noqa: PLC0415
+    # Here, not above: the other commands need neither uvicorn nor the Kubernetes client, which
+    # a light install (without the server extra) has not got.
+    try:
+        from image_mapper.serving.errors import ServeError  # noqa: PLC0415
+        from image_mapper.webhook.server import serve  # noqa: PLC0415
+    except ModuleNotFoundError as error:
+        if (error.name or "").startswith("image_mapper"):
+            raise
+        raise server_dependencies_missing("serve-webhook", error) from None
 
     logs.configure(args.log_level, args.log_format)
     try:

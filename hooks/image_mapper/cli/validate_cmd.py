@@ -1,5 +1,5 @@
-"""`image-mapper validate -f FILES/DIRS...`: would the cluster accept these ImageMaps? For CI and
-pre-commit.
+"""`image-mapper validate -f PATH [-f PATH...] [PATH...]`: would the cluster accept these
+ImageMaps? For CI and pre-commit.
 
 Two checks, as the cluster makes them:
 1. the API server's: each ImageMap against the CRD's own schema (`image_mapper.cli.crd`), which it
@@ -27,17 +27,22 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from image_mapper.cli.crd import Schema
-from image_mapper.cli.documents import namespace_of, read_documents
+from image_mapper.cli.documents import STDIN, namespace_of, read_documents
+from image_mapper.cli.errors import CommandError
 from image_mapper.cli.layering import ClusterMaps, cluster_schema, rematched
-from image_mapper.cli.namespaces import grouped
+from image_mapper.cli.namespaces import grouped, shown
 from image_mapper.engine.acceptance import decide
 from image_mapper.engine.imagemap import API_VERSION, KIND, ImageMap
 from image_mapper.engine.layers import CLUSTER_KIND, ClusterLayer
 from image_mapper.engine.mapping import Mapping
+from image_mapper.engine.record import MAX_RECORD_LENGTH, Entry, Record
 from image_mapper.engine.verdicts import Decision, plural
 
 SCHEMA_ERROR = "SchemaError"
 """The reason of an ImageMap the API server would refuse to store."""
+TOO_MANY = "TooManyImageMaps"
+"""The reason of every ImageMap of a namespace that holds more than its decision record can
+list."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +50,7 @@ class Problem:
     where: str
     """`FILE, document N` (`, item K` inside a List)."""
     reason: str
-    """SchemaError, InvalidSpec or Conflict."""
+    """SchemaError, TooManyImageMaps, InvalidSpec or Conflict."""
     message: str
     imageMap: str | None = None  # the JSON output's key
     namespace: str | None = None
@@ -55,6 +60,8 @@ class Problem:
     def line(self) -> str:
         if self.field is not None:
             return f"{self.where}: {self.field}: {self.message}"
+        if self.imageMap is None:  # about the namespace
+            return f"{self.where}: {self.reason}: {self.message}"
         return f"{self.where}: {self.kind} {self.imageMap}: {self.reason}: {self.message}"
 
 
@@ -83,15 +90,18 @@ class Warning:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    # `-f a.yaml b.yaml` too: pre-commit passes the changed files after the entry.
-    parser.add_argument("-f", "--filename", action="extend", nargs="+", required=True,
-                        metavar="PATH",
-                        help="YAML files or folders (repeatable; - for stdin); documents of "
-                             "other kinds are skipped")
+    # One path per -f, as in every command and in kubectl; the paths after the options are
+    # checked too, which is how pre-commit passes the changed files (`validate -f a.yaml b.yaml`).
+    parser.add_argument("-f", "--filename", action="append", default=[], metavar="PATH",
+                        help="a YAML file or folder, or - for stdin; one per -f, repeatable; "
+                             "documents of other kinds are skipped")
+    parser.add_argument("paths", nargs="*", metavar="PATH",
+                        help="more files or folders to check, as -f PATH")
     parser.add_argument("-o", "--output", choices=("text", "json"), default="text",
                         help="output format (default: text)")
-    parser.epilog = ("Exit status 1 when the API server would refuse an ImageMap or the "
-                     "cluster would not put it in force (InvalidSpec, Conflict), else 0.")
+    parser.epilog = ("Exit status 1 when the API server would refuse an ImageMap (its name, its "
+                     "schema), a namespace holds more ImageMaps than it can decide, or the "
+                     "cluster would not put one in force (InvalidSpec, Conflict), else 0.")
 
 
 def check(paths: list[str], schema: Schema | None = None,
@@ -135,6 +145,14 @@ def check(paths: list[str], schema: Schema | None = None,
     cluster: tuple[list[ImageMap], Decision] | None = None
     for (kind, namespace), located in grouped(stored).items():
         imagemaps = [m for _, m in located]
+        too_many = _too_many(namespace, imagemaps)
+        if too_many:
+            first = outcomes[located[0][0]].where
+            problems.append(Problem(first, TOO_MANY, too_many, None, namespace, None, kind))
+            for index, imagemap in located:
+                outcomes[index] = Outcome(outcomes[index].where, namespace, imagemap.name,
+                                          False, TOO_MANY, too_many, kind)
+            continue
         decision = decide(imagemaps, kind=kind)
         if kind == CLUSTER_KIND:
             cluster = (imagemaps, decision)
@@ -182,6 +200,22 @@ def _rematched(mappings: dict[tuple[str, str], tuple[Mapping, dict[str, str]]],
     return found
 
 
+def _too_many(namespace: str, imagemaps: list[ImageMap]) -> str | None:
+    """Why the namespace cannot hold these many ImageMaps, if so: its decision record, one
+    annotation on the Namespace listing each ImageMap, would pass the API server's limit for
+    an object's annotations, and no ImageMap of the namespace could be decided."""
+    entry = Entry("", "00000000-0000-0000-0000-000000000000", 1, "2026-01-01T00:00:00Z")
+    rows = [Entry(m.name, entry.uid, entry.generation, entry.since) for m in imagemaps]
+    length = len(Record(tuple(rows)).encode())
+    if length <= MAX_RECORD_LENGTH:
+        return None
+    fit = int(len(imagemaps) * MAX_RECORD_LENGTH / length)
+    return (f"{shown(namespace)} has {len(imagemaps):,} ImageMaps: their decision record (one "
+            f"annotation on the Namespace, about {length // len(imagemaps)} bytes per ImageMap) "
+            f"would be {length:,} bytes, past the API server's limit of {MAX_RECORD_LENGTH:,} "
+            f"for an object's annotations; about {fit:,} of these fit in one namespace")
+
+
 def _refused(document: dict[str, Any], imagemap: ImageMap | None, schema: Schema,
              seen: dict[tuple[str, str, str], str], kind: str = KIND) -> list[tuple[str, str]]:
     """(field, why) for each reason the API server would refuse to store `document`."""
@@ -202,8 +236,13 @@ def _refused(document: dict[str, Any], imagemap: ImageMap | None, schema: Schema
 
 
 def run(args: argparse.Namespace) -> int:
+    paths = args.filename + args.paths
+    if not paths:
+        raise CommandError("no file to check: give -f PATH (a file, a folder or - for stdin)")
+    if paths.count(STDIN) > 1:
+        raise CommandError("standard input (-) can be read only once")
     warnings: list[Warning] = []
-    problems, outcomes = check(args.filename, warnings=warnings)
+    problems, outcomes = check(paths, warnings=warnings)
     rejected = sum(1 for o in outcomes if not o.ready)
     namespaces = len({o.namespace for o in outcomes if o.kind == KIND})
     clustered = sum(1 for o in outcomes if o.kind == CLUSTER_KIND)

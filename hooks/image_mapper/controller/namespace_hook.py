@@ -7,8 +7,10 @@ writes that update with the resourceVersion the sync read, so a decision made on
 of the Namespace, and of the record on it, is refused by the API server and made again. The
 ImageMap statuses and the webhook follow the record.
 
-The webhook's namespaceSelector requires the `active` label, so pods in a namespace without
-ImageMaps in force never reach the webhook.
+The record lists every ImageMap judged (in force or rejected) at the generation judged: the
+webhook holds a pod that an ImageMap not listed yet could change until it is
+(design.md#no-escape). The `active` label narrows the webhook's scope only in the install option
+that serves active namespaces alone.
 """
 
 from __future__ import annotations

@@ -13,6 +13,17 @@ Content-Length says so, before any of it is read; a chunked body, once that much
 waitress keeps a body over 512 KiB in a file under /tmp (the Deployment's emptyDir) until the
 call is answered, so this bounds what one call can put there. waitress's own refusals (413,
 malformed HTTP, headers too large) are JSON like the app's.
+
+waitress has no public interface for either a graceful stop or its own error answers, so this
+module, and no other, uses these internals of waitress (pinned exactly in requirements.txt and
+pyproject.toml; tests/controller/test_waitress_internals.py names each one, so an upgrade that
+moves one fails there first):
+
+- the serving loop: `wasyncore.loop`, `wasyncore.close_all`, `wasyncore.dispatcher.close` and
+  the listener's `trigger.pull_trigger()` (to wake the loop), `task_dispatcher.shutdown`;
+- what is in flight: `HTTPChannel.request`, `.requests`, `.total_outbufs_len`;
+- the error answers: the listener's `channel_class`, `HTTPChannel.error_task_class` and
+  `ErrorTask` (`execute`, `request.error`, `set_close_on_finish`, `write`).
 """
 
 from __future__ import annotations

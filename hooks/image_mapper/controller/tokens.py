@@ -3,10 +3,10 @@ change, so that a token can be rotated without a restart.
 
 Metacontroller reads a hook's `authorization.secretRef` only when it builds the controller, that
 is when the controller's `.spec` changes: restarting the hooks with a new token leaves every
-call at 401. Rotation is therefore done in three steps, each safe on its own (README): add the
-new token to the Secret under a new key (the hooks accept every key of the mounted Secret),
-point both controllers at the new key (a `.spec` change: Metacontroller rebuilds them and sends
-the new token), then remove the old key.
+call at 401. Rotation is therefore done in three steps, each safe on its own
+(docs/configuration.md): add the new token to the Secret under a new key (the hooks accept
+every key of the mounted Secret), point both controllers at the new key (a `.spec` change:
+Metacontroller rebuilds them and sends the new token), then remove the old key.
 
 `path` is a file holding one token, or a folder (a Secret volume) in which every file holds one;
 the kubelet's own entries (`..data` and the like, starting with a dot) are skipped. A reload

@@ -2,45 +2,51 @@
 
 `image-mapper serve-webhook` reads the options (`image_mapper.cli.serve_webhook`) and calls `serve`
 with a `WebhookConfig`. One process: uvicorn (httptools' C parser, uvloop's event loop, TLS by
-the `ssl` module) serves the ASGI app (`image_mapper.webhook.asgi`), which answers `POST /mutate` on
-the loop and hands everything else to the Flask app; beside it run the view of the ImageMaps
-(a watcher thread) and the TLS rotation thread. Why this stack: README, "Benchmarks".
+the `ssl` module) serves the Flask app (`image_mapper.webhook.app`), every route one way, through
+`image_mapper.serving.wsgi_bridge` (the body read on the loop, the app called on a thread of a
+pool of up to `APP_THREADS`); beside it run the view of the ImageMaps (a watcher thread) and
+the TLS rotation thread. Only uvicorn's public settings are used. Why this stack:
+docs/benchmarks.md.
 
-- TLS: the listening context's ClientHello callback gives each new connection the current
-  context of `image_mapper.webhook.tls.reloader.CertificateReloader`, which builds one only when the
-  files change and keeps the previous one while a rotation is half-written.
-- Shutdown: on SIGTERM (or SIGINT) the server first reports not ready for `--shutdown-delay`
-  seconds while still serving (endpoints drop the pod meanwhile), then stops accepting,
-  finishes in-flight requests and closes kept-alive connections, within `--graceful-timeout`.
+- TLS: uvicorn's `ssl_context_factory` hands it the listening context, whose ClientHello
+  callback gives each new connection the current context of
+  `image_mapper.webhook.tls.reloader.CertificateReloader`, which builds one only when the files
+  change and keeps the previous one while a rotation is half-written.
+- Shutdown: on SIGTERM (or SIGINT) the app first reports not ready for `--shutdown-delay`
+  seconds while still serving (endpoints drop the pod meanwhile), every answer then carrying
+  `Connection: close`; then uvicorn stops accepting and finishes in-flight requests within
+  `--graceful-timeout` (its `timeout_graceful_shutdown`). uvicorn runs in a thread of its own
+  and is stopped by its `should_exit`; the signals are this process's, handled in the main
+  thread. A second Ctrl-C stops at once.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
+import queue
 import signal
 import socket
 import ssl
 import threading
 import time
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from types import FrameType
-from typing import Any, cast
 
 import uvicorn
 from flask import Flask
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-from uvicorn.server import ServerState
 
 from image_mapper.engine.mapping import Mapping
 from image_mapper.serving.errors import ServeError, describe_error
-from image_mapper.webhook.app import ENDPOINT, MAX_BODY_BYTES, create_app
-from image_mapper.webhook.asgi import WebhookASGI
+from image_mapper.serving.wsgi_bridge import WSGIBridge
+from image_mapper.webhook.app import (
+    DECISION_WAIT_SECONDS,
+    MAX_BODY_BYTES,
+    Undecided,
+    create_app,
+)
 from image_mapper.webhook.kube import (
     ApiClient,
     KubernetesTLSStore,
@@ -60,13 +66,6 @@ log = logging.getLogger(__name__)
 
 KEEP_ALIVE_SECONDS = 30
 """How long an idle connection is kept: the API server reuses connections to webhooks."""
-
-CLOSE_NOTIFY_SECONDS = 1.0
-"""While stopping, how long a closed connection waits for the client's TLS close_notify."""
-
-FIRST_REQUEST_GRACE_SECONDS = 2.0
-"""While stopping, how long a connection that has not sent its first request yet is given to
-send it (Go's server gives such connections 5 s)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,7 +93,6 @@ class WebhookConfig:
     """Names for the certificate besides the Service's."""
     webhook_configuration: str
     tls_check_interval: float
-    threads: int
     shutdown_delay: float
     """Seconds to report not ready, still serving, after SIGTERM."""
     graceful_timeout: float
@@ -103,6 +101,10 @@ class WebhookConfig:
     log_level: str
     log_repeat_interval: float = 60.0
     """A failing list or watch is logged at most once per kind of error per this many seconds."""
+    decision_wait: float = DECISION_WAIT_SECONDS
+    """Seconds a pod that a pending ImageMap could change waits for its decision."""
+    undecided: Undecided = "refuse"
+    """What becomes of such a pod after the wait: refused, or admitted with a warning."""
 
 
 # --- what runs beside the server ----------------------------------------------------------
@@ -161,77 +163,28 @@ def start_components(config: WebhookConfig, components: Components) -> View:
     return view
 
 
-# --- the server ----------------------------------------------------------------------------
+# --- the server ---------------------------------------------------------------------------
 
 
-def asgi_app(app: Flask) -> WebhookASGI:
-    """The ASGI app the server runs: `/mutate` straight to the endpoint, the rest to `app`."""
-    return WebhookASGI(app.wsgi_app, app.extensions[ENDPOINT], limit=MAX_BODY_BYTES)
+APP_THREADS = 400
+"""The most requests the app answers at once, each on a thread of the bridge's pool, started
+as requests need them. A request the app holds (an admission waiting a few seconds for a
+pending ImageMap's decision) keeps its thread and no other: with hundreds of them waiting,
+the rest are still answered. Past this many at once, requests queue for a thread."""
 
 
-class DrainingProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, drained without dropping a request.
-
-    - From SIGTERM on (`draining`), every answer carries `Connection: close`: clients move to
-      new connections (to other replicas, once endpoints drop this one) while this one still
-      answers, instead of reusing a connection the stop will close under them.
-    - At the stop, uvicorn closes every connection between requests at once; a connection
-      that has just finished its TLS handshake may have its first request on the way, so it
-      gets `FIRST_REQUEST_GRACE_SECONDS` to send it instead (and is closed after its answer).
-    """
-
-    graced = False
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.state = cast(DrainingState, self.server_state)
-        # Made at accept; `connection_made` comes once the TLS handshake is done.
-        self.accepted_at = time.monotonic()
-        self.state.handshaking.add(self)
-
-    def connection_made(self, transport: Any) -> None:
-        self.state.handshaking.discard(self)
-        super().connection_made(transport)
-        if self.state.stopping:  # accepted before the listener closed
-            self.shutdown()
-
-    def on_headers_complete(self) -> None:
-        super().on_headers_complete()
-        if self.state.draining:
-            self.cycle.keep_alive = False
-
-    def shutdown(self) -> None:
-        self.state.stopping = True
-        if self.cycle is not None or self.graced:
-            super().shutdown()
-            return
-        self.graced = True
-        self.loop.call_later(FIRST_REQUEST_GRACE_SECONDS, self._close_if_silent)
-
-    def _close_if_silent(self) -> None:
-        if self.cycle is None:
-            self.transport.close()
+def bridge(app: Flask) -> WSGIBridge:
+    """The ASGI app the server runs: every request to `app`, on the pool."""
+    return WSGIBridge(app, threads=APP_THREADS, limit=MAX_BODY_BYTES)
 
 
-class DrainingState(ServerState):
-    """uvicorn's state shared by the server and its connections, and the stop's."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.draining = False
-        """From SIGTERM on: answers close their connections."""
-        self.stopping = False
-        """The listener is closed."""
-        self.handshaking: weakref.WeakSet[DrainingProtocol] = weakref.WeakSet()
-        """Connections accepted and still in their TLS handshake (a failed one is dropped
-        without `connection_made`: hence weak references)."""
-
-
-def uvicorn_config(config: WebhookConfig, app: WebhookASGI) -> uvicorn.Config:
-    """uvicorn's settings; TLS is set on the listening socket's server by `serve`."""
+def uvicorn_config(config: WebhookConfig, app: WSGIBridge,
+                   context: ssl.SSLContext | None) -> uvicorn.Config:
+    """uvicorn's settings; `context` (None: plain HTTP, for tests) is the listening SSL
+    context, whose ClientHello callback serves the current certificate."""
     return uvicorn.Config(
         app,
-        http=DrainingProtocol,
+        http="httptools",
         loop="uvloop",
         lifespan="off",
         interface="asgi3",
@@ -239,57 +192,11 @@ def uvicorn_config(config: WebhookConfig, app: WebhookASGI) -> uvicorn.Config:
         log_level=config.log_level,
         access_log=config.access_log,
         server_header=False,
+        proxy_headers=False,  # the API server calls the webhook directly, through no proxy
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         timeout_graceful_shutdown=max(1, round(config.graceful_timeout)),
+        ssl_context_factory=None if context is None else (lambda _config, _default: context),
     )
-
-
-class DrainingServer(uvicorn.Server):
-    """uvicorn, but SIGTERM first turns /readyz to 503 for the shutdown delay."""
-
-    def __init__(self, config: uvicorn.Config, *, shutdown_delay: float,
-                 shutting_down: threading.Event) -> None:
-        super().__init__(config)
-        self.server_state: DrainingState = DrainingState()
-        self.shutdown_delay = shutdown_delay
-        self.shutting_down = shutting_down
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if self.shutting_down.is_set():
-            if sig == signal.SIGINT:  # a second Ctrl-C: stop now
-                self.should_exit = self.force_exit = True
-            return
-        self.shutting_down.set()
-        self.server_state.draining = True
-        log.info("%s: not ready; serving for %.1fs more, then stopping",
-                 signal.Signals(sig).name, self.shutdown_delay)
-        timer = threading.Timer(self.shutdown_delay, self._stop)
-        timer.daemon = True
-        timer.start()
-
-    def _stop(self) -> None:
-        self.should_exit = True
-
-    async def _wait_tasks_to_complete(self) -> None:
-        # Connections accepted before the listener closed may still be in their handshake,
-        # not yet among uvicorn's connections: let them finish it (and then their request).
-        deadline = time.monotonic() + FIRST_REQUEST_GRACE_SECONDS
-        while time.monotonic() < deadline and any(
-            protocol.accepted_at > time.monotonic() - FIRST_REQUEST_GRACE_SECONDS
-            for protocol in self.server_state.handshaking
-        ):
-            await asyncio.sleep(0.02)
-        # A closed TLS connection waits for the client's close_notify (uvloop: up to 30 s); an
-        # idle client, e.g. a pooled connection, never sends it. Past a second, drop it.
-        closing: dict[DrainingProtocol, float] = {}
-        while self.server_state.connections and not self.force_exit:
-            now = time.monotonic()
-            for connection in list(self.server_state.connections):
-                if (isinstance(connection, DrainingProtocol) and connection.transport.is_closing()
-                        and now - closing.setdefault(connection, now) > CLOSE_NOTIFY_SECONDS):
-                    connection.transport.abort()
-            await asyncio.sleep(0.1)
-        await super()._wait_tasks_to_complete()
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -299,6 +206,40 @@ def listen(host: str, port: int) -> socket.socket:
         return socket.create_server((host, port), family=family, backlog=2048)
     except OSError as error:
         raise ServeError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+
+
+def run_until_signalled(server: uvicorn.Server, sock: socket.socket, *,
+                        shutdown_delay: float, shutting_down: threading.Event) -> bool:
+    """Run `server` on `sock` in a thread until SIGTERM or SIGINT; then `shutting_down` is set
+    for `shutdown_delay` seconds, still serving, before the server stops. Whether it started."""
+    signals: queue.SimpleQueue[int] = queue.SimpleQueue()
+    previous = {sig: signal.signal(sig, lambda number, _frame: signals.put(number))
+                for sig in (signal.SIGTERM, signal.SIGINT)}
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="server")
+    thread.start()
+    try:
+        stop_at: float | None = None
+        while thread.is_alive():
+            try:
+                number = signals.get(timeout=0.1)
+            except queue.Empty:
+                number = None
+            if number is not None and stop_at is None:
+                stop_at = time.monotonic() + shutdown_delay
+                shutting_down.set()
+                log.info("%s: not ready; serving for %.1fs more, then stopping",
+                         signal.Signals(number).name, shutdown_delay)
+            elif number == signal.SIGINT:  # a second Ctrl-C: stop now
+                server.should_exit = server.force_exit = True
+            if stop_at is not None and time.monotonic() >= stop_at:
+                server.should_exit = True
+    finally:
+        if thread.is_alive():  # an error here: stop the server before leaving
+            server.should_exit = True
+            thread.join()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return server.started
 
 
 def serve(config: WebhookConfig) -> int:
@@ -323,14 +264,15 @@ def serve(config: WebhookConfig) -> int:
     sock = listen(config.host, config.port)
     components = Components()
     shutting_down = threading.Event()
+    app: WSGIBridge | None = None
     try:
         view = start_components(config, components)
-        app = create_app(view=view, shutting_down=shutting_down)
-        settings = uvicorn_config(config, asgi_app(app))
+        app = bridge(create_app({"DECISION_WAIT_SECONDS": config.decision_wait,
+                                 "UNDECIDED": config.undecided},
+                                view=view, shutting_down=shutting_down))
+        settings = uvicorn_config(config, app, context)
         settings.load()
-        settings.ssl = context
-        server = DrainingServer(settings, shutdown_delay=config.shutdown_delay,
-                                shutting_down=shutting_down)
+        server = uvicorn.Server(settings)
         host, port = sock.getsockname()[:2]
         log.info("serving https://%s:%d", f"[{host}]" if ":" in host else host, port)
         log.debug("settings: ImageMaps %s; certificate %s, key %s (TLS bootstrap %s); "
@@ -339,8 +281,11 @@ def serve(config: WebhookConfig) -> int:
                   config.cert_file, config.key_file, "on" if config.bootstrap_tls else "off",
                   config.shutdown_delay, config.graceful_timeout,
                   "on" if config.access_log else "off")
-        server.run(sockets=[sock])
+        started = run_until_signalled(server, sock, shutdown_delay=config.shutdown_delay,
+                                      shutting_down=shutting_down)
     finally:
         components.stop()
+        if app is not None:
+            app.close()
         sock.close()
-    return 0
+    return 0 if started else 1

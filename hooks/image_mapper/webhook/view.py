@@ -19,6 +19,13 @@ cluster (`image_mapper.engine.layers.ClusterLayer`), kept whole like a namespace
 keeps each Namespace's labels, so that relabelling a namespace changes its next pod. A pod's
 mapping (`mapping_for`) is its namespace's, then the cluster layer's selection for the
 namespace: one decision of each, each read once.
+
+Pending maps (design.md#no-escape): an ImageMap that the view holds at a generation the
+namespace's record has not judged yet is pending. A pod that a pending Enforce map could change
+must not be admitted before the decision that judges it: `settled` waits for the namespace's
+next change (a new record, an ImageMap changed or deleted) on a condition of that namespace,
+for at most the time it is given, and answers with the mapping then in force and what is still
+pending. Waiting blocks only the caller's thread.
 """
 
 from __future__ import annotations
@@ -27,9 +34,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from image_mapper.engine.acceptance import compile_recorded
+from image_mapper.engine.acceptance import compile_imagemap, compile_recorded
 from image_mapper.engine.imagemap import GROUP, ImageMap
 from image_mapper.engine.layers import ClusterLayer, Layered, compile_recorded_layer
 from image_mapper.engine.mapping import Mapping
@@ -60,10 +68,38 @@ class Sink(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """An ImageMap in Enforce mode that the namespace's decision record has not judged at its
+    generation: what it would rewrite if it were in force alone."""
+
+    name: str
+    uid: str
+    generation: int
+    mapping: Mapping
+
+
+NOTHING_PENDING: tuple[Pending, ...] = ()
+
+
 class View(Protocol):
     """What the admission app needs of the state."""
 
     def mapping_for(self, namespace: str) -> Mapping | Layered: ...
+
+    def pending_anywhere(self) -> bool:
+        """Whether any namespace has a pending map (cheap: asked for every admission)."""
+        ...
+
+    def settled(self, namespace: str, *, holds: Callable[[Pending], bool], timeout: float
+                ) -> tuple[Mapping | Layered, tuple[Pending, ...]]:
+        """The namespace's mapping (over the cluster's layer) once no pending map that `holds`
+        is left, or after `timeout` seconds; and the pending maps that still hold."""
+        ...
+
+    def first_decisions(self) -> dict[tuple[str, str], float]:
+        """Seconds from an ImageMap's creation to its first decision, by (namespace, name)."""
+        ...
 
     def readiness(self) -> tuple[bool, str]: ...
 
@@ -80,6 +116,16 @@ class StaticView:
 
     def mapping_for(self, namespace: str) -> Mapping:
         return self.mapping
+
+    def pending_anywhere(self) -> bool:
+        return False
+
+    def settled(self, namespace: str, *, holds: Callable[[Pending], bool], timeout: float
+                ) -> tuple[Mapping | Layered, tuple[Pending, ...]]:
+        return self.mapping, NOTHING_PENDING
+
+    def first_decisions(self) -> dict[tuple[str, str], float]:
+        return {}
 
     def readiness(self) -> tuple[bool, str]:
         return True, f"static mapping of {len(self.mapping)} maplets"
@@ -119,6 +165,18 @@ class ClusterView:
         self._selections: dict[str, tuple[ClusterLayer, dict[str, str] | None, Mapping]] = {}
         """By namespace: the cluster layer's mapping for it, with the layer and the labels it
         was selected for."""
+        self._pending: dict[str, tuple[Pending, ...]] = {}
+        """By namespace, only those with some; replaced whole, read without the lock."""
+        self._compiled_pending: dict[tuple[str, str, int], Pending | None] = {}
+        """By (namespace, uid, generation): a pending map's mapping is compiled once."""
+        self._changed: dict[str, tuple[threading.Condition, int]] = {}
+        """By namespace, while an admission waits on it: notified when it is compiled again."""
+        self._first_seen: dict[str, float] = {}
+        """By uid: when an ImageMap created after the first list was first seen pending."""
+        self._first_decision: dict[tuple[str, str], float] = {}
+        """By (namespace, name): seconds from first seen to first judged."""
+        self._deleting: set[str] = set()
+        """Uids of ImageMaps with a deletionTimestamp (held by a finalizer)."""
         self._confirmed_at: dict[str, float] = {}
         self.imagemaps: Sink = _ImageMaps(self)
         self.namespaces: Sink = _Namespaces(self)
@@ -167,26 +225,71 @@ class ClusterView:
                       f"{len(self._cluster)} in the cluster's layer; "
                       f"view confirmed {age:.0f}s ago")
 
+    def pending_anywhere(self) -> bool:
+        return bool(self._pending)
+
+    def pending_for(self, namespace: str) -> tuple[Pending, ...]:
+        return self._pending.get(namespace, NOTHING_PENDING)
+
+    def settled(self, namespace: str, *, holds: Callable[[Pending], bool], timeout: float
+                ) -> tuple[Mapping | Layered, tuple[Pending, ...]]:
+        if namespace not in self._pending:  # the common case: no lock, no wait
+            return self.mapping_for(namespace), NOTHING_PENDING
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            changed, waiting = self._changed.get(namespace) or (threading.Condition(self._lock), 0)
+            self._changed[namespace] = changed, waiting + 1
+            try:
+                while True:
+                    holding = tuple(p for p in self._pending.get(namespace, ()) if holds(p))
+                    left = deadline - time.monotonic()
+                    if not holding or left <= 0:
+                        return self.mapping_for(namespace), holding
+                    changed.wait(left)
+            finally:
+                changed, waiting = self._changed[namespace]
+                if waiting > 1:
+                    self._changed[namespace] = changed, waiting - 1
+                else:
+                    del self._changed[namespace]
+
+    def first_decisions(self) -> dict[tuple[str, str], float]:
+        """Seconds from when the view first saw each ImageMap (created after the first list)
+        to the first record that judged it, by (namespace, name)."""
+        return dict(self._first_decision)
+
     def imagemaps_of(self, namespace: str) -> list[ImageMap]:
         """The ImageMaps of a namespace, as kept."""
         return list(self._imagemaps.get(namespace, {}).values())
 
     # --- what the watches do -----------------------------------------------------------
 
-    def _replace_imagemaps(self, imagemaps: Iterable[ImageMap]) -> None:
+    def _replace_imagemaps(self, imagemaps: Iterable[ImageMap], deleting: set[str]) -> None:
         by_namespace: dict[str, dict[str, ImageMap]] = {}
         for imagemap in imagemaps:
             by_namespace.setdefault(imagemap.namespace, {})[imagemap.name] = imagemap
         with self._lock:
+            for namespace, maps in self._imagemaps.items():
+                for name, gone in maps.items():
+                    kept = by_namespace.get(namespace, {}).get(name)
+                    if kept is None or kept.uid != gone.uid:
+                        self._forget(namespace, name, gone.uid or "")
+            before = set(self._imagemaps)
             self._imagemaps = by_namespace
-            self._compile(set(by_namespace) | set(self._records))
+            self._deleting = deleting
+            self._compile(before | set(by_namespace) | set(self._records))
 
-    def _apply_imagemap(self, change: Change, imagemap: ImageMap) -> None:
+    def _apply_imagemap(self, change: Change, imagemap: ImageMap, *, deleting: bool) -> None:
         namespace = imagemap.namespace
         with self._lock:
+            if deleting and change != "DELETED":
+                self._deleting.add(imagemap.uid or "")
+            else:
+                self._deleting.discard(imagemap.uid or "")
             maps = self._imagemaps.setdefault(namespace, {})
             if change == "DELETED":
                 maps.pop(imagemap.name, None)
+                self._forget(namespace, imagemap.name, imagemap.uid or "")
             else:
                 maps[imagemap.name] = imagemap
             if not maps:
@@ -195,8 +298,9 @@ class ClusterView:
 
     def _replace_records(self, records: dict[str, Record]) -> None:
         with self._lock:
+            before = set(self._records)
             self._records = records
-            self._compile(set(records) | set(self._mappings))
+            self._compile(before | set(records) | set(self._mappings) | set(self._imagemaps))
 
     def _apply_record(self, namespace: str, record: Record | None) -> None:
         with self._lock:
@@ -207,10 +311,20 @@ class ClusterView:
             self._compile({namespace})
 
     def _compile(self, namespaces: Iterable[str]) -> None:
-        """Compile these namespaces again from their records (the lock is held)."""
+        """Compile these namespaces again from their records, find their pending maps, and wake
+        the admissions that wait on them (the lock is held)."""
         mappings = dict(self._mappings)
+        pending = dict(self._pending)
         for namespace in namespaces:
             record = self._records.get(namespace)
+            found = self._find_pending(namespace, record)
+            if found:
+                pending[namespace] = found
+            else:
+                pending.pop(namespace, None)
+            waiters = self._changed.get(namespace)
+            if waiters is not None:
+                waiters[0].notify_all()
             if record is None or not record.in_force:
                 mappings.pop(namespace, None)
                 continue
@@ -222,6 +336,44 @@ class ClusterView:
                 continue
             mappings[namespace] = built
         self._mappings = mappings
+        self._pending = pending
+
+    def _find_pending(self, namespace: str, record: Record | None) -> tuple[Pending, ...]:
+        """The ImageMaps of `namespace` that `record` has not judged at their generation and
+        that could rewrite an image: valid, in Enforce mode. An ImageMap being deleted is not
+        pending (it will never be in force); a view behind the record is not either."""
+        found = []
+        for imagemap in self._imagemaps.get(namespace, {}).values():
+            uid, generation = imagemap.uid or "", imagemap.generation
+            if generation is None or uid in self._deleting:
+                continue
+            judged = record.judged(imagemap.name, uid) if record is not None else None
+            if judged is not None and judged[1].generation >= generation:
+                self._decided(namespace, imagemap.name, uid)
+                continue
+            if self.synced:
+                self._first_seen.setdefault(uid, self._clock())
+            key = (namespace, uid, generation)
+            if key not in self._compiled_pending:
+                self._compiled_pending[key] = _pending(imagemap, uid, generation)
+            entry = self._compiled_pending[key]
+            if entry is not None:
+                found.append(entry)
+        return tuple(found)
+
+    def _forget(self, namespace: str, name: str, uid: str) -> None:
+        """What was kept of an ImageMap that is gone (the lock is held)."""
+        self._first_decision.pop((namespace, name), None)
+        self._first_seen.pop(uid, None)
+        for key in [k for k in self._compiled_pending if k[1] == uid]:
+            del self._compiled_pending[key]
+
+    def _decided(self, namespace: str, name: str, uid: str) -> None:
+        seen = self._first_seen.pop(uid, None)
+        if seen is not None:
+            self._first_decision.setdefault((namespace, name), self._clock() - seen)
+        for key in [k for k in self._compiled_pending if k[1] == uid]:
+            del self._compiled_pending[key]
 
     def _replace_labels(self, labels: dict[str, dict[str, str]]) -> None:
         with self._lock:
@@ -286,12 +438,19 @@ class _ImageMaps:
         self._view = view
 
     def replace(self, objects: Iterable[dict[str, Any]]) -> None:
-        self._view._replace_imagemaps(m for m in map(_imagemap, objects) if m is not None)
+        imagemaps, deleting = [], set()
+        for obj in objects:
+            imagemap = _imagemap(obj)
+            if imagemap is not None:
+                imagemaps.append(imagemap)
+                if _deleting(obj):
+                    deleting.add(imagemap.uid or "")
+        self._view._replace_imagemaps(imagemaps, deleting)
 
     def apply(self, change: Change, obj: dict[str, Any]) -> None:
         imagemap = _imagemap(obj)
         if imagemap is not None:
-            self._view._apply_imagemap(change, imagemap)
+            self._view._apply_imagemap(change, imagemap, deleting=_deleting(obj))
 
     def confirm(self) -> None:
         self._view._confirm("imagemaps")
@@ -366,6 +525,20 @@ def _cluster_record(obj: dict[str, Any]) -> Record | None:
     except RecordError as error:
         log.warning("ignoring the cluster's decision record: %s", error)
         return None
+
+def _pending(imagemap: ImageMap, uid: str, generation: int) -> Pending | None:
+    """What a pending ImageMap would rewrite; None when it could rewrite nothing (invalid, or
+    in Audit mode: an Audit map never holds a pod)."""
+    compiled, settings = compile_imagemap(imagemap)
+    if isinstance(compiled, str) or compiled.problems or settings.audit:
+        return None
+    return Pending(imagemap.name, uid, generation,
+                   Mapping.build(compiled.maplets, {imagemap.name: settings}))
+
+
+def _deleting(obj: dict[str, Any]) -> bool:
+    metadata = obj.get("metadata")
+    return isinstance(metadata, dict) and bool(metadata.get("deletionTimestamp"))
 
 
 def _imagemap(obj: dict[str, Any]) -> ImageMap | None:

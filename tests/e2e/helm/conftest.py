@@ -14,6 +14,8 @@ from tests.controlplane.fixtures import control_plane
 from tests.e2e.stack import Stack, running_stack
 from tests.rendering import CHART, RELEASE, helm, helm_binary
 
+NAMESPACE = "image-mapper"
+
 __all__ = ["control_plane"]  # this package's own control plane
 
 
@@ -27,8 +29,10 @@ def stack(
     control_plane: ControlPlane, helm_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     def install(cp: ControlPlane) -> None:
+        # As docs/install.md gives it: the release, its record and its objects in one
+        # namespace, which Helm creates.
         helm(helm_path, "install", RELEASE, str(CHART), f"--kubeconfig={cp.kubeconfig}",
-             "--namespace=default")
+             "-n", NAMESPACE, "--create-namespace")
 
     with running_stack(control_plane, tmp_path_factory.mktemp("stack"),
                        install_with=install) as running:

@@ -63,9 +63,9 @@ def test_the_walkthrough_works_with_authenticated_hooks(stack: Stack) -> None:
 
 
 def test_a_token_is_rotated_without_a_refused_call(stack: Stack, token: str) -> None:
-    """The README's rotation, with the real Metacontroller (which reads the Secret only when a
-    controller's `.spec` changes): a new key beside the old, the controllers pointed at it, the
-    old key removed. No hook call is refused, and the product keeps working."""
+    """The rotation of docs/configuration.md, with the real Metacontroller (which reads the
+    Secret only when a controller's `.spec` changes): a new key beside the old, the controllers
+    pointed at it, the old key removed. No hook call is refused, and the product keeps working."""
     url = f"{stack.hooks_url}/imagemap/sync"
     new = secrets.token_urlsafe(32)
     # 1. The new token in the Secret, beside the old one.

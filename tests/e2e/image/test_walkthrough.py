@@ -1,4 +1,4 @@
-"""The seed's walk-through (`make demo`) with the hooks and the webhook as containers of the
+"""The bootcamp walk-through (`make demo`) with the hooks and the webhook as containers of the
 built image, run as their Deployments run them, on a real API server with the real
 Metacontroller: the sample ImageMap becomes Ready, the namespace active, and the bootcamp pod
 is created with its image relocated. Both containers then stop with exit 0 on SIGTERM."""

@@ -10,7 +10,10 @@ from typing import Any
 import pytest
 
 from tests.e2e.demo import private_registry
+from tests.e2e.operating.readme import ROOT, blocks
 from tests.e2e.stack import ORIGINAL_IMAGES, SAMPLE, Stack, wait_for
+
+ADMISSION = ROOT / "docs" / "admission.md"
 
 pytestmark = pytest.mark.e2e
 
@@ -150,8 +153,9 @@ def test_switching_audit_to_enforce_changes_no_verdict_and_the_next_pod_is_rewri
     assert f"{BOOTCAMP} -> {RELOCATED} (ImageMap trial)" in stderr
 
 
-def test_the_readme_walkthrough_of_a_private_registry(stack: Stack, namespace: str) -> None:
-    """The README's steps after the seed's, as `make demo` runs them."""
+def test_the_walkthrough_of_a_private_registry(stack: Stack, namespace: str) -> None:
+    """docs/admission.md's steps after the bootcamp walk-through, as `make demo` runs them;
+    what they print is what the page shows."""
     stack.cp.kubectl("apply", "-n", namespace, "-f", str(SAMPLE))
     stack.wait_ready(namespace, "bootcamp-sample")
     stack.webhook_has_mapping(namespace, BOOTCAMP, RELOCATED)
@@ -165,3 +169,8 @@ def test_the_readme_walkthrough_of_a_private_registry(stack: Stack, namespace: s
         f"Warning: image-mapper: bootcamp-audit: {BOOTCAMP} would map {RELOCATED} "
         "(ImageMap bootcamp-sample)"]
     assert shown.audited_image == BOOTCAMP
+    (steps,) = blocks("## A private registry, step by step", ADMISSION)
+    assert [c.shows for c in steps if c.shows is not None] == [
+        *shown.enforce_warnings,
+        json.dumps(shown.pull_secrets, separators=(",", ":")), shown.ignored_image,
+        *shown.audit_warnings, shown.audited_image]

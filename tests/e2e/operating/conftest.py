@@ -1,5 +1,5 @@
-"""The product installed as the README installs it, on this package's own control plane: the
-README's own blocks are run against it, the uninstall last (it removes everything)."""
+"""The product installed as docs/install.md installs it, on this package's own control plane: the
+pages' own blocks are run against it, the uninstall last (it removes everything)."""
 
 from __future__ import annotations
 

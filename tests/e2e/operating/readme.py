@@ -1,6 +1,7 @@
-"""The README's shell blocks, as a reader would copy them, run against a control plane.
+"""The shell blocks of the README and docs/ pages, as a reader would copy them, run against a
+control plane.
 
-`blocks(heading)` returns the ```sh blocks of the section under that heading as commands; a
+`blocks(heading, page)` returns the ```sh blocks of the section under that heading as commands; a
 comment line right after a command is the output it shows (`# registry.example.com/...`),
 any other comment is the reader's. `run(command, cp)` runs one with bash from the repository's
 root, as admin of the control plane (KUBECONFIG).
@@ -17,6 +18,8 @@ from tests.controlplane.cluster import ControlPlane
 
 ROOT = Path(__file__).resolve().parents[3]
 README = ROOT / "README.md"
+INSTALL = ROOT / "docs" / "install.md"
+OPERATIONS = ROOT / "docs" / "operations.md"
 
 
 @dataclass(frozen=True)
@@ -26,9 +29,10 @@ class Command:
     """The output the README shows for it, if any."""
 
 
-def blocks(heading: str) -> list[list[Command]]:
-    """The ```sh blocks of the section `heading` (e.g. `### Verify`), up to the next heading."""
-    lines = README.read_text(encoding="utf-8").splitlines()
+def blocks(heading: str, page: Path = README) -> list[list[Command]]:
+    """The ```sh blocks of the section `heading` (e.g. `## Verify`) of `page`, up to the next
+    heading."""
+    lines = page.read_text(encoding="utf-8").splitlines()
     found: list[list[Command]] = []
     block: list[Command] = []
     fence = ""

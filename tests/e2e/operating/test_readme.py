@@ -1,11 +1,13 @@
-"""The README's operating sections run as written, on a real API server with the real
-Metacontroller: Install (Metacontroller's own kustomization), Verify and its walk-through, what
-Ready means, Upgrade, and the Uninstall order. The tests run in this order; the uninstall is last.
+"""The operating sections of docs/install.md, docs/operations.md and the README run as written,
+on a real API server with the real Metacontroller: Install (Metacontroller's own kustomization),
+Verify and its walk-through (the README's too), what Ready means, Upgrade, and the Uninstall
+order. The tests run in this order; the uninstall is last.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 
@@ -16,7 +18,7 @@ from tests.controlplane.cluster import KubectlError
 from tests.controlplane.metacontroller import ensure_metacontroller
 from tests.e2e.stack import ACTIVE_LABEL, SAMPLE, Stack, wait_for
 
-from .readme import ROOT, Command, blocks, run
+from .readme import INSTALL, OPERATIONS, ROOT, Command, blocks, run
 
 pytestmark = pytest.mark.e2e
 
@@ -28,9 +30,9 @@ WEBHOOK_CONFIGURATION = ROOT / "metacontroller" / "webhook-mutatingwebhookconfig
 
 
 def test_metacontrollers_own_kustomization_applies(stack: Stack) -> None:
-    """Install step 1, from the pinned source (the README's URL is this kustomization at the
-    tag): it applies to this API server, and it is the version the README names."""
-    install = blocks("### Install")[0]
+    """Install step 1, from the pinned source (docs/install.md's URL is this kustomization at the
+    tag): it applies to this API server, and it is the version the page names."""
+    install = blocks("## 1. Metacontroller", INSTALL)[0]
     assert install[0].line == ("kubectl apply -k 'https://github.com/metacontroller/"
                                "metacontroller/manifests/production?ref=v4.17.2'")
     production = ensure_metacontroller() / "production"  # kept by build-metacontroller.sh
@@ -45,7 +47,10 @@ def test_metacontrollers_own_kustomization_applies(stack: Stack) -> None:
 
 
 def test_verify_and_the_walkthrough_as_the_readme_writes_them(stack: Stack) -> None:
-    checks, walkthrough, probe = blocks("### Verify")
+    checks, walkthrough, probe = blocks("## Verify", INSTALL)
+    # The README's walk-through is this one, command for command, then two listings.
+    readme_walkthrough, listings = blocks("## The walk-through on a cluster")
+    assert readme_walkthrough == walkthrough
     for command in checks:
         if "needs kubelets" in command.line:  # rollout status: no kubelet runs pods here
             continue
@@ -56,7 +61,11 @@ def test_verify_and_the_walkthrough_as_the_readme_writes_them(stack: Stack) -> N
         output = run(command, stack.cp)
         if command.shows is not None:
             assert output.strip() == command.shows, command.line
-    # The dry run the README offers as the check that covers the webhook's view too.
+    imagemaps, namespaces = listings
+    assert re.search(r"^default\s+bootcamp-sample\s+True\s+Accepted\s+1\s",
+                     run(imagemaps, stack.cp), re.MULTILINE)
+    assert re.search(r"^default\s.*\strue$", run(namespaces, stack.cp), re.MULTILINE)
+    # The dry run the page offers as the check that covers the webhook's view too.
     (dry_run,) = probe
     assert run(dry_run, stack.cp).strip() == RELOCATED
 
@@ -137,10 +146,10 @@ def _versions(stack: Stack) -> dict[str, str]:
 
 
 def test_the_uninstall_order_never_refuses_a_pod(stack: Stack) -> None:
-    """The README's Uninstall block, command by command. With the webhook down and its
+    """The Uninstall block of docs/operations.md, command by command. With the webhook down and its
     configuration installed, a pod of a namespace with maps in force is refused; after the
     block's first command, the same pod is created, and the rest removes everything."""
-    (uninstall,) = blocks("### Uninstall")
+    (uninstall,) = blocks("## Uninstall", OPERATIONS)
     assert uninstall[0].line == "kubectl delete mutatingwebhookconfiguration image-mapper"
     namespace = "uninstall"
     stack.cp.kubectl("create", "namespace", namespace)

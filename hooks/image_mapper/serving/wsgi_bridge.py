@@ -1,38 +1,52 @@
-"""The webhook app as ASGI, for the server (`image_mapper.webhook.server`, uvicorn).
+"""A WSGI app (Flask) served by an ASGI server (uvicorn): the one way a request reaches the app.
 
-`POST /mutate` is answered here, on the event loop: the body read (up to the limit), handed to
-the Flask app's `AdmissionEndpoint`, its answer sent; nothing else runs per admission. The
-admission is pure computation of about a hundred microseconds, so running it inline costs less
-than a hand-off to a thread. Every other request (the probes, `/metrics`, errors) goes to the
-Flask app, called as WSGI on the loop with the body already read: they are few and quick.
+For each request, on the server's event loop: the body is read, up to a limit, then the app
+is called with it on a thread of a pool, and its answer is sent. A view may block (wait for
+a decision, read a file) without holding up the loop or any other request: only its own
+thread waits. The pool's threads are started as requests need them, up to `threads`; past
+that, requests queue for a free thread.
 
-A body over the limit gets 413 with a JSON error, as `image_mapper.serving.bodylimit` answers
-it under WSGI: read and thrown away up to `discard` bytes so that the client sees the answer,
-past that answered at once and the connection closed. A chunked body is read up to the limit.
+Why not a2wsgi, the maintained adapter: it hands the body to the thread and each piece of the
+answer back to the loop one blocking round trip at a time (four or more per request), which
+costs the webhook about four times the CPU per admission of this bridge's two hand-offs (the
+call and its result; `make bench` measures both, docs/benchmarks.md).
+
+A body over the limit gets 413 with a JSON error, and the client gets to see it: a server that
+answers without reading the body and closes leaves a client that sends its whole body first
+(most do) writing into a closed socket, and it sees a reset instead of the 413. So a body
+announced (by Content-Length) past the limit is read and thrown away, up to `discard` bytes,
+then answered; past `discard` it is answered at once and the connection closed. A chunked body
+is read up to the limit.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
+import logging
 import sys
 from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from image_mapper.serving.bodylimit import DISCARD_BYTES
 from image_mapper.serving.errors import error_body, too_long
-from image_mapper.webhook.app import MUTATE, AdmissionEndpoint
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
+log = logging.getLogger(__name__)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
+DISCARD_BYTES = 64 * 1024 * 1024
+"""The most of a refused body read so that its 413 reaches the client."""
+
 _JSON = (b"content-type", b"application/json")
 _CLOSE = (b"connection", b"close")
+_INTERNAL_ERROR = error_body(500, "internal error; see the server's log")
 
 
 class Refused(Exception):
@@ -44,15 +58,15 @@ class Refused(Exception):
         self.drained = drained
 
 
-class WebhookASGI:
-    """ASGI: `POST /mutate` to `endpoint`, every other request to `wsgi_app` (Flask)."""
+class WSGIBridge:
+    """ASGI: every HTTP request to the WSGI `app`, on a pool of up to `threads` threads."""
 
-    def __init__(self, wsgi_app: WSGIApplication, endpoint: AdmissionEndpoint, *, limit: int,
+    def __init__(self, app: WSGIApplication, *, threads: int, limit: int,
                  discard: int = DISCARD_BYTES) -> None:
-        self.wsgi_app = wsgi_app
-        self.endpoint = endpoint
+        self.app = app
         self.limit = limit
         self.discard = discard
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="app")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # lifespan, websocket: nothing to do
@@ -61,15 +75,21 @@ class WebhookASGI:
             body = await self._body(scope, receive)
         except Refused as refused:
             answer = error_body(413, too_long(self.limit, refused.size))
-            headers = [_JSON] if refused.drained else [_JSON, _CLOSE]
-            await _respond(send, 413, headers, answer)
+            await _respond(send, 413, [_JSON] if refused.drained else [_JSON, _CLOSE], answer)
             return
-        if scope["path"] == MUTATE and scope["method"] == "POST":
-            status, answer = self.endpoint.answer(body)
-            await _respond(send, status, [_JSON], answer)
-            return
-        status, headers, answer = call_wsgi(self.wsgi_app, scope, body)
+        loop = asyncio.get_running_loop()
+        environ = wsgi_environ(scope, body)
+        try:
+            status, headers, answer = await loop.run_in_executor(
+                self.pool, call_wsgi, self.app, environ)
+        except Exception:  # a WSGI app answers its own errors; this is a bug in one
+            log.exception("error answering %s %s", scope["method"], scope["path"])
+            status, headers, answer = 500, [_JSON], _INTERNAL_ERROR
         await _respond(send, status, headers, answer)
+
+    def close(self) -> None:
+        """Let the pool's threads end once their requests are answered."""
+        self.pool.shutdown(wait=False)
 
     async def _body(self, scope: Scope, receive: Receive) -> bytes:
         size = _content_length(scope)
@@ -121,10 +141,9 @@ async def _respond(send: Send, status: int, headers: list[tuple[bytes, bytes]],
     await send({"type": "http.response.body", "body": body})
 
 
-def call_wsgi(app: WSGIApplication, scope: Scope, body: bytes
+def call_wsgi(app: WSGIApplication, environ: dict[str, Any]
               ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """Run a WSGI app on one request whose body has been read: (status, headers, body)."""
-    environ = wsgi_environ(scope, body)
     started: list[Any] = []
 
     def start_response(status: str, headers: list[tuple[str, str]],
@@ -168,7 +187,7 @@ def wsgi_environ(scope: Scope, body: bytes) -> dict[str, Any]:
         "wsgi.url_scheme": scope.get("scheme", "https"),
         "wsgi.input": io.BytesIO(body),
         "wsgi.errors": sys.stderr,
-        "wsgi.multithread": False,
+        "wsgi.multithread": True,
         "wsgi.multiprocess": False,
         "wsgi.run_once": False,
     }
@@ -180,4 +199,3 @@ def wsgi_environ(scope: Scope, body: bytes) -> dict[str, Any]:
         key = name if name == "CONTENT_TYPE" else f"HTTP_{name}"
         environ[key] = f"{environ[key]},{value}" if key in environ else value
     return environ
-
