@@ -5,6 +5,7 @@ the namespace's own ImageMaps (design.md#clusterimagemap)."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -202,3 +203,48 @@ def test_metrics_tell_a_clusterimagemap_from_an_imagemap_of_the_same_name() -> N
         "namespace": "shop", "imagemap": "ClusterImageMap/hub"}) == 1.0
     assert registry.get_sample_value("image_mapper_images_rewritten_total", {
         "namespace": "shop", "imagemap": "hub"}) is None
+
+
+def _pod_request(namespace_: str, image: str) -> dict[str, Any]:
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+           "spec": {"containers": [{"name": "web", "image": image}]}}
+    return {"uid": "u", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "namespace": namespace_, "operation": "CREATE", "object": pod}
+
+
+def _holds(request: dict[str, Any]) -> Any:
+    return lambda pending: bool(admit(review_request=request,  # type: ignore[arg-type]
+                                      mapping=pending.mapping).rewritten)
+
+
+def test_a_clusterimagemap_not_decided_yet_holds_the_pods_it_could_change(
+        sources: tuple[FakeSource, FakeSource, FakeSource], watch: ClusterWatch) -> None:
+    _, namespaces, clusterimagemaps = sources
+    namespaces.apply(project())
+    namespaces.apply(labelled("shop", {"mirror": "on"}))
+    namespaces.apply(labelled("other", {}))
+    clusterimagemaps.apply(clusterimagemap("hub", HUB,
+                                           selector={"matchLabels": {"mirror": "on"}}))
+    watch.start()
+    wait_for(watch.view.pending_anywhere, what="the pending ClusterImageMap")
+    nginx = _pod_request("shop", "nginx:1")
+    # Not decided within the wait: still pending, named with its kind.
+    _, undecided = watch.view.settled("shop", holds=_holds(nginx), timeout=0.05)
+    assert [(p.name, p.kind) for p in undecided] == [("hub", "ClusterImageMap")]
+    # A pod it could not change, or in a namespace it does not select, is not held.
+    assert watch.view.settled("shop", holds=_holds(_pod_request("shop", "quay.io/x:1")),
+                              timeout=0.05)[1] == ()
+    assert watch.view.settled("other", holds=_holds(_pod_request("other", "nginx:1")),
+                              timeout=0.05)[1] == ()
+    # The decision arrives while a pod waits: it is answered under it.
+    answered: list[Any] = []
+    waiting = threading.Thread(target=lambda: answered.append(
+        watch.view.settled("shop", holds=_holds(nginx), timeout=5)))
+    waiting.start()
+    namespaces.apply(project("hub"))
+    waiting.join(5)
+    mapping, still = answered[0]
+    assert still == ()
+    assert mapping.lookup("nginx:1").result == "mirror.example.com/hub/library/nginx:1"
+    assert not watch.view.pending_anywhere()

@@ -268,7 +268,7 @@ MAX_NAMED = 5
 
 
 def _named(undecided: tuple[Pending, ...]) -> str:
-    names = sorted({p.name for p in undecided})
+    names = sorted({p.name if p.kind == KIND else f"{p.name} ({p.kind})" for p in undecided})
     shown = ", ".join(names[:MAX_NAMED])
     return shown if len(names) <= MAX_NAMED else f"{shown} and {len(names) - MAX_NAMED} more"
 

@@ -38,10 +38,17 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from image_mapper.engine.acceptance import compile_imagemap, compile_recorded
-from image_mapper.engine.imagemap import GROUP, ImageMap
-from image_mapper.engine.layers import ClusterLayer, Layered, compile_recorded_layer
+from image_mapper.engine.imagemap import GROUP, KIND, ImageMap
+from image_mapper.engine.layers import (
+    CLUSTER_KIND,
+    ClusterLayer,
+    Layered,
+    compile_recorded_layer,
+    selector_of,
+)
 from image_mapper.engine.mapping import Mapping
 from image_mapper.engine.record import Record, RecordError, read_record
+from image_mapper.engine.selector import Selector
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +84,8 @@ class Pending:
     uid: str
     generation: int
     mapping: Mapping
+    kind: str = KIND
+    """ImageMap, or ClusterImageMap (pending in the cluster's record, design.md#clusterimagemap)."""
 
 
 NOTHING_PENDING: tuple[Pending, ...] = ()
@@ -162,6 +171,9 @@ class ClusterView:
         """By Namespace: the cluster's decision record (one Namespace holds it)."""
         self._cluster = ClusterLayer.EMPTY
         """Replaced whole, read without the lock."""
+        self._cluster_pending: tuple[tuple[Pending, Selector], ...] = ()
+        """ClusterImageMaps the cluster's record has not judged at their generation, with the
+        namespaces they would select; replaced whole, read without the lock."""
         self._selections: dict[str, tuple[ClusterLayer, dict[str, str] | None, Mapping]] = {}
         """By namespace: the cluster layer's mapping for it, with the layer and the labels it
         was selected for."""
@@ -226,22 +238,24 @@ class ClusterView:
                       f"view confirmed {age:.0f}s ago")
 
     def pending_anywhere(self) -> bool:
-        return bool(self._pending)
+        return bool(self._pending) or bool(self._cluster_pending)
 
     def pending_for(self, namespace: str) -> tuple[Pending, ...]:
         return self._pending.get(namespace, NOTHING_PENDING)
 
     def settled(self, namespace: str, *, holds: Callable[[Pending], bool], timeout: float
                 ) -> tuple[Mapping | Layered, tuple[Pending, ...]]:
-        if namespace not in self._pending:  # the common case: no lock, no wait
-            return self.mapping_for(namespace), NOTHING_PENDING
+        if namespace not in self._pending and not self._cluster_pending_for(namespace):
+            return self.mapping_for(namespace), NOTHING_PENDING  # the common case: no wait
         deadline = time.monotonic() + timeout
         with self._lock:
             changed, waiting = self._changed.get(namespace) or (threading.Condition(self._lock), 0)
             self._changed[namespace] = changed, waiting + 1
             try:
                 while True:
-                    holding = tuple(p for p in self._pending.get(namespace, ()) if holds(p))
+                    holding = tuple(p for p in (*self._pending.get(namespace, ()),
+                                                *self._cluster_pending_for(namespace))
+                                    if holds(p))
                     left = deadline - time.monotonic()
                     if not holding or left <= 0:
                         return self.mapping_for(namespace), holding
@@ -252,6 +266,13 @@ class ClusterView:
                     self._changed[namespace] = changed, waiting - 1
                 else:
                     del self._changed[namespace]
+
+    def _cluster_pending_for(self, namespace: str) -> tuple[Pending, ...]:
+        """The pending ClusterImageMaps that would select the namespace."""
+        if not self._cluster_pending:
+            return NOTHING_PENDING
+        labels = self._labels.get(namespace) or {NAMESPACE_NAME_LABEL: namespace}
+        return tuple(p for p, selector in self._cluster_pending if selector.matches(labels))
 
     def first_decisions(self) -> dict[tuple[str, str], float]:
         """Seconds from when the view first saw each ImageMap (created after the first list)
@@ -416,10 +437,14 @@ class ClusterView:
             self._compile_cluster()
 
     def _compile_cluster(self) -> None:
-        """Compile the cluster layer again from its record (the lock is held)."""
+        """Compile the cluster layer again from its record, find the pending ClusterImageMaps,
+        and wake every admission that waits (the lock is held)."""
         records = self._cluster_records
         record = (records.get(self._cluster_namespace) if self._cluster_namespace is not None
                   else records[min(records)] if records else None)
+        self._cluster_pending = self._find_cluster_pending(record)
+        for waiters, _ in self._changed.values():
+            waiters.notify_all()
         if record is None or not record.in_force:
             self._cluster = ClusterLayer.EMPTY
             return
@@ -428,6 +453,25 @@ class ClusterView:
             log.debug("waiting for the ClusterImageMaps of the cluster's newest decision")
             return
         self._cluster = built
+
+    def _find_cluster_pending(self, record: Record | None
+                              ) -> tuple[tuple[Pending, Selector], ...]:
+        """The ClusterImageMaps that `record` has not judged at their generation and that could
+        rewrite an image (valid, in Enforce mode), with their selectors. Before the first
+        ClusterImageMap is decided there is no record at all: every one is then pending."""
+        found = []
+        for clusterimagemap in self._clusterimagemaps.values():
+            uid, generation = clusterimagemap.uid or "", clusterimagemap.generation
+            if generation is None:
+                continue
+            judged = record.judged(clusterimagemap.name, uid) if record is not None else None
+            if judged is not None and judged[1].generation >= generation:
+                continue
+            selector = selector_of(clusterimagemap)
+            pending = _pending(clusterimagemap, uid, generation, CLUSTER_KIND)
+            if pending is not None and isinstance(selector, Selector):
+                found.append((pending, selector))
+        return tuple(found)
 
     def _confirm(self, resource: str) -> None:
         self._confirmed_at[resource] = self._clock()
@@ -526,14 +570,15 @@ def _cluster_record(obj: dict[str, Any]) -> Record | None:
         log.warning("ignoring the cluster's decision record: %s", error)
         return None
 
-def _pending(imagemap: ImageMap, uid: str, generation: int) -> Pending | None:
-    """What a pending ImageMap would rewrite; None when it could rewrite nothing (invalid, or
-    in Audit mode: an Audit map never holds a pod)."""
-    compiled, settings = compile_imagemap(imagemap)
+def _pending(imagemap: ImageMap, uid: str, generation: int, kind: str = KIND
+             ) -> Pending | None:
+    """What a pending ImageMap (or ClusterImageMap) would rewrite; None when it could rewrite
+    nothing (invalid, or in Audit mode: an Audit map never holds a pod)."""
+    compiled, settings = compile_imagemap(imagemap, kind)
     if isinstance(compiled, str) or compiled.problems or settings.audit:
         return None
     return Pending(imagemap.name, uid, generation,
-                   Mapping.build(compiled.maplets, {imagemap.name: settings}))
+                   Mapping.build(compiled.maplets, {imagemap.name: settings}, kind=kind), kind)
 
 
 def _deleting(obj: dict[str, Any]) -> bool:
