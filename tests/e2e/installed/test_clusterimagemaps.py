@@ -137,8 +137,7 @@ def test_the_built_in_roles(  # noqa: PLR0917 (parameters of the table)
 
 def test_pods_get_the_namespace_s_imagemaps_first_then_the_selected_clusterimagemaps(
         stack: Stack, namespace: str, clean: None) -> None:
-    # The namespace has an ImageMap in force, so the webhook (in the shipped narrow scope)
-    # serves it; the ClusterImageMap maps what the ImageMap leaves.
+    # The ClusterImageMap maps what the namespace's ImageMap leaves.
     stack.apply(json.dumps({"apiVersion": API, "kind": "ImageMap", "metadata": {"name": "own"},
                             "spec": {"map": [{"from": "redis", "to": "team.example/redis"}]}}),
                 namespace)
@@ -156,3 +155,20 @@ def test_pods_get_the_namespace_s_imagemaps_first_then_the_selected_clusterimage
     # Deleted: the mapping stops.
     stack.cp.kubectl("delete", "clusterimagemap", "hub")
     stack.webhook_has_mapping(namespace, "nginx:1", "nginx:1")
+
+
+def test_a_namespace_created_afterwards_without_imagemaps_is_relocated(
+        stack: Stack, clean: None) -> None:
+    apply(stack, cluster_imagemap("hub", ("docker.io/", "mirror.example.com/hub/")))
+    stack.cp.kubectl("wait", "--for=condition=Ready", "--timeout=60s", "clusterimagemap/hub")
+    stack.cp.kubectl("create", "namespace", "cimap-fresh")
+    try:
+        stack.webhook_has_mapping("cimap-fresh", "nginx:1",
+                                  "mirror.example.com/hub/library/nginx:1")
+        stack.cp.kubectl("run", "web", "--image=nginx:1", "-n", "cimap-fresh",
+                         "--restart=Never")
+        created = stack.get("pod", "web", "-n", "cimap-fresh")
+        assert created["spec"]["containers"][0]["image"] == (
+            "mirror.example.com/hub/library/nginx:1")
+    finally:
+        stack.cp.kubectl("delete", "namespace", "cimap-fresh", "--wait=false", check=False)
