@@ -48,7 +48,7 @@ from image_mapper.engine.layers import (
 )
 from image_mapper.engine.mapping import Mapping
 from image_mapper.engine.record import Record, RecordError, read_record
-from image_mapper.engine.selector import Selector
+from image_mapper.engine.selector import EVERYTHING, Selector
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,9 @@ class Pending:
     mapping: Mapping
     kind: str = KIND
     """ImageMap, or ClusterImageMap (pending in the cluster's record, design.md#clusterimagemap)."""
+    unknown: bool = False
+    """What it rewrites is not known yet (the cluster's record has it in force, the view's
+    watch has not brought it yet): it holds every pod until the view has it."""
 
 
 NOTHING_PENDING: tuple[Pending, ...] = ()
@@ -255,7 +258,7 @@ class ClusterView:
                 while True:
                     holding = tuple(p for p in (*self._pending.get(namespace, ()),
                                                 *self._cluster_pending_for(namespace))
-                                    if holds(p))
+                                    if p.unknown or holds(p))
                     left = deadline - time.monotonic()
                     if not holding or left <= 0:
                         return self.mapping_for(namespace), holding
@@ -450,9 +453,21 @@ class ClusterView:
             return
         built = compile_recorded_layer(record, self._clusterimagemaps.values())
         if built is None:
+            # The record is ahead of the ClusterImageMaps' watch: the layer before stays,
+            # whole, and every pod waits until the view can build the newest decision (the
+            # maps it has in force could change any pod; the watch is a moment behind).
             log.debug("waiting for the ClusterImageMaps of the cluster's newest decision")
+            self._cluster_pending = (*self._cluster_pending, *(
+                (Pending(entry.name, entry.uid, entry.generation, Mapping.EMPTY, CLUSTER_KIND,
+                         unknown=True), EVERYTHING) for entry in record.in_force
+                if not self._holds(entry.name, entry.uid)))
             return
         self._cluster = built
+
+    def _holds(self, name: str, uid: str) -> bool:
+        """Whether the view has this ClusterImageMap (this object, at whatever generation)."""
+        held = self._clusterimagemaps.get(name)
+        return held is not None and held.uid == uid
 
     def _find_cluster_pending(self, record: Record | None
                               ) -> tuple[tuple[Pending, Selector], ...]:

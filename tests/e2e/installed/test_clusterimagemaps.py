@@ -5,6 +5,7 @@ with the built-in roles (design.md#clusterimagemap)."""
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -12,7 +13,9 @@ from typing import Any
 import pytest
 
 from tests.controlplane.cluster import KubectlError
+from tests.e2e.demo import cluster_walkthrough
 from tests.e2e.stack import Stack, wait_for
+from tests.e2e.watching import PodStream, StatusWatch
 
 pytestmark = pytest.mark.e2e
 
@@ -172,3 +175,67 @@ def test_a_namespace_created_afterwards_without_imagemaps_is_relocated(
             "mirror.example.com/hub/library/nginx:1")
     finally:
         stack.cp.kubectl("delete", "namespace", "cimap-fresh", "--wait=false", check=False)
+
+
+def test_the_demo_s_clusterimagemap_steps(stack: Stack) -> None:
+    """`make demo`'s ClusterImageMap steps (examples/clusterimagemaps), as it runs them."""
+    try:
+        shown = cluster_walkthrough(stack)
+        assert shown.fresh_nginx == "mirror.corp.example/dockerhub/library/nginx:1.25"
+        assert shown.shop_nginx == "mirror.corp.example/dockerhub/library/nginx:1.25"
+        assert shown.shop_redis == "redis:7"
+    finally:
+        stack.cp.kubectl("delete", "clusterimagemap", "dockerhub-mirror", check=False)
+        for namespace in ("fresh", "shop"):
+            stack.cp.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+RACE_IMAGE = "docker.io/library/nginx:1.25"
+RACE_TARGETS = {"a-mirror": "a.example/nginx:1.25", "b-mirror": "b.example/nginx:1.25"}
+
+
+def test_conflicting_clusterimagemaps_in_one_apply_with_pods_streaming(stack: Stack) -> None:
+    """As the ImageMap race test (test_race.py), for the cluster's decider: pods stream into a
+    namespace with no ImageMap while two conflicting ClusterImageMaps are applied together.
+    No pod admitted unmapped once one side was in force (pending ones hold pods meanwhile), no
+    displacement, at most 3 status writes each, settled within 2 s."""
+    namespace = "cimap-race"
+    stack.cp.kubectl("create", "namespace", namespace)
+    failures = []
+    for trial in range(3):
+        with StatusWatch(stack.cp, "") as watch, \
+                PodStream(stack.cp, namespace, RACE_IMAGE) as pods:
+            time.sleep(0.3)
+            apply(stack, *(cluster_imagemap(name, (RACE_IMAGE, target))
+                           for name, target in RACE_TARGETS.items()))
+            wait_for("the pair to settle", lambda: all(ready(stack, n) for n in RACE_TARGETS)
+                     and sorted(ready(stack, n)["status"]  # type: ignore[index]
+                                for n in RACE_TARGETS) == ["False", "True"], timeout=30)
+            time.sleep(2.0)
+        winner = next(n for n in RACE_TARGETS
+                      if ready(stack, n)["status"] == "True")  # type: ignore[index]
+        first_mapped = next((p.at for p in pods.admitted if p.image == RACE_TARGETS[winner]),
+                            None)
+        unmapped_after = [p for p in pods.admitted if first_mapped is not None
+                          and p.at > first_mapped and p.image != RACE_TARGETS[winner]]
+        displaced = [e.name for e in watch.events
+                     if e.name == winner and e.ready == "False" and not e.deleted
+                     and any(f.name == winner and f.ready == "True" and f.at < e.at
+                             for f in watch.events)]
+        created = max(min(e.at for e in watch.events if e.name == n) for n in RACE_TARGETS)
+        figure = {"trial": trial, "winner": winner, "writes": dict(watch.writes),
+                  "podsAdmitted": len(pods.admitted), "unmappedAfter": len(unmapped_after),
+                  "displaced": displaced, "podFailures": len(pods.failures),
+                  "settledSeconds": round(max(e.at for e in watch.events) - created, 2)}
+        print(json.dumps(figure), file=sys.stderr)
+        if (unmapped_after or displaced or max(watch.writes.values(), default=0) > 3
+                or figure["settledSeconds"] > 2.0 or first_mapped is None):
+            failures.append(figure)
+            for event in watch.events:  # what was written, for the failure's record
+                print(f"  {event.at - created:6.2f}s {event.name} {event.ready} {event.reason}",
+                      file=sys.stderr)
+            for pod in unmapped_after[:5]:
+                print(f"  unmapped {pod.at - created:6.2f}s {pod.image}", file=sys.stderr)
+        stack.cp.kubectl("delete", "clusterimagemaps", *RACE_TARGETS, "--wait=true")
+    stack.cp.kubectl("delete", "namespace", namespace, "--wait=false")
+    assert not failures, json.dumps(failures, indent=1)
