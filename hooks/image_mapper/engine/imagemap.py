@@ -1,5 +1,5 @@
-"""The ImageMap resource (design.md#imagemap): its API names, defined once, and a typed value
-read once.
+"""The ImageMap resource (design.md#imagemap): its API names (`image_mapper.engine.names`), and a
+typed value read once.
 
 An ImageMap reaches the engine as the API server (or Metacontroller, or a YAML file) wrote it:
 JSON of any shape, since a hook body is untrusted input. `ImageMap.read` takes what the engine
@@ -12,18 +12,16 @@ bad entry) is the engine's job.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
+# The API's names, re-exported: the resource's own module is where a reader looks for them.
+from image_mapper.engine.names import API_VERSION as API_VERSION
+from image_mapper.engine.names import GROUP as GROUP
+from image_mapper.engine.names import KIND as KIND
+from image_mapper.engine.names import PLURAL as PLURAL
+from image_mapper.engine.names import VERSION as VERSION
+from image_mapper.engine.record import Entry
 from image_mapper.engine.settings import DEPLOYED_FIELDS, Settings, read_settings
-
-if TYPE_CHECKING:
-    from image_mapper.engine.record import Entry
-
-GROUP = "mapper.imagerelocation.pivotal.io"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
-KIND = "ImageMap"
-PLURAL = "imagemaps"
 
 READY = "Ready"
 """The type of the condition that says whether an ImageMap is in force."""

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from operator import attrgetter
 
-from image_mapper.engine.imagemap import GROUP
+from image_mapper.engine.names import GROUP
 
 ANNOTATION = f"{GROUP}/decision"
 """The Namespace annotation that holds the record."""
