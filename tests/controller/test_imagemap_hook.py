@@ -3,13 +3,16 @@ and the status (design.md#status)."""
 
 from __future__ import annotations
 
+import copy
+import logging
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
 from image_mapper.controller.imagemap_hook import customize_imagemap, sync_imagemap
-from image_mapper.controller.protocol import CompositeSyncRequest
+from image_mapper.controller.namespace_hook import sync_namespace
+from image_mapper.controller.protocol import CompositeSyncRequest, DecoratorSyncRequest
 from image_mapper.controller.status import rfc3339
 from tests.golden import FIXTURE_NOW
 
@@ -43,12 +46,35 @@ def imagemap(*maplets: tuple[str, str], condition: dict[str, Any] | None = None,
 
 def sync(parent: dict[str, Any], *others: dict[str, Any], finalizing: bool = False,
          now: datetime = FIXTURE_NOW) -> dict[str, Any]:
+    """The ImageMap hook's answer once the namespace hook, the one decider, has recorded its
+    decision on the same view (each object without a uid given one, as the API server would)."""
+    parent, *others = copy.deepcopy([parent, *others])
+    for obj in (parent, *others):
+        obj["metadata"].setdefault("uid", f"uid-{obj['metadata']['name']}")
     request: CompositeSyncRequest = {
         "controller": {}, "parent": parent, "children": {},
-        "related": {GROUP_KEY: {o["metadata"]["name"]: o for o in others}},
+        "related": {GROUP_KEY: {f"{o['metadata']['namespace']}/{o['metadata']['name']}": o
+                                for o in others},
+                    "Namespace.v1": {"apps": decided("apps", parent, *others, now=now)}},
         "finalizing": finalizing,
     }
     return dict(sync_imagemap(request, now=now))
+
+
+def decided(name: str, *imagemaps: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The Namespace `name` with what the namespace hook wrote on it for `imagemaps` (the
+    first copy of a name counts, as in the ImageMap hook)."""
+    namespace: dict[str, Any] = {"apiVersion": "v1", "kind": "Namespace",
+                                 "metadata": {"name": name, "labels": {}, "annotations": {}}}
+    related = {f"{i}/{o['metadata']['name']}": o for i, o in enumerate(imagemaps)}
+    request: DecoratorSyncRequest = {"controller": {}, "object": copy.deepcopy(namespace),
+                                     "attachments": {}, "related": {GROUP_KEY: related},
+                                     "finalizing": False}
+    response = sync_namespace(request, now=now)
+    for field in ("labels", "annotations"):
+        written = response[field]  # type: ignore[literal-required]
+        namespace["metadata"][field] = {k: v for k, v in written.items() if v is not None}
+    return namespace
 
 
 def ready(status: str, reason: str, since: str | None = EARLIER) -> dict[str, Any]:
@@ -198,10 +224,29 @@ def test_rejected_status_has_no_deployed_map_and_asks_for_a_resync() -> None:
     assert "spec.map[0]" in status["conditions"][0]["message"]
 
 
-def test_without_a_generation_no_observed_generation_is_claimed() -> None:
-    status = sync(imagemap(BOOTCAMP, generation=None))["status"]
-    assert "observedGeneration" not in status
-    assert "observedGeneration" not in status["conditions"][0]
+def test_without_a_generation_it_is_never_judged_and_its_status_stays() -> None:
+    # The decision record names each ImageMap at a generation: one without is left out, and
+    # its status stays as it is.
+    parent = imagemap(BOOTCAMP, generation=None, condition=ready("False", "Conflict"))
+    assert sync(parent)["status"] == parent["status"]
+
+
+def test_under_hook_v1_the_status_stays_and_the_log_says_what_to_configure(
+        caplog: pytest.LogCaptureFixture) -> None:
+    # Metacontroller sends no Namespace to a namespaced parent's v1 hook: no record to follow.
+    parent = imagemap(BOOTCAMP, condition=ready("False", "Conflict"))
+    parent["metadata"]["uid"] = "uid-sample"
+    request: CompositeSyncRequest = {"controller": {}, "parent": parent, "children": {},
+                                     "related": {GROUP_KEY: {"sample": parent}},
+                                     "finalizing": False}
+    with caplog.at_level(logging.ERROR):
+        response = sync_imagemap(request, now=FIXTURE_NOW)
+    assert response == {"status": parent["status"], "children": []}
+    [record] = caplog.records
+    assert record.levelno == logging.ERROR
+    assert "apps/sample" in record.getMessage()
+    assert "version: v2" in record.getMessage()
+    assert "CompositeController" in record.getMessage()
 
 
 def test_the_parent_replaces_its_own_entry_in_related() -> None:

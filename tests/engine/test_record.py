@@ -47,6 +47,7 @@ def test_the_record_round_trips_compactly() -> None:
 
 @pytest.mark.parametrize(("text", "problem"), [
     pytest.param("nope", "not JSON", id="not-json"),
+    pytest.param("[" * 100_000, "not JSON", id="nested-too-deep"),
     pytest.param("[]", "not a JSON object", id="not-an-object"),
     pytest.param('{"inForce": {}}', "inForce is not a list", id="in-force-not-a-list"),
     pytest.param('{"inForce": [["a", "u"]]}', "inForce[0]", id="short-row"),

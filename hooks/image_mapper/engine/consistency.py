@@ -3,8 +3,13 @@ all those accepted.
 
 `compile_map` parses one ImageMap's `spec.map` and checks it on its own (conflicts inside one
 ImageMap make it invalid); the result is a function of the name and spec alone, so it is
-cached. `Walk` holds the maplets accepted so far in one walk as counted sets of keys, and judges
-a newcomer with a few set operations in C instead of Python per maplet pair; when there is a
+memoized: a bounded `lru_cache` of the pure `_compile` (16,384 specs, the least recently used
+forgotten; it changes how fast, never what, `compile_map` answers). It is the engine's only
+memory between calls besides `reference.parse_normalized_cached`; what a server remembers of
+its syncs is the server's own.
+
+`Walk` holds the maplets accepted so far in one walk as counted sets of keys, and judges a
+newcomer with a few set operations in C instead of Python per maplet pair; when there is a
 conflict, it asks the pairwise rule (`image_mapper.engine.patterns.ConflictIndex`) which, so
 that the verdict can name every offending entry.
 """
@@ -95,6 +100,12 @@ class KeySets:
         self.own.update(keys.own)
         self.reach.update(reach)
 
+    def copy(self) -> KeySets:
+        other = KeySets()
+        other.own.update(self.own)  # into an empty Counter: a dict update, in C
+        other.reach.update(self.reach)
+        return other
+
     def remove(self, keys: Keys) -> None:
         _discount(self.own, keys.own)
         _discount(self.reach, keys.reach())
@@ -143,6 +154,17 @@ class Walk:
         self.sources = KeySets()
         self.targets = KeySets()
         self.accepted: list[Compiled] = []
+
+    def copy(self) -> Walk:
+        """Another walk with the same maplets, to change while this one stays as it is (a
+        decision's walk is read again by later decisions: `image_mapper.engine.acceptance`)."""
+        other = Walk()
+        other.exact.update(self.exact)
+        other.exact_count.update(self.exact_count)
+        other.sources = self.sources.copy()
+        other.targets = self.targets.copy()
+        other.accepted = list(self.accepted)
+        return other
 
     def consistent(self, compiled: Compiled, reach: Reach | None = None) -> bool:
         """Whether `compiled` can join; `reach` is `reach_of(compiled)`, cut out once for this
@@ -261,6 +283,7 @@ def _compile(name: str, flat: tuple[object, ...]) -> Compiled:
     )
 
 
+# Bounded, of a pure function: see the module's docstring.
 _compile_cached = lru_cache(maxsize=16384)(_compile)
 
 

@@ -14,14 +14,24 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
-# The API's names, re-exported: the resource's own module is where a reader looks for them.
-from image_mapper.engine.names import API_VERSION as API_VERSION
-from image_mapper.engine.names import GROUP as GROUP
-from image_mapper.engine.names import KIND as KIND
-from image_mapper.engine.names import PLURAL as PLURAL
-from image_mapper.engine.names import VERSION as VERSION
+from image_mapper.engine.names import API_VERSION, GROUP, KIND, PLURAL, VERSION
 from image_mapper.engine.record import Entry
 from image_mapper.engine.settings import DEPLOYED_FIELDS, Settings, read_settings
+
+__all__ = [
+    # The API's names, re-exported: the resource's own module is where a reader looks first.
+    "API_VERSION",
+    "GROUP",
+    "KIND",
+    "PLURAL",
+    "READY",
+    "VERSION",
+    "ImageMap",
+    "ReadyCondition",
+    "is_imagemap",
+    "read_imagemaps",
+    "unique",
+]
 
 READY = "Ready"
 """The type of the condition that says whether an ImageMap is in force."""
