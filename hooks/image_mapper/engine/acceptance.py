@@ -27,6 +27,7 @@ between calls is the caller's business (the hooks server keeps its own).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
@@ -263,21 +264,33 @@ def _settle(basis: Basis, steps: dict[str, Step]) -> Decision | None:
     ones). `basis.walk` is copied, not changed: another decision may start from it too.
     """
     assert basis.walk is not None
-    walk, before = basis.walk.copy(), basis.steps
-    for name, (_, compiled, _) in before.items():
-        now = steps.get(name)
-        if _valid(compiled) and (now is None or now.compiled is not compiled):
+    before = basis.steps
+    removed = [compiled for name, (_, compiled, _) in before.items()
+               if _valid(compiled) and ((now := steps.get(name)) is None
+                                        or now.compiled is not compiled)]
+    added = [compiled for name, (_, compiled, _) in steps.items()
+             if _valid(compiled) and ((then := before.get(name)) is None
+                                      or then.compiled is not compiled)]
+    accepted = [step.compiled for step in steps.values() if _valid(step.compiled)]
+    walk = basis.walk
+    if removed or added or not _same(accepted, walk.accepted):
+        walk = walk.copy()
+        for compiled in removed:
             walk.remove(compiled)
-    for name, (_, compiled, _) in steps.items():
-        then = before.get(name)
-        if _valid(compiled) and (then is None or then.compiled is not compiled):
+        for compiled in added:
             reach = reach_of(compiled)
             if not walk.consistent(compiled, reach):
                 return None
             walk.add(compiled, reach)
-    walk.accepted = [step.compiled for step in steps.values() if _valid(step.compiled)]
+        walk.accepted = accepted
+    # else nothing the walk holds changed (say, only statuses): the walk is shared.
     verdicts = {name: _verdict(name, step.compiled) for name, step in steps.items()}
     return _decision(verdicts, walk, steps)
+
+
+def _same(these: list[Compiled], those: list[Compiled]) -> bool:
+    """The same compiled specs, in the same order (by identity: comparing is for C)."""
+    return len(these) == len(those) and all(map(operator.is_, these, those))
 
 
 # --- one decider per namespace, and those who follow its record (design.md#one-decider) ------

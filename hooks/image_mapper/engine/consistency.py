@@ -102,8 +102,9 @@ class KeySets:
 
     def copy(self) -> KeySets:
         other = KeySets()
-        other.own.update(self.own)  # into an empty Counter: a dict update, in C
-        other.reach.update(self.reach)
+        # dict's own update: into an empty dict, a clone in C (Counter.update is 10x slower).
+        dict.update(other.own, self.own)
+        dict.update(other.reach, self.reach)
         return other
 
     def remove(self, keys: Keys) -> None:
@@ -160,7 +161,7 @@ class Walk:
         decision's walk is read again by later decisions: `image_mapper.engine.acceptance`)."""
         other = Walk()
         other.exact.update(self.exact)
-        other.exact_count.update(self.exact_count)
+        dict.update(other.exact_count, self.exact_count)
         other.sources = self.sources.copy()
         other.targets = self.targets.copy()
         other.accepted = list(self.accepted)
