@@ -16,7 +16,8 @@ import requests
 
 from tests.cli.test_serve_hooks import HooksProcess
 from tests.hardening.servers import IMAGEMAPS, make_pki
-from tests.webhook.server import free_port, start_server, stop_process
+from tests.support.ports import free_port
+from tests.webhook.server import start_server, stop_process
 
 REVIEW = IMAGEMAPS.parent / "create-image-form.request.json"
 TOKEN = "s3cret-hooks-token"

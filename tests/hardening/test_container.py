@@ -39,7 +39,8 @@ from tests.contained import (
     mounted_certificate,
     wait_until_serving,
 )
-from tests.webhook.server import free_port, stop_process
+from tests.support.ports import free_port
+from tests.webhook.server import stop_process
 
 from .corpus import ADMISSION_FIXTURES, HOOK_FIXTURES
 from .servers import make_pki

@@ -33,7 +33,7 @@ from tests.contained import (
 )
 from tests.hardening.corpus import ADMISSION_FIXTURES, HOOK_FIXTURES
 from tests.hardening.servers import make_pki
-from tests.webhook.server import free_port
+from tests.support.ports import free_port
 
 from .podman import PODMAN, ROOT, TLS_DIR, UID, remove, run_argv
 

@@ -7,7 +7,7 @@ import copy
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from image_mapper.webhook.watcher import Gone, WatchEvent
@@ -165,11 +165,3 @@ class FakeSource:
         with self._lock:
             self._interrupted = True
             self._lock.notify_all()
-
-
-def wait_for(predicate: Callable[[], object], timeout: float = 5.0, what: str = "it") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.005)

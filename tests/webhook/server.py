@@ -6,7 +6,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -17,13 +16,7 @@ from pathlib import Path
 from cryptography import x509
 
 from image_mapper.webhook.tls.bootstrap import write_atomically
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from tests.support.ports import free_port
 
 
 def client_context(ca_bundle: Path) -> ssl.SSLContext:

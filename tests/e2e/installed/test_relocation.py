@@ -11,7 +11,8 @@ import pytest
 
 from tests.e2e.demo import private_registry
 from tests.e2e.operating.readme import ROOT, blocks
-from tests.e2e.stack import ORIGINAL_IMAGES, SAMPLE, Stack, wait_for
+from tests.e2e.stack import ORIGINAL_IMAGES, SAMPLE, Stack
+from tests.support.waiting import wait_for
 
 ADMISSION = ROOT / "docs" / "admission.md"
 

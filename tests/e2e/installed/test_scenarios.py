@@ -8,7 +8,8 @@ import time
 import pytest
 
 from tests.controlplane.cluster import KubectlError
-from tests.e2e.stack import ACTIVE_LABEL, ORIGINAL_IMAGES, SAMPLE, Stack, wait_for
+from tests.e2e.stack import ACTIVE_LABEL, ORIGINAL_IMAGES, SAMPLE, Stack
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
