@@ -9,7 +9,7 @@ import pytest
 from image_mapper.engine.acceptance import decide
 from image_mapper.engine.imagemap import read_imagemaps
 from image_mapper.engine.verdicts import Conflict
-from tests.engine.helpers import imagemap
+from tests.support.resources import imagemap
 
 T0, T1, T2 = "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z", "2026-01-03T00:00:00Z"
 

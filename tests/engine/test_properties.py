@@ -18,7 +18,7 @@ from image_mapper.engine.imagemap import read_imagemaps
 from image_mapper.engine.mapping import Form, Maplet, Mapping, image_key
 from image_mapper.engine.patterns import ConflictIndex
 from image_mapper.engine.reference import ReferenceError, parse_normalized
-from tests.engine.helpers import imagemap
+from tests.support.resources import imagemap
 
 DOMAINS = ["docker.io", "gcr.io", "quay.io", "localhost:5000", "r.example.com", "index.docker.io"]
 PATHS = ["a", "b", "a/b", "team/x", "library/nginx", "team/y/z"]

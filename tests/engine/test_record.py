@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from image_mapper.engine.acceptance import behind, compile_recorded, decide, follow, record_of
 from image_mapper.engine.imagemap import ImageMap, read_imagemaps
 from image_mapper.engine.record import Entry, Record, RecordError, read_record
-from tests.engine.helpers import imagemap
+from tests.support.resources import imagemap
 
 T0, T1 = "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"
 

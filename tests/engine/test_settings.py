@@ -14,7 +14,7 @@ from image_mapper.engine.imagemap import read_imagemaps
 from image_mapper.engine.mapping import Mapping, compile_maplet
 from image_mapper.engine.record import Entry, Record
 from image_mapper.engine.settings import AUDIT, DEFAULT, Settings, read_settings
-from tests.engine.helpers import imagemap
+from tests.support.resources import imagemap
 
 T0, T1 = "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"
 
