@@ -72,13 +72,6 @@ def create_hooks_token(cp: ControlPlane, namespace: str) -> str:
     return value
 
 
-def imagemap_list(maps: dict[str, list[tuple[str, str]]]) -> str:
-    """ImageMaps by name, with their maplets, as one List for one `kubectl apply -f -`: it
-    creates them one after the other, in this order."""
-    return json.dumps({"apiVersion": "v1", "kind": "List", "items": [
-        {"apiVersion": "mapper.imagerelocation.pivotal.io/v1alpha1", "kind": "ImageMap",
-         "metadata": {"name": name}, "spec": {"map": [{"from": f, "to": t} for f, t in entries]}}
-        for name, entries in maps.items()]})
 
 
 
