@@ -41,7 +41,7 @@ from typing import Any, TypeVar
 from tests.controlplane.cluster import ControlPlane
 from tests.controlplane.metacontroller import Metacontroller, install_crds, point_hooks
 from tests.image import podman
-from tests.support.ports import free_port
+from tests.support.ports import free_ports
 from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -182,8 +182,7 @@ class Stack:
         self.workdir = workdir
         self.manifests = manifests
         """What `kubectl apply -k` installs: `metacontroller/` or an overlay of it."""
-        self.hooks_port = free_port()
-        self.webhook_port = free_port()
+        self.hooks_port, self.webhook_port = free_ports(2)  # two distinct ports
         self.hooks_url = f"http://127.0.0.1:{self.hooks_port}"
         self.webhook_url = f"https://localhost:{self.webhook_port}"
         self.hooks: Server | None = None

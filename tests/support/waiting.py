@@ -19,7 +19,9 @@ def wait_for(what: str, check: Callable[[], T], *, timeout: float = 60.0,
     """Call `check` every `interval` seconds until it returns something true, and return that
     (so `check` may return what it found: an object, a list of log lines). An exception from
     `check` counts as "not yet" (the thing awaited may not exist yet); the last one is named
-    when `timeout` seconds pass, in a TimeoutError that says what was awaited."""
+    when `timeout` seconds pass, in a TimeoutError that says what was awaited. A check that
+    knows the wait is in vain (the server awaited has exited) calls `pytest.fail`, which ends
+    it at once (it raises a BaseException)."""
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
     while True:
