@@ -4,6 +4,7 @@ and privileges of a process as /proc shows them, and a clean log."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.golden import HOOK_FIXTURES
 from tests.support.waiting import wait_for
 
 UID = 65532
@@ -42,6 +44,17 @@ def wait_until_serving(process: subprocess.Popen[bytes], log: Path, url: str, *,
         wait_for(f"{url}/readyz", ready, timeout=timeout)
     except TimeoutError:
         pytest.fail(f"it did not get ready:\n{log.read_text()}")
+
+
+def assert_hooks_answer(url: str) -> None:
+    """serve-hooks at `url` answers a sync, also of a body past 512 KiB, which waitress spools
+    to /tmp (the Deployment's emptyDir)."""
+    body = (HOOK_FIXTURES / "imagemap-sync" / "new-imagemap-accepted.request.json").read_bytes()
+    answer = requests.post(url + "/imagemap/sync", data=body, timeout=10)
+    assert answer.status_code == 200
+    assert answer.json()["status"]["conditions"][0]["reason"] == "Accepted"
+    large = json.dumps(json.loads(body) | {"padding": "x" * (2 << 20)}).encode()
+    assert requests.post(url + "/imagemap/sync", data=large, timeout=30).status_code == 200
 
 
 def proc_status(pid: int) -> dict[str, str]:
