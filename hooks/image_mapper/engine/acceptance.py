@@ -1,7 +1,7 @@
 """Which ImageMaps of a namespace are in force: the acceptance walk of design.md#acceptance.
 
-One deterministic function, `decide`, of a namespace's ImageMaps. The ImageMap hook, the
-namespace hook, `image-mapper map` and `image-mapper review` all call it, so every sync, in
+One deterministic function, `decide`, of a namespace's ImageMaps. The namespace hook (the one
+decider), `image-mapper map`, `review`, `preview` and `validate` all call it, so every caller, in
 any order and from any replica, agrees:
 
 1. Order the ImageMaps by (the time since which each has been in force at its current
