@@ -81,10 +81,12 @@ def imagemap(
 
 
 def manifest(name: str, *entries: Maplet, namespace: str | None = None,
-             mode: str | None = None, pull_secrets: Iterable[str] = ()) -> dict[str, Any]:
-    """An ImageMap as a user writes it: a name (and a namespace when given) and its spec."""
+             created: str | None = None, mode: str | None = None,
+             pull_secrets: Iterable[str] = ()) -> dict[str, Any]:
+    """An ImageMap as a user writes it: a name (and a namespace, a creationTimestamp, when
+    given) and its spec."""
     return imagemap(name, *entries, namespace=namespace, uid=None, generation=None,
-                    created=None, mode=mode, pull_secrets=pull_secrets)
+                    created=created, mode=mode, pull_secrets=pull_secrets)
 
 
 def imagemap_json(name: str, *entries: Maplet, **options: Any) -> str:
