@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import itertools
 import operator
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -76,7 +75,18 @@ class Keys:
 NO_KEYS = Keys()
 
 
-def _discount(counts: Counter[str], keys: Iterable[str]) -> None:
+Counts = dict[str, int]
+"""How many accepted maplets hold each key. A plain dict, not a Counter: `dict.copy` clones it
+in C (`Walk.copy`), where a Counter is copied key by key."""
+
+
+def _count(counts: Counts, keys: Iterable[str]) -> None:
+    get = counts.get
+    for key in keys:
+        counts[key] = get(key, 0) + 1
+
+
+def _discount(counts: Counts, keys: Iterable[str]) -> None:
     for key in keys:
         left = counts[key] - 1
         if left:
@@ -91,21 +101,17 @@ class KeySets:
 
     __slots__ = ("own", "reach")
 
-    def __init__(self) -> None:
-        self.own: Counter[str] = Counter()
-        self.reach: Counter[str] = Counter()
+    def __init__(self, own: Counts | None = None, reach: Counts | None = None) -> None:
+        self.own: Counts = own if own is not None else {}
+        self.reach: Counts = reach if reach is not None else {}
 
     def add(self, keys: Keys, reach: list[str]) -> None:
         """Count `keys`, whose reach (`keys.reach()`) the caller has cut out already."""
-        self.own.update(keys.own)
-        self.reach.update(reach)
+        _count(self.own, keys.own)
+        _count(self.reach, reach)
 
     def copy(self) -> KeySets:
-        other = KeySets()
-        # dict's own update: into an empty dict, a clone in C (Counter.update is 10x slower).
-        dict.update(other.own, self.own)
-        dict.update(other.reach, self.reach)
-        return other
+        return KeySets(self.own.copy(), self.reach.copy())
 
     def remove(self, keys: Keys) -> None:
         _discount(self.own, keys.own)
@@ -151,7 +157,7 @@ class Walk:
     def __init__(self) -> None:
         self.exact: dict[str, str] = {}
         """Normalized `from` -> normalized `to`; accepted maplets with the same `from` agree."""
-        self.exact_count: Counter[str] = Counter()
+        self.exact_count: Counts = {}
         self.sources = KeySets()
         self.targets = KeySets()
         self.accepted: list[Compiled] = []
@@ -160,8 +166,9 @@ class Walk:
         """Another walk with the same maplets, to change while this one stays as it is (a
         decision's walk is read again by later decisions: `image_mapper.engine.acceptance`)."""
         other = Walk()
-        other.exact.update(self.exact)
-        dict.update(other.exact_count, self.exact_count)
+        # dict.copy clones in C, also a dict that has had keys deleted (most of them kept).
+        other.exact = self.exact.copy()
+        other.exact_count = self.exact_count.copy()
         other.sources = self.sources.copy()
         other.targets = self.targets.copy()
         other.accepted = list(self.accepted)
@@ -190,7 +197,7 @@ class Walk:
             reach = reach_of(compiled)
         # Overwriting is keeping: a newcomer with a known `from` was consistent, so it agrees.
         self.exact.update(zip(compiled.keys, compiled.target_keys, strict=True))
-        self.exact_count.update(compiled.keys)
+        _count(self.exact_count, compiled.keys)
         self.sources.add(compiled.sources, reach[0])
         self.targets.add(compiled.targets, reach[1])
         self.accepted.append(compiled)
