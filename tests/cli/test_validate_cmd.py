@@ -139,8 +139,8 @@ def test_missing_file_is_an_error() -> None:
 
 
 def test_names_the_api_server_refuses_are_refused(tmp_path: Path) -> None:
-    path = write(tmp_path, imagemap("Bad_Name", ("nginx", "r.example.com/nginx")),
-                 imagemap("ok", ("nginx", "r.example.com/nginx"), namespace="Team_A"))
+    path = write(tmp_path, imagemap_json("Bad_Name", ("nginx", "r.example.com/nginx")),
+                 imagemap_json("ok", ("nginx", "r.example.com/nginx"), namespace="Team_A"))
     done = image_mapper("validate", "-f", str(path))
     assert done.returncode == 1
     lines = done.stdout.splitlines()
@@ -155,9 +155,9 @@ def test_more_imagemaps_than_a_namespace_holds_are_refused(tmp_path: Path) -> No
     """A namespace's decision record lists every ImageMap in one annotation, which the API
     server caps at 256 KiB: 5,000 do not fit (about 3,400 names this short do), and nothing in
     that namespace could be decided."""
-    many = [imagemap(f"map-{i}", (f"r{i}.io/", f"m.example.com/r{i}/"), namespace="team-a")
+    many = [imagemap_json(f"map-{i}", (f"r{i}.io/", f"m.example.com/r{i}/"), namespace="team-a")
             for i in range(5000)]
-    path = write(tmp_path, *many, imagemap("m", ("nginx", "b.example.com/nginx"),
+    path = write(tmp_path, *many, imagemap_json("m", ("nginx", "b.example.com/nginx"),
                                            namespace="team-b"))
     done = image_mapper("validate", "-f", str(path))
     assert done.returncode == 1
@@ -173,8 +173,8 @@ def test_more_imagemaps_than_a_namespace_holds_are_refused(tmp_path: Path) -> No
 
 def test_one_path_per_f_and_the_paths_after_the_options(tmp_path: Path) -> None:
     """As pre-commit calls it (`entry: image-mapper validate` and the changed files)."""
-    good = write(tmp_path, imagemap("good", ("nginx", "r.example.com/nginx")), name="good.yaml")
-    bad = write(tmp_path, imagemap("Bad", ("nginx", "r.example.com/nginx")), name="bad.yaml")
+    good = write(tmp_path, imagemap_json("good", ("nginx", "r.example.com/x")), name="good.yaml")
+    bad = write(tmp_path, imagemap_json("Bad", ("nginx", "r.example.com/nginx")), name="bad.yaml")
     for args in (("-f", str(good), str(bad)), (str(good), str(bad)),
                  ("-f", str(good), "-f", str(bad))):
         done = image_mapper("validate", *args)

@@ -41,6 +41,7 @@ def imagemap(
     rejected: str | None = None,
     observed_generation: int | None = None,
     status: Mapping[str, Any] | None = None,
+    kind: str = KIND,
 ) -> dict[str, Any]:
     """An ImageMap with these maplets. Metadata the API server sets (`uid`, by default
     `uid-<namespace>-<name>`; `generation`; `creationTimestamp`) is there unless set to None;
@@ -67,7 +68,7 @@ def imagemap(
     secrets = list(pull_secrets)
     if secrets:
         spec["imagePullSecrets"] = [{"name": secret} for secret in secrets]
-    obj: dict[str, Any] = {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata,
+    obj: dict[str, Any] = {"apiVersion": API_VERSION, "kind": kind, "metadata": metadata,
                            "spec": spec}
     observed = observed_generation if observed_generation is not None else generation
     if ready_since is not None:
@@ -82,11 +83,11 @@ def imagemap(
 
 def manifest(name: str, *entries: Maplet, namespace: str | None = None,
              created: str | None = None, mode: str | None = None,
-             pull_secrets: Iterable[str] = ()) -> dict[str, Any]:
+             pull_secrets: Iterable[str] = (), kind: str = KIND) -> dict[str, Any]:
     """An ImageMap as a user writes it: a name (and a namespace, a creationTimestamp, when
-    given) and its spec."""
+    given) and its spec; `kind` another of the group's kinds (ClusterImageMap)."""
     return imagemap(name, *entries, namespace=namespace, uid=None, generation=None,
-                    created=created, mode=mode, pull_secrets=pull_secrets)
+                    created=created, mode=mode, pull_secrets=pull_secrets, kind=kind)
 
 
 def imagemap_json(name: str, *entries: Maplet, **options: Any) -> str:

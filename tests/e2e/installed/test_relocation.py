@@ -4,6 +4,7 @@ secrets, the pod opt-out label, Audit mode and the warnings `kubectl` prints
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
