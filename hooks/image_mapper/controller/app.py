@@ -32,9 +32,9 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from image_mapper.controller.bodies import BodyDecoder
 from image_mapper.controller.dispatch import HOOKS, Hook, utc_now
+from image_mapper.controller.memo import Memo
 from image_mapper.controller.protocol import BadRequest, HookResponse
 from image_mapper.controller.tokens import Tokens
-from image_mapper.engine.cache import DecisionCache
 from image_mapper.serving.errors import http_error, json_error, too_long
 from image_mapper.serving.logs import RateLimitedLog, RateLimiter
 from image_mapper.serving.probes import LATENCY_BUCKETS, probes_blueprint
@@ -105,8 +105,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     registry = CollectorRegistry()
     metrics = HookMetrics(registry)
-    cache = DecisionCache()  # the namespace hook and the ImageMap hooks share decisions
-    bodies = BodyDecoder(readings=cache.readings)  # and the objects they were sent
+    memo = Memo()  # what the hooks remember between syncs: decisions, and ImageMaps read
+    bodies = BodyDecoder(readings=memo.readings)  # from the objects they were sent
     refusals = RateLimitedLog(log, RateLimiter(float(app.config["HOOKS_LOG_REPEAT_INTERVAL"]),
                                                clock=app.config["HOOKS_LOG_CLOCK"]))
     # The hooks are stateless: ready as soon as they serve.
@@ -114,7 +114,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     for path, hook in HOOKS.items():
         app.add_url_rule(path, endpoint=path, methods=["POST"],
                          view_func=_hook_view(path, hook, metrics, token,
-                                              clock=app.config["HOOKS_CLOCK"], cache=cache,
+                                              clock=app.config["HOOKS_CLOCK"], memo=memo,
                                               bodies=bodies, refusals=refusals))
     app.register_error_handler(HTTPException, http_error)
     return app
@@ -127,13 +127,13 @@ def _hook_view(
     token: str | Tokens | None,
     *,
     clock: Callable[[], datetime],
-    cache: DecisionCache,
+    memo: Memo,
     bodies: BodyDecoder,
     refusals: RateLimitedLog,
 ) -> Callable[[], Response]:
     def view() -> Response:
         started = perf_counter()
-        outcome, answer, response = _answer(path, hook, token, clock, cache=cache,
+        outcome, answer, response = _answer(path, hook, token, clock, memo=memo,
                                             bodies=bodies)
         if outcome == "unauthorized":
             _log_refusal(refusals, path)
@@ -147,14 +147,14 @@ def _hook_view(
 
 def _answer(
     path: str, hook: Hook, token: str | Tokens | None, clock: Callable[[], datetime], *,
-    cache: DecisionCache, bodies: BodyDecoder,
+    memo: Memo, bodies: BodyDecoder,
 ) -> tuple[Outcome, HookResponse | None, Response]:
     if token is not None and not _authorized(request.headers.get("Authorization"), token):
         response = json_error(401, "a valid 'Authorization: Bearer <token>' header is required")
         response.headers["WWW-Authenticate"] = 'Bearer realm="image-mapper-hooks"'
         return "unauthorized", None, response
     try:
-        answer = hook(_read_json(bodies), clock(), cache)
+        answer = hook(_read_json(bodies), clock(), memo)
     except BadRequest as error:
         log.warning("%s: bad request: %s", path, _loggable(str(error)))
         return "bad_request", None, json_error(400, str(error))

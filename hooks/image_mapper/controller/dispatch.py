@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 from image_mapper.controller.imagemap_hook import customize_imagemap, sync_imagemap
+from image_mapper.controller.memo import Memo
 from image_mapper.controller.namespace_hook import customize_namespace, sync_namespace
 from image_mapper.controller.protocol import (
     NAMESPACE_KIND,
@@ -20,30 +21,29 @@ from image_mapper.controller.protocol import (
     parse_customize,
     parse_decorator_sync,
 )
-from image_mapper.engine.cache import DecisionCache
 from image_mapper.engine.imagemap import KIND as IMAGEMAP_KIND
 
-Hook = Callable[[object, datetime, DecisionCache | None], HookResponse]
-"""(decoded JSON body, current time, the server's decision cache) -> response; raises
+Hook = Callable[[object, datetime, Memo | None], HookResponse]
+"""(decoded JSON body, current time, the server's memo) -> response; raises
 BadRequest on a malformed body."""
 
 
-def _imagemap_customize(body: object, now: datetime, cache: DecisionCache | None
+def _imagemap_customize(body: object, now: datetime, memo: Memo | None
                         ) -> HookResponse:
     return customize_imagemap(parse_customize(body, kind=IMAGEMAP_KIND))
 
 
-def _imagemap_sync(body: object, now: datetime, cache: DecisionCache | None) -> HookResponse:
-    return sync_imagemap(parse_composite_sync(body, kind=IMAGEMAP_KIND), now=now, cache=cache)
+def _imagemap_sync(body: object, now: datetime, memo: Memo | None) -> HookResponse:
+    return sync_imagemap(parse_composite_sync(body, kind=IMAGEMAP_KIND), now=now, memo=memo)
 
 
-def _namespace_customize(body: object, now: datetime, cache: DecisionCache | None
+def _namespace_customize(body: object, now: datetime, memo: Memo | None
                          ) -> HookResponse:
     return customize_namespace(parse_customize(body, kind=NAMESPACE_KIND))
 
 
-def _namespace_sync(body: object, now: datetime, cache: DecisionCache | None) -> HookResponse:
-    return sync_namespace(parse_decorator_sync(body, kind=NAMESPACE_KIND), now=now, cache=cache)
+def _namespace_sync(body: object, now: datetime, memo: Memo | None) -> HookResponse:
+    return sync_namespace(parse_decorator_sync(body, kind=NAMESPACE_KIND), now=now, memo=memo)
 
 
 HOOKS: Final[dict[str, Hook]] = {
@@ -59,7 +59,7 @@ def utc_now() -> datetime:
 
 
 def run_hook(
-    path: str, body: object, *, now: datetime, cache: DecisionCache | None = None
+    path: str, body: object, *, now: datetime, memo: Memo | None = None
 ) -> HookResponse:
     """Answer `body` as the hook at `path` does; raises KeyError for an unknown path."""
-    return HOOKS[path](body, now, cache)
+    return HOOKS[path](body, now, memo)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from image_mapper.controller.memo import Memo, reader
 from image_mapper.controller.protocol import (
     CustomizeRequest,
     CustomizeResponse,
@@ -26,11 +27,9 @@ from image_mapper.controller.protocol import (
     KubeObject,
     name_of,
     namespace_imagemaps,
-    reader,
 )
 from image_mapper.controller.status import rfc3339
 from image_mapper.engine.acceptance import behind, decide, record_of
-from image_mapper.engine.cache import DecisionCache
 from image_mapper.engine.imagemap import API_VERSION, GROUP, PLURAL
 from image_mapper.engine.record import ANNOTATION, Record, RecordError, read_record
 
@@ -57,13 +56,14 @@ def customize_namespace(request: CustomizeRequest) -> CustomizeResponse:
 
 
 def sync_namespace(
-    request: DecoratorSyncRequest, *, now: datetime, cache: DecisionCache | None = None
+    request: DecoratorSyncRequest, *, now: datetime, memo: Memo | None = None
 ) -> DecoratorSyncResponse:
     """Decide the namespace's ImageMaps; the record, the `active` label (null removes it) and
-    the summary annotation; no attachments."""
+    the summary annotation; no attachments. With the server's `memo`, a decision on the same
+    content is found again, and a new one starts from the namespace's last."""
     target = request["object"]
     namespace = name_of(target)
-    imagemaps = namespace_imagemaps(request["related"], namespace, read=reader(cache))
+    imagemaps = namespace_imagemaps(request["related"], namespace, read=reader(memo))
     record = namespace_record(target)
     response: DecoratorSyncResponse
     late = behind(record, imagemaps) if record is not None else []
@@ -74,7 +74,8 @@ def sync_namespace(
                  "deciding once it has caught up", namespace, ", ".join(sorted(late)))
         response = {"labels": {}, "annotations": {}, "attachments": []}
     else:
-        decision = decide(imagemaps, record=record, cache=cache)
+        decision = (memo.decide(imagemaps, record=record) if memo is not None
+                    else decide(imagemaps, record=record))
         accepted = sum(1 for verdict in decision.verdicts.values() if verdict.ready)
         rejected = len(decision.verdicts) - accepted
         response = {
