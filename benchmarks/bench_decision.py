@@ -36,7 +36,8 @@ from typing import Any
 import yaml
 
 from tests.controlplane.cluster import ControlPlane
-from tests.e2e.stack import Stack, running_stack, wait_for
+from tests.e2e.stack import Stack, running_stack
+from tests.support.waiting import wait_for
 
 GROUP = "mapper.imagerelocation.pivotal.io"
 IMAGEMAPS = f"/apis/{GROUP}/v1alpha1"

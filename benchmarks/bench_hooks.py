@@ -29,23 +29,23 @@ from typing import Any
 
 from image_mapper.controller.bodies import BodyDecoder
 from image_mapper.controller.dispatch import run_hook
-from image_mapper.engine.cache import DecisionCache
+from image_mapper.controller.memo import Memo
 from image_mapper.engine.record import ANNOTATION, Entry, Record
 
 API = "mapper.imagerelocation.pivotal.io/v1alpha1"
 GROUP_KEY = f"ImageMap.{API}"
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
 _versions = itertools.count(10_000)
-CACHE = DecisionCache()
-"""The hooks server's cache: one for all calls, as in the server."""
-BODIES = BodyDecoder(readings=CACHE.readings)
+MEMO = Memo()
+"""The hooks server's memo: one for all calls, as in the server."""
+BODIES = BodyDecoder(readings=MEMO.readings)
 """And its body decoder."""
 
 
 def hook(path: str, body: bytes) -> bytes:
-    """The hook at `path` as the server runs it, with the server's decision cache and body
-    decoder: the request's bytes in, the response's out."""
-    answer = run_hook(path, BODIES.decode(body), now=NOW, cache=CACHE)
+    """The hook at `path` as the server runs it, with the server's memo and body decoder: the
+    request's bytes in, the response's out."""
+    answer = run_hook(path, BODIES.decode(body), now=NOW, memo=MEMO)
     return json.dumps(answer, separators=(",", ":")).encode()
 
 

@@ -27,8 +27,10 @@ from typing import Any
 
 from tests.controlplane.cluster import ControlPlane
 from tests.controlplane.metacontroller import Metacontroller
-from tests.e2e.stack import Stack, imagemap_list, running_stack, wait_for
+from tests.e2e.stack import Stack, running_stack
 from tests.e2e.watching import StatusWatch
+from tests.support.resources import imagemap_list
+from tests.support.waiting import wait_for
 
 GROUP_PATH = "/apis/mapper.imagerelocation.pivotal.io/v1alpha1"
 DECISION = "mapper.imagerelocation.pivotal.io/decision"

@@ -4,14 +4,17 @@ and privileges of a process as /proc shows them, and a clean log."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import requests
+
+from tests.golden import HOOK_FIXTURES
+from tests.support.waiting import wait_for
 
 UID = 65532
 """The image's user and group."""
@@ -32,17 +35,26 @@ def mounted_certificate(folder: Path, cert_file: Path, key_file: Path) -> Path:
 def wait_until_serving(process: subprocess.Popen[bytes], log: Path, url: str, *,
                        verify: str | bool, timeout: float = 60) -> None:
     """Until `url`/readyz answers 200; fails with the log if the process exits first."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def ready() -> bool:
         if process.poll() is not None:
             pytest.fail(f"it exited:\n{log.read_text()}")
-        try:
-            if requests.get(url + "/readyz", timeout=2, verify=verify).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"it did not get ready:\n{log.read_text()}")
+        return requests.get(url + "/readyz", timeout=2, verify=verify).status_code == 200
+
+    try:
+        wait_for(f"{url}/readyz", ready, timeout=timeout)
+    except TimeoutError:
+        pytest.fail(f"it did not get ready:\n{log.read_text()}")
+
+
+def assert_hooks_answer(url: str) -> None:
+    """serve-hooks at `url` answers a sync, also of a body past 512 KiB, which waitress spools
+    to /tmp (the Deployment's emptyDir)."""
+    body = (HOOK_FIXTURES / "imagemap-sync" / "new-imagemap-accepted.request.json").read_bytes()
+    answer = requests.post(url + "/imagemap/sync", data=body, timeout=10)
+    assert answer.status_code == 200
+    assert answer.json()["status"]["conditions"][0]["reason"] == "Accepted"
+    large = json.dumps(json.loads(body) | {"padding": "x" * (2 << 20)}).encode()
+    assert requests.post(url + "/imagemap/sync", data=large, timeout=30).status_code == 200
 
 
 def proc_status(pid: int) -> dict[str, str]:

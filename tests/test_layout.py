@@ -8,7 +8,9 @@ every module.
 - the engine imports nothing from the other parts, and keeps no state between calls;
 - `serving` (what both servers share over HTTP) imports nothing from the parts that use it;
 - the controller and the webhook never import each other;
-- only the CLI knows argparse, and only the CLI (and `python -m image_mapper`) imports the CLI.
+- only the CLI knows argparse, and only the CLI (and `python -m image_mapper`) imports the CLI;
+- no two modules import each other, directly or through others (at run time or for type
+  checking alike): each module can be read knowing only the modules below it.
 """
 
 from __future__ import annotations
@@ -93,6 +95,72 @@ def violations() -> list[str]:
             if target not in allowed:
                 found.append(f"{where}:{line}: {part or name} imports {imported}")
     return found
+
+
+def module_graph() -> dict[str, set[str]]:
+    """Module -> the modules of the package it imports (a name imported from a package counts
+    as the package's module of that name, when there is one)."""
+    known = {module_name(path) for path in modules()}
+    graph: dict[str, set[str]] = {}
+    for path in modules():
+        name = module_name(path)
+        edges = graph.setdefault(name, set())
+        for _, imported in imports(path):
+            # `from image_mapper.engine.imagemap import GROUP` imports the module itself.
+            while imported and imported not in known:
+                imported = imported.rpartition(".")[0]
+            if imported and imported != name:
+                edges.add(imported)
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import circles of `graph`: its strongly connected components of more than one
+    module (Tarjan's algorithm), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for successor in sorted(graph.get(node, ())):
+            if successor not in index:
+                visit(successor)
+                low[node] = min(low[node], low[successor])
+            elif successor in on_stack:
+                low[node] = min(low[node], index[successor])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_cycles_finds_a_circle_through_three_modules() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a", "d"}, "d": set()}
+    assert cycles(graph) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": set()}) == []
+
+
+def test_no_module_imports_itself_through_others() -> None:
+    graph = module_graph()
+    assert "image_mapper.engine.acceptance" in graph
+    found = cycles(graph)
+    assert not found, "import circles:\n" + "\n".join(" <-> ".join(c) for c in found)
 
 
 def test_modules_import_only_what_their_part_may() -> None:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from image_mapper.cli.main import main
+from image_mapper.engine.record import ANNOTATION
 from tests.golden import Golden, hook_cases
 
 CASES = hook_cases()
@@ -82,10 +83,17 @@ def test_now_must_be_an_rfc3339_time(
 
 
 def test_the_console_command_uses_the_clock() -> None:
+    # A record without the time of each verdict: a flip takes the current time.
+    request = json.loads(NEWCOMER.request_path.read_bytes())
+    [namespace] = request["related"]["Namespace.v1"].values()
+    annotations = namespace["metadata"]["annotations"]
+    record = json.loads(annotations[ANNOTATION])
+    annotations[ANNOTATION] = json.dumps({key: [row[:3] for row in rows]
+                                          for key, rows in record.items()})
     before = datetime.now(UTC).replace(microsecond=0)
     done = subprocess.run(
         [sys.executable, "-m", "image_mapper", "hook", "/imagemap/sync"],
-        input=NEWCOMER.request_path.read_bytes(), capture_output=True, timeout=60, check=True,
+        input=json.dumps(request).encode(), capture_output=True, timeout=60, check=True,
     )
     condition = json.loads(done.stdout)["status"]["conditions"][0]
     flipped_at = datetime.fromisoformat(condition["lastTransitionTime"])

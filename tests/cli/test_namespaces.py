@@ -13,6 +13,7 @@ import pytest
 from image_mapper.cli.errors import CommandError
 from image_mapper.cli.namespaces import grouped, pick
 from tests.golden import ADMISSION_FIXTURES
+from tests.support.resources import imagemap_json
 from tests.webhook.jsonpatch import decode
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,14 +27,6 @@ def image_mapper(*args: str, stdin: str | None = None) -> subprocess.CompletedPr
                           cwd=ROOT, check=False, timeout=60, input=stdin)
 
 
-def imagemap(name: str, *maplets: tuple[str, str], namespace: str | None = None,
-             created: str = "2026-01-01T00:00:00Z") -> str:
-    metadata = {"name": name, "creationTimestamp": created}
-    if namespace is not None:
-        metadata["namespace"] = namespace
-    spec = {"map": [{"from": source, "to": target} for source, target in maplets]}
-    return json.dumps({"apiVersion": "mapper.imagerelocation.pivotal.io/v1alpha1",
-                       "kind": "ImageMap", "metadata": metadata, "spec": spec})
 
 
 def write(folder: Path, *documents: str, name: str = "maps.yaml") -> Path:
@@ -43,8 +36,8 @@ def write(folder: Path, *documents: str, name: str = "maps.yaml") -> Path:
 
 
 def two_namespaces(folder: Path) -> Path:
-    return write(folder, imagemap("m", ("nginx", "a.example.com/nginx"), namespace="team-a"),
-                 imagemap("m", ("nginx", "b.example.com/nginx"), namespace="team-b"))
+    return write(folder, imagemap_json("m", ("nginx", "a.example.com/nginx"), namespace="team-a"),
+                 imagemap_json("m", ("nginx", "b.example.com/nginx"), namespace="team-b"))
 
 
 def test_map_same_name_in_two_namespaces_needs_n(tmp_path: Path) -> None:
@@ -76,23 +69,23 @@ def test_map_n_names_a_namespace_without_imagemaps(tmp_path: Path) -> None:
 
 
 def test_map_unnamed_group_is_picked_with_empty_n(tmp_path: Path) -> None:
-    write(tmp_path, imagemap("m", ("nginx", "a.example.com/nginx"), namespace="team-a"),
-          imagemap("m", ("nginx", "c.example.com/nginx")))
+    write(tmp_path, imagemap_json("m", ("nginx", "a.example.com/nginx"), namespace="team-a"),
+          imagemap_json("m", ("nginx", "c.example.com/nginx")))
     done = image_mapper("map", "-f", str(tmp_path), "-n", "", "nginx")
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("nginx -> c.example.com/nginx  (ImageMap m)\n")
 
 
 def test_map_one_namespace_needs_no_n(tmp_path: Path) -> None:
-    write(tmp_path, imagemap("m", ("nginx", "a.example.com/nginx"), namespace="team-a"))
+    write(tmp_path, imagemap_json("m", ("nginx", "a.example.com/nginx"), namespace="team-a"))
     done = image_mapper("map", "-f", str(tmp_path), "nginx")
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("nginx -> a.example.com/nginx  (ImageMap m)\n")
 
 
 def test_map_name_twice_in_one_namespace_is_an_error(tmp_path: Path) -> None:
-    path = write(tmp_path, imagemap("m", ("nginx", "a.example.com/nginx"), namespace="ns"),
-                 imagemap("m", ("redis", "a.example.com/redis"), namespace="ns"))
+    path = write(tmp_path, imagemap_json("m", ("nginx", "a.example.com/nginx"), namespace="ns"),
+                 imagemap_json("m", ("redis", "a.example.com/redis"), namespace="ns"))
     done = image_mapper("map", "-f", str(path), "nginx")
     assert done.returncode == 1
     assert done.stderr == (f"image-mapper map: error: {path}, document 2: ImageMap 'm' is also "
@@ -104,7 +97,7 @@ MAPLETS = [(f"a.example.com/x{i}:1", f"b.example.com/x{i}:1") for i in range(100
 
 @pytest.mark.parametrize("command", ["map", "review", "preview"])
 def test_a_map_over_the_crd_limit_is_refused(tmp_path: Path, command: str) -> None:
-    path = write(tmp_path, imagemap("huge", *MAPLETS))
+    path = write(tmp_path, imagemap_json("huge", *MAPLETS))
     args = {"map": ["map", "-f", str(path), "nginx"], "review": ["review", "-f", str(path)],
             "preview": ["preview", "-f", str(path), str(path)]}[command]
     done = image_mapper(*args, stdin=REQUEST.read_text())
@@ -117,7 +110,7 @@ def test_a_map_over_the_crd_limit_is_refused(tmp_path: Path, command: str) -> No
 
 
 def test_1000_maplets_are_accepted(tmp_path: Path) -> None:
-    path = write(tmp_path, imagemap("full", *MAPLETS[:1000]))
+    path = write(tmp_path, imagemap_json("full", *MAPLETS[:1000]))
     done = image_mapper("map", "-f", str(path), "-o", "json", "a.example.com/x999:1")
     assert done.returncode == 0, done.stderr
     output = json.loads(done.stdout)
@@ -156,7 +149,7 @@ def test_review_of_a_namespace_without_imagemaps(tmp_path: Path) -> None:
 
 
 def test_review_one_namespace_is_taken_as_the_request_s(tmp_path: Path) -> None:
-    path = write(tmp_path, imagemap("m", ("nginx", "a.example.com/nginx"), namespace="other"))
+    path = write(tmp_path, imagemap_json("m", ("nginx", "a.example.com/nginx"), namespace="other"))
     done = review(path, "demo")
     assert done.returncode == 0, done.stderr
     assert "patch" in json.loads(done.stdout)["response"]

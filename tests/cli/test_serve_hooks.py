@@ -19,6 +19,7 @@ import requests
 
 from image_mapper.cli import serve_hooks
 from tests.golden import hook_cases
+from tests.support.waiting import wait_for
 
 NEWCOMER = next(c for c in hook_cases("/imagemap/sync") if c.name == "newcomer-conflicts")
 LISTENING = re.compile(r"serving Metacontroller hooks on http://([\d.]+):(\d+)")
@@ -214,20 +215,13 @@ def test_tokens_in_a_mounted_secret_are_reloaded_without_a_restart(
 
     assert (status("old-token"), status("new-token")) == (200, 401)
     (secret / "token-2").write_text("new-token\n", encoding="utf-8")
-    wait_until(lambda: status("new-token") == 200, what="the new token")
+    wait_for("the new token", lambda: status("new-token") == 200)
     assert status("old-token") == 200  # both, while the controllers move to the new key
     (secret / "token").unlink()
-    wait_until(lambda: status("old-token") == 401, what="the old token to go")
+    wait_for("the old token to go", lambda: status("old-token") == 401)
     assert status("new-token") == 200
     (secret / "token-2").write_text("", encoding="utf-8")  # emptied mid-update: kept
     time.sleep(1.5)
     assert status("new-token") == 200
     assert "hooks tokens reloaded" in "".join(hooks.log)
     assert hooks.terminate() == 0
-
-
-def wait_until(check: Callable[[], bool], *, what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)

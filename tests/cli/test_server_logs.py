@@ -12,11 +12,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
 from tests.cli.test_serve_hooks import HooksProcess
 from tests.hardening.servers import IMAGEMAPS, make_pki
-from tests.webhook.server import free_port, start_server, stop_process
+from tests.support.ports import free_port
+from tests.support.waiting import wait_for
+from tests.webhook.server import start_server, stop_process
 
 REVIEW = IMAGEMAPS.parent / "create-image-form.request.json"
 TOKEN = "s3cret-hooks-token"
@@ -89,14 +92,8 @@ def test_the_hooks_take_a_log_level(tmp_path: Path) -> None:
                          env={"IMAGE_MAPPER_LOG_LEVEL": "warning"})
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(url + "/healthz", timeout=5)
-                break
-            except requests.ConnectionError:
-                assert time.monotonic() < deadline, "".join(hooks.log)
-                time.sleep(0.1)
+        wait_for("the hooks to answer", lambda: requests.get(url + "/healthz", timeout=5),
+                 timeout=30)
         assert requests.post(url + "/imagemap/sync", data=b"{}", timeout=10).status_code == 401
     finally:
         assert _stop(hooks) == 0
@@ -155,11 +152,12 @@ def test_the_webhook_logs_a_failing_watch_once_per_interval(tmp_path: Path) -> N
              "--log-format", "json", "--log-repeat-interval", "2"],
             stdout=out, stderr=subprocess.STDOUT, env={**env, "IMAGE_MAPPER_LOG_LEVEL": "debug"})
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not any(
-                e.get("suppressed") for e in _api_errors(log, "imagemaps")):
-            assert process.poll() is None, log.read_text()
-            time.sleep(0.2)
+        def suppressed() -> bool:
+            if process.poll() is not None:
+                pytest.fail(log.read_text())
+            return any(e.get("suppressed") for e in _api_errors(log, "imagemaps"))
+
+        wait_for("a line counting suppressed API errors", suppressed, timeout=30, interval=0.2)
     finally:
         assert stop_process(process) == 0
     text = log.read_text()

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from image_mapper.cli.validate_cmd import check
-from tests.cli.test_namespaces import image_mapper, imagemap, write
+from tests.cli.test_namespaces import image_mapper, write
+from tests.support.resources import imagemap_json
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "samples" / "bootcamp-imagemap.yaml"
@@ -22,7 +23,7 @@ def test_clean_maps_exit_0() -> None:
 
 
 def test_schema_errors_name_file_document_and_field(tmp_path: Path) -> None:
-    path = write(tmp_path, imagemap("good", ("nginx", "r.example.com/nginx")),
+    path = write(tmp_path, imagemap_json("good", ("nginx", "r.example.com/nginx")),
                  "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: skipped}",
                  "apiVersion: mapper.imagerelocation.pivotal.io/v1alpha1\nkind: ImageMap\n"
                  "metadata: {name: bad}\nspec:\n  map:\n  - {from: 'not an image', to: 5}\n"
@@ -40,7 +41,7 @@ def test_schema_errors_name_file_document_and_field(tmp_path: Path) -> None:
 
 def test_a_map_over_the_crd_limit_is_refused(tmp_path: Path) -> None:
     maplets = [(f"a.example.com/x{i}:1", f"b.example.com/x{i}:1") for i in range(1001)]
-    path = write(tmp_path, imagemap("huge", *maplets))
+    path = write(tmp_path, imagemap_json("huge", *maplets))
     done = image_mapper("validate", "-f", str(path))
     assert done.returncode == 1
     assert done.stdout.splitlines()[0] == (
@@ -50,16 +51,15 @@ def test_a_map_over_the_crd_limit_is_refused(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("documents", "line"),
     [
-        pytest.param([imagemap("m", ("a.io/x:1", "b.io/x:1"), ("b.io/x:1", "c.io/x:1"))],
+        pytest.param([imagemap_json("m", ("a.io/x:1", "b.io/x:1"), ("b.io/x:1", "c.io/x:1"))],
                      "document 1: ImageMap m: InvalidSpec: 1 invalid entry: spec.map[0]",
                      id="invalid-spec"),
-        pytest.param([imagemap("first", ("nginx", "a.example.com/nginx")),
-                      imagemap("second", ("nginx", "b.example.com/nginx"),
-                               created="2026-02-01T00:00:00Z")],
+        pytest.param([imagemap_json("first", ("nginx", "a.example.com/nginx")),
+                      imagemap_json("second", ("nginx", "b.example.com/nginx"))],
                      "document 2: ImageMap second: Conflict: conflicts with ImageMap 'first'",
                      id="conflict"),
-        pytest.param([imagemap("same", ("nginx", "a.example.com/nginx")),
-                      imagemap("same", ("redis", "a.example.com/redis"))],
+        pytest.param([imagemap_json("same", ("nginx", "a.example.com/nginx")),
+                      imagemap_json("same", ("redis", "a.example.com/redis"))],
                      "document 2: metadata.name: 'same' is also defined in",
                      id="name-twice-in-a-namespace"),
     ],
@@ -72,19 +72,18 @@ def test_rejections_exit_1(tmp_path: Path, documents: list[str], line: str) -> N
 
 
 def test_namespaces_are_decided_apart(tmp_path: Path) -> None:
-    write(tmp_path, imagemap("m", ("nginx", "a.example.com/nginx"), namespace="team-a"),
-          imagemap("m", ("nginx", "b.example.com/nginx"), namespace="team-b"),
-          imagemap("m", ("nginx", "c.example.com/nginx")))
+    write(tmp_path, imagemap_json("m", ("nginx", "a.example.com/nginx"), namespace="team-a"),
+          imagemap_json("m", ("nginx", "b.example.com/nginx"), namespace="team-b"),
+          imagemap_json("m", ("nginx", "c.example.com/nginx")))
     done = image_mapper("validate", "-f", str(tmp_path))
     assert done.returncode == 0, done.stdout
     assert done.stdout == "3 ImageMaps in 3 namespaces: all would be accepted\n"
 
 
 def test_json_lists_problems_and_verdicts(tmp_path: Path) -> None:
-    path = write(tmp_path, imagemap("first", ("nginx", "a.example.com/nginx"), namespace="ns"),
-                 imagemap("second", ("nginx", "b.example.com/nginx"), namespace="ns",
-                          created="2026-02-01T00:00:00Z"),
-                 imagemap("empty", namespace="ns"))
+    path = write(tmp_path, imagemap_json("first", ("nginx", "a.example.com/nginx"), namespace="ns"),
+                 imagemap_json("second", ("nginx", "b.example.com/nginx"), namespace="ns"),
+                 imagemap_json("empty", namespace="ns"))
     done = image_mapper("validate", "-o", "json", "-f", "-", stdin=path.read_text())
     assert done.returncode == 1
     output = json.loads(done.stdout)
@@ -107,9 +106,8 @@ def test_json_lists_problems_and_verdicts(tmp_path: Path) -> None:
 
 
 def test_several_files_after_one_f_as_pre_commit_passes_them(tmp_path: Path) -> None:
-    first = write(tmp_path, imagemap("first", ("nginx", "a.example.com/nginx")), name="a.yaml")
-    second = write(tmp_path, imagemap("second", ("nginx", "b.example.com/nginx"),
-                                      created="2026-02-01T00:00:00Z"), name="b.yaml")
+    first = write(tmp_path, imagemap_json("first", ("nginx", "a.example.com/x")), name="a.yaml")
+    second = write(tmp_path, imagemap_json("second", ("nginx", "b.example.com/x")), name="b.yaml")
     done = image_mapper("validate", "-f", str(first), str(second))
     assert done.returncode == 1
     assert done.stdout.startswith(f"{second}, document 1: ImageMap second: Conflict:")
@@ -142,8 +140,8 @@ def test_missing_file_is_an_error() -> None:
 
 
 def test_names_the_api_server_refuses_are_refused(tmp_path: Path) -> None:
-    path = write(tmp_path, imagemap("Bad_Name", ("nginx", "r.example.com/nginx")),
-                 imagemap("ok", ("nginx", "r.example.com/nginx"), namespace="Team_A"))
+    path = write(tmp_path, imagemap_json("Bad_Name", ("nginx", "r.example.com/nginx")),
+                 imagemap_json("ok", ("nginx", "r.example.com/nginx"), namespace="Team_A"))
     done = image_mapper("validate", "-f", str(path))
     assert done.returncode == 1
     lines = done.stdout.splitlines()
@@ -158,9 +156,9 @@ def test_more_imagemaps_than_a_namespace_holds_are_refused(tmp_path: Path) -> No
     """A namespace's decision record lists every ImageMap in one annotation, which the API
     server caps at 256 KiB: 5,000 do not fit (about 3,400 names this short do), and nothing in
     that namespace could be decided."""
-    many = [imagemap(f"map-{i}", (f"r{i}.io/", f"m.example.com/r{i}/"), namespace="team-a")
+    many = [imagemap_json(f"map-{i}", (f"r{i}.io/", f"m.example.com/r{i}/"), namespace="team-a")
             for i in range(5000)]
-    path = write(tmp_path, *many, imagemap("m", ("nginx", "b.example.com/nginx"),
+    path = write(tmp_path, *many, imagemap_json("m", ("nginx", "b.example.com/nginx"),
                                            namespace="team-b"))
     done = image_mapper("validate", "-f", str(path))
     assert done.returncode == 1
@@ -176,8 +174,8 @@ def test_more_imagemaps_than_a_namespace_holds_are_refused(tmp_path: Path) -> No
 
 def test_one_path_per_f_and_the_paths_after_the_options(tmp_path: Path) -> None:
     """As pre-commit calls it (`entry: image-mapper validate` and the changed files)."""
-    good = write(tmp_path, imagemap("good", ("nginx", "r.example.com/nginx")), name="good.yaml")
-    bad = write(tmp_path, imagemap("Bad", ("nginx", "r.example.com/nginx")), name="bad.yaml")
+    good = write(tmp_path, imagemap_json("good", ("nginx", "r.example.com/x")), name="good.yaml")
+    bad = write(tmp_path, imagemap_json("Bad", ("nginx", "r.example.com/nginx")), name="bad.yaml")
     for args in (("-f", str(good), str(bad)), (str(good), str(bad)),
                  ("-f", str(good), "-f", str(bad))):
         done = image_mapper("validate", *args)

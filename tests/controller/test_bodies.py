@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from image_mapper.controller.bodies import BodyDecoder
 from image_mapper.controller.dispatch import run_hook
-from image_mapper.engine.cache import DecisionCache, Readings
+from image_mapper.controller.memo import Memo, Readings
 from image_mapper.engine.imagemap import ImageMap
 from tests.golden import FIXTURE_NOW, Golden, hook_cases
 
@@ -100,12 +100,12 @@ def test_remembers_a_bounded_number() -> None:
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_hooks_leave_the_objects_they_were_sent_unchanged(case: Golden) -> None:
     """What the decoder hands out is shared with the next call: no hook may change it."""
-    cache = DecisionCache()
-    decoder = BodyDecoder(readings=cache.readings)  # as the server has them
+    memo = Memo()
+    decoder = BodyDecoder(readings=memo.readings)  # as the server has them
     for _ in range(2):  # the second time, from what they remember
         body = decoder.decode(case.request_body)
         sent = copy.deepcopy(body)
-        answer = run_hook(case.hook, body, now=FIXTURE_NOW, cache=cache)
+        answer = run_hook(case.hook, body, now=FIXTURE_NOW, memo=memo)
         assert body == sent
         assert answer == case.response()
 

@@ -13,8 +13,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from image_mapper.controller import dispatch
 from image_mapper.controller.app import create_app
+from image_mapper.controller.memo import Memo
 from image_mapper.controller.protocol import HookResponse
-from image_mapper.engine.cache import DecisionCache
 from tests.golden import hook_cases
 
 from .conftest import Serve, fixed_clock_config
@@ -155,7 +155,7 @@ def test_other_requests_get_json_errors(hooks_url: str, method: str, path: str,
 def test_a_failing_hook_gets_500_without_a_traceback(
     serve: Serve, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(body: object, now: datetime, cache: DecisionCache | None) -> HookResponse:
+    def broken(body: object, now: datetime, memo: Memo | None) -> HookResponse:
         raise RuntimeError("secret internals")
 
     monkeypatch.setitem(dispatch.HOOKS, "/namespace/sync", broken)

@@ -3,15 +3,19 @@ and the status (design.md#status)."""
 
 from __future__ import annotations
 
+import copy
+import logging
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
 from image_mapper.controller.imagemap_hook import customize_imagemap, sync_imagemap
-from image_mapper.controller.protocol import CompositeSyncRequest
+from image_mapper.controller.namespace_hook import sync_namespace
+from image_mapper.controller.protocol import CompositeSyncRequest, DecoratorSyncRequest
 from image_mapper.controller.status import rfc3339
 from tests.golden import FIXTURE_NOW
+from tests.support.resources import imagemap, namespace
 
 from .simulation import GROUP_KEY, Namespace
 
@@ -26,36 +30,42 @@ REDIS = ("redis:7", "registry.example.com/redis:7")
 REDIS_ELSEWHERE = ("redis:7", "mirror.example.org/redis:7")
 
 
-def imagemap(*maplets: tuple[str, str], condition: dict[str, Any] | None = None,
-             generation: int | None = 1) -> dict[str, Any]:
-    obj: dict[str, Any] = {
-        "apiVersion": "mapper.imagerelocation.pivotal.io/v1alpha1", "kind": "ImageMap",
-        "metadata": {"name": "sample", "namespace": "apps",
-                     "creationTimestamp": "2025-06-01T10:00:00Z"},
-        "spec": {"map": [{"from": f, "to": t} for f, t in maplets]},
-    }
-    if generation is not None:
-        obj["metadata"]["generation"] = generation
-    if condition is not None:
-        obj["status"] = {"observedGeneration": generation, "conditions": [condition]}
-    return obj
-
 
 def sync(parent: dict[str, Any], *others: dict[str, Any], finalizing: bool = False,
          now: datetime = FIXTURE_NOW) -> dict[str, Any]:
+    """The ImageMap hook's answer once the namespace hook, the one decider, has recorded its
+    decision on the same view."""
     request: CompositeSyncRequest = {
         "controller": {}, "parent": parent, "children": {},
-        "related": {GROUP_KEY: {o["metadata"]["name"]: o for o in others}},
+        "related": {GROUP_KEY: {f"{o['metadata']['namespace']}/{o['metadata']['name']}": o
+                                for o in others},
+                    "Namespace.v1": {"apps": decided("apps", parent, *others, now=now)}},
         "finalizing": finalizing,
     }
     return dict(sync_imagemap(request, now=now))
 
 
+def decided(name: str, *imagemaps: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The Namespace `name` with what the namespace hook wrote on it for `imagemaps` (the
+    first copy of a name counts, as in the ImageMap hook)."""
+    decorated = namespace(name)
+    related = {f"{i}/{o['metadata']['name']}": o for i, o in enumerate(imagemaps)}
+    request: DecoratorSyncRequest = {"controller": {}, "object": copy.deepcopy(decorated),
+                                     "attachments": {}, "related": {GROUP_KEY: related},
+                                     "finalizing": False}
+    response = sync_namespace(request, now=now)
+    for field in ("labels", "annotations"):
+        written = response[field]  # type: ignore[literal-required]
+        decorated["metadata"][field] = {k: v for k, v in written.items() if v is not None}
+    return decorated
+
+
 def ready(status: str, reason: str, since: str | None = EARLIER) -> dict[str, Any]:
+    """A status written for generation 1, with this Ready condition."""
     condition = {"type": "Ready", "status": status, "reason": reason, "message": "before"}
     if since is not None:
         condition["lastTransitionTime"] = since
-    return condition
+    return {"observedGeneration": 1, "conditions": [condition]}
 
 
 # --- lastTransitionTime: kept while the status does not flip ------------------------------
@@ -77,21 +87,21 @@ TRANSITIONS = [
 def test_last_transition_time(
     previous: dict[str, Any] | None, maplets: tuple[tuple[str, str], ...], expected: str
 ) -> None:
-    status = sync(imagemap(*maplets, condition=previous))["status"]
+    status = sync(imagemap("sample", *maplets, status=previous))["status"]
     assert status["conditions"][0]["lastTransitionTime"] == expected
 
 
 @pytest.mark.parametrize("status", [{"conditions": "Ready"}, {"conditions": [None, 3]}, "odd"],
                          ids=["conditions-string", "conditions-junk", "status-string"])
 def test_a_malformed_previous_status_is_replaced(status: object) -> None:
-    parent = imagemap(BOOTCAMP)
+    parent = imagemap("sample", BOOTCAMP)
     parent["status"] = status
     condition = sync(parent)["status"]["conditions"][0]
     assert (condition["status"], condition["lastTransitionTime"]) == ("True", NOW)
 
 
 def test_accepted_status_in_full() -> None:
-    assert sync(imagemap(BOOTCAMP, REDIS)) == {
+    assert sync(imagemap("sample", BOOTCAMP, REDIS)) == {
         "status": {
             "observedGeneration": 1,
             "mappings": 2,
@@ -110,7 +120,7 @@ def test_accepted_status_in_full() -> None:
 
 
 def test_accepted_status_deploys_the_mode_and_pull_secrets_beside_the_map() -> None:
-    parent = imagemap(BOOTCAMP)
+    parent = imagemap("sample", BOOTCAMP)
     parent["spec"].update(mode="Audit",
                           imagePullSecrets=[{"name": "regcred"}, {"name": "mirror.creds"}])
     status = sync(parent)["status"]
@@ -122,11 +132,11 @@ def test_accepted_status_deploys_the_mode_and_pull_secrets_beside_the_map() -> N
 
 
 def test_no_pull_secrets_no_deployed_pull_secrets() -> None:
-    assert "deployedImagePullSecrets" not in sync(imagemap(BOOTCAMP))["status"]
+    assert "deployedImagePullSecrets" not in sync(imagemap("sample", BOOTCAMP))["status"]
 
 
 def test_a_pull_secret_listed_twice_is_deployed_once() -> None:
-    parent = imagemap(BOOTCAMP)
+    parent = imagemap("sample", BOOTCAMP)
     parent["spec"]["imagePullSecrets"] = [{"name": "a"}, {"name": "b"}, {"name": "a"}]
     assert sync(parent)["status"]["deployedImagePullSecrets"] == [{"name": "a"}, {"name": "b"}]
 
@@ -159,7 +169,7 @@ def test_a_pull_secret_listed_twice_is_deployed_once() -> None:
     ],
 )
 def test_invalid_settings_make_the_imagemap_invalid(spec: dict[str, Any], says: str) -> None:
-    parent = imagemap(BOOTCAMP)
+    parent = imagemap("sample", BOOTCAMP)
     parent["spec"].update(spec)
     response = sync(parent)
     status = response["status"]
@@ -173,11 +183,9 @@ def test_invalid_settings_make_the_imagemap_invalid(spec: dict[str, Any], says: 
 def test_switching_the_mode_keeps_the_verdict_and_its_transition_time() -> None:
     """An Audit ImageMap takes part in acceptance exactly like an Enforce one
     (design.md#relocation-settings)."""
-    first = imagemap(BOOTCAMP)
-    first["metadata"].update(name="first", creationTimestamp="2025-06-01T09:00:00Z")
+    first = imagemap("first", BOOTCAMP, created="2025-06-01T09:00:00Z")
     for mode in ("Enforce", "Audit"):
-        second = imagemap(BOOTCAMP_ELSEWHERE, REDIS)
-        second["spec"]["mode"] = mode
+        second = imagemap("sample", BOOTCAMP_ELSEWHERE, REDIS, mode=mode)
         condition = sync(second, first)["status"]["conditions"][0]
         assert (condition["reason"], condition["status"]) == ("Conflict", "False"), mode
         first["spec"]["mode"] = mode
@@ -187,7 +195,7 @@ def test_switching_the_mode_keeps_the_verdict_and_its_transition_time() -> None:
 
 
 def test_rejected_status_has_no_deployed_map_and_asks_for_a_resync() -> None:
-    response = sync(imagemap(("Bad/Repo", "x")))
+    response = sync(imagemap("sample", ("Bad/Repo", "x")))
     assert response["resyncAfterSeconds"] == 60
     assert response["children"] == []
     status = response["status"]
@@ -198,29 +206,49 @@ def test_rejected_status_has_no_deployed_map_and_asks_for_a_resync() -> None:
     assert "spec.map[0]" in status["conditions"][0]["message"]
 
 
-def test_without_a_generation_no_observed_generation_is_claimed() -> None:
-    status = sync(imagemap(BOOTCAMP, generation=None))["status"]
-    assert "observedGeneration" not in status
-    assert "observedGeneration" not in status["conditions"][0]
+def test_without_a_generation_it_is_never_judged_and_its_status_stays() -> None:
+    # The decision record names each ImageMap at a generation: one without is left out, and
+    # its status stays as it is.
+    parent = imagemap("sample", BOOTCAMP, generation=None, status=ready("False", "Conflict"))
+    assert sync(parent)["status"] == parent["status"]
+
+
+def test_under_hook_v1_the_status_stays_and_the_log_says_what_to_configure(
+        caplog: pytest.LogCaptureFixture) -> None:
+    # Metacontroller sends no Namespace to a namespaced parent's v1 hook: no record to follow.
+    parent = imagemap("sample", BOOTCAMP, status=ready("False", "Conflict"))
+    request: CompositeSyncRequest = {"controller": {}, "parent": parent, "children": {},
+                                     "related": {GROUP_KEY: {"sample": parent}},
+                                     "finalizing": False}
+    with caplog.at_level(logging.ERROR):
+        response = sync_imagemap(request, now=FIXTURE_NOW)
+    assert response == {"status": parent["status"], "children": []}
+    [record] = caplog.records
+    assert record.levelno == logging.ERROR
+    assert "apps/sample" in record.getMessage()
+    assert "version: v2" in record.getMessage()
+    assert "CompositeController" in record.getMessage()
 
 
 def test_the_parent_replaces_its_own_entry_in_related() -> None:
-    stale = imagemap(("Bad/Repo", "x"))
-    assert sync(imagemap(BOOTCAMP), stale)["status"]["conditions"][0]["reason"] == "Accepted"
+    stale = imagemap("sample", ("Bad/Repo", "x"))
+    [condition] = sync(imagemap("sample", BOOTCAMP), stale)["status"]["conditions"]
+    assert condition["reason"] == "Accepted"
 
 
 def test_imagemaps_of_other_namespaces_are_ignored() -> None:
-    other = imagemap(BOOTCAMP_ELSEWHERE, condition=ready("True", "Accepted"))
-    other["metadata"].update(name="other", namespace="elsewhere")
-    assert sync(imagemap(BOOTCAMP), other)["status"]["conditions"][0]["reason"] == "Accepted"
+    other = imagemap("other", BOOTCAMP_ELSEWHERE, namespace="elsewhere",
+                     status=ready("True", "Accepted"))
+    [condition] = sync(imagemap("sample", BOOTCAMP), other)["status"]["conditions"]
+    assert condition["reason"] == "Accepted"
 
 
 def test_finalizing_is_answered_finalized() -> None:
-    assert sync(imagemap(BOOTCAMP), finalizing=True)["finalized"] is True
+    assert sync(imagemap("sample", BOOTCAMP), finalizing=True)["finalized"] is True
 
 
 def test_customize_asks_for_its_namespace_and_the_imagemaps_in_it() -> None:
-    parent = imagemap(BOOTCAMP)
+    parent = imagemap("sample", BOOTCAMP)
     namespace = parent["metadata"]["namespace"]
     response = customize_imagemap({"controller": {}, "parent": parent})
     assert response == {"relatedResources": [

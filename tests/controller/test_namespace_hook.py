@@ -18,6 +18,7 @@ from image_mapper.controller.namespace_hook import (
 )
 from image_mapper.controller.protocol import DecoratorSyncRequest
 from tests.golden import FIXTURE_NOW
+from tests.support.resources import imagemap, namespace
 
 from .simulation import GROUP_KEY, Namespace
 
@@ -26,17 +27,11 @@ NOW = "2026-01-01T12:00:00Z"  # FIXTURE_NOW, as written in the record
 API = "mapper.imagerelocation.pivotal.io/v1alpha1"
 
 
-def imagemap(name: str, *maplets: tuple[str, str], namespace: str = "apps") -> dict[str, Any]:
-    return {"apiVersion": API, "kind": "ImageMap",
-            "metadata": {"name": name, "namespace": namespace, "generation": 1,
-                         "creationTimestamp": f"2025-06-01T10:00:{len(name):02}Z"},
-            "spec": {"map": [{"from": f, "to": t} for f, t in maplets]}}
-
 
 def decorate(*imagemaps: dict[str, Any], finalizing: bool = False) -> dict[str, Any]:
     request: DecoratorSyncRequest = {
         "controller": {},
-        "object": {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "apps"}},
+        "object": namespace("apps"),
         "attachments": {},
         "related": {GROUP_KEY: {f"{m['metadata']['namespace']}/{m['metadata']['name']}": m
                                 for m in imagemaps}},
@@ -79,13 +74,11 @@ def test_label_and_summary(
 
 
 def test_the_decision_is_recorded_in_walk_order() -> None:
-    maps = [imagemap("a", NGINX), imagemap("bb", NGINX_ELSEWHERE, QUAY), imagemap("c", QUAY)]
-    for number, obj in enumerate(maps):
-        obj["metadata"]["uid"] = f"uid-{number}"
-    response = decorate(*maps)
+    response = decorate(imagemap("a", NGINX), imagemap("bb", NGINX_ELSEWHERE, QUAY),
+                        imagemap("c", QUAY))
     assert json.loads(response["annotations"][DECISION_ANNOTATION]) == {
-        "inForce": [["a", "uid-0", 1, NOW], ["c", "uid-2", 1, NOW]],
-        "rejected": [["bb", "uid-1", 1, NOW]]}
+        "inForce": [["a", "uid-apps-a", 1, NOW], ["c", "uid-apps-c", 1, NOW]],
+        "rejected": [["bb", "uid-apps-bb", 1, NOW]]}
     assert response["resyncAfterSeconds"] == 60  # a rejected ImageMap: decided again later
 
 
@@ -94,8 +87,7 @@ def test_finalizing_is_answered_finalized() -> None:
 
 
 def test_customize_asks_for_the_imagemaps_of_the_namespace() -> None:
-    parent = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-x"}}
-    assert customize_namespace({"controller": {}, "parent": parent}) == {
+    assert customize_namespace({"controller": {}, "parent": namespace("team-x")}) == {
         "relatedResources": [{"apiVersion": API, "resource": "imagemaps",
                               "namespace": "team-x"}]}
 

@@ -15,18 +15,10 @@ from image_mapper.controller.protocol import (
     parse_decorator_sync,
 )
 from image_mapper.engine.imagemap import KIND as IMAGEMAP_KIND
+from tests.support.resources import imagemap, namespace
 
 API = "mapper.imagerelocation.pivotal.io/v1alpha1"
 
-
-def imagemap(name: str, namespace: str = "apps", **extra: Any) -> dict[str, Any]:
-    return {"apiVersion": API, "kind": "ImageMap",
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {"map": [{"from": "a:1", "to": "b:1"}]}, **extra}
-
-
-def namespace(name: str = "apps") -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
 
 
 def composite(**fields: Any) -> dict[str, Any]:

@@ -9,8 +9,6 @@ from .cluster import (
     KubectlError,
     default_bin_dir,
     ensure_binaries,
-    free_port,
-    wait_until,
 )
 
 __all__ = [
@@ -19,6 +17,4 @@ __all__ = [
     "KubectlError",
     "default_bin_dir",
     "ensure_binaries",
-    "free_port",
-    "wait_until",
 ]

@@ -23,7 +23,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -38,6 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import IO, TypeVar
+
+from tests.support.ports import free_ports
 
 K8S_VERSION = "v1.35.4"
 ETCD_VERSION = "v3.6.16"
@@ -125,53 +126,10 @@ def ensure_binaries(*, quiet: bool = False) -> Path:
 # --------------------------------------------------------------------------- helpers
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port on ``host`` that was free a moment ago (bind to port 0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
-def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """``count`` distinct free ports (all sockets are held open while picking)."""
-    socks: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            socks.append(sock)
-            sock.bind((host, 0))
-        return [int(s.getsockname()[1]) for s in socks]
-    finally:
-        for sock in socks:
-            sock.close()
 
 
-def wait_until(
-    predicate: Callable[[], T | None],
-    *,
-    timeout: float,
-    interval: float = 0.2,
-    what: str = "condition",
-) -> T:
-    """Poll ``predicate`` until it returns a truthy value; return that value.
-
-    Exceptions raised by the predicate count as "not yet"; the last one is
-    reported in the :class:`TimeoutError`.
-    """
-    deadline = time.monotonic() + timeout
-    last_exc: BaseException | None = None
-    while True:
-        try:
-            result = predicate()
-        except Exception as exc:  # retried until the deadline
-            last_exc = exc
-        else:
-            if result:
-                return result
-        if time.monotonic() >= deadline:
-            detail = f": last error: {last_exc}" if last_exc else ""
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
-        time.sleep(interval)
 
 
 def tail(path: Path, lines: int = 40) -> str:

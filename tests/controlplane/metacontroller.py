@@ -25,7 +25,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.controlplane.cluster import ControlPlane, ControlPlaneError, free_port, tail
+from tests.controlplane.cluster import ControlPlane, ControlPlaneError, tail
+from tests.support.ports import free_port
 
 BUILD_SCRIPT = Path(__file__).with_name("build-metacontroller.sh")
 VERSION = "v4.17.2-175eac0"

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from .cluster import ControlPlane, wait_until
+from tests.support.waiting import wait_for
+
+from .cluster import ControlPlane
 from .metacontroller import Metacontroller
 
 pytestmark = pytest.mark.e2e
@@ -47,7 +49,7 @@ def test_control_plane_lifecycle(control_plane: ControlPlane) -> None:
 
     # Deployment -> ReplicaSet -> Pod (Pending: there is no scheduler or kubelet).
     cp.kubectl("apply", "-f", "-", input=DEPLOYMENT)
-    pods = wait_until(lambda: _pods(cp, ns), timeout=60, what="a Pod of the Deployment")
+    pods = wait_for("a Pod of the Deployment", lambda: _pods(cp, ns), timeout=60)
     pod = pods[0]
     assert isinstance(pod, dict)
     assert pod["spec"]["containers"][0]["image"] == "nginx"  # type: ignore[index]
@@ -69,10 +71,10 @@ def test_control_plane_lifecycle(control_plane: ControlPlane) -> None:
 
     # Namespace deletion completes (namespace controller + garbage collector).
     cp.kubectl("delete", "namespace", ns, "--wait=false")
-    wait_until(
+    wait_for(
+        f"namespace {ns} to be gone",
         lambda: cp.kubectl("get", "namespace", ns, check=False).returncode != 0,
         timeout=90,
-        what=f"namespace {ns} to be gone",
     )
 
     # The apiserver comes back on the same port.
@@ -88,12 +90,12 @@ def test_control_plane_lifecycle(control_plane: ControlPlane) -> None:
     t = time.monotonic()
     cp.restart_etcd()
     print(f"etcd restart: {time.monotonic() - t:.1f}s")
-    got = wait_until(
+    got = wait_for(
+        "configmap after etcd restart",
         lambda: (
             cp.kubectl("get", "configmap", "survivor", "-n", "default", check=False).returncode == 0
         ),
         timeout=60,
-        what="configmap after etcd restart",
     )
     assert got
 

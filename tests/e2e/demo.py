@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.controlplane.cluster import ControlPlane
-from tests.e2e.stack import ORIGINAL_IMAGES, SAMPLE, Stack, running_stack, wait_for
+from tests.e2e.stack import ORIGINAL_IMAGES, SAMPLE, Stack, running_stack
+from tests.support.waiting import wait_for
 
 BOOTCAMP = "gcr.io/google-samples/kubernetes-bootcamp:v1"
 IGNORE = "mapper.imagerelocation.pivotal.io/ignore"

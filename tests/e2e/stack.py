@@ -27,7 +27,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -42,6 +41,8 @@ from typing import Any, TypeVar
 from tests.controlplane.cluster import ControlPlane
 from tests.controlplane.metacontroller import Metacontroller, install_crds, point_hooks
 from tests.image import podman
+from tests.support.ports import free_ports
+from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "metacontroller"
@@ -71,41 +72,10 @@ def create_hooks_token(cp: ControlPlane, namespace: str) -> str:
     return value
 
 
-def imagemap_list(maps: dict[str, list[tuple[str, str]]]) -> str:
-    """ImageMaps by name, with their maplets, as one List for one `kubectl apply -f -`: it
-    creates them one after the other, in this order."""
-    return json.dumps({"apiVersion": "v1", "kind": "List", "items": [
-        {"apiVersion": "mapper.imagerelocation.pivotal.io/v1alpha1", "kind": "ImageMap",
-         "metadata": {"name": name}, "spec": {"map": [{"from": f, "to": t} for f, t in entries]}}
-        for name, entries in maps.items()]})
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
-def wait_for(
-    what: str, check: Callable[[], T | None], timeout: float = 60.0, interval: float = 0.1
-) -> T:
-    """Poll `check` until it returns something other than None/False."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-        except Exception as error:
-            last_error = error
-        else:
-            if result is not None and result is not False:
-                return result
-        time.sleep(interval)
-    raise TimeoutError(
-        f"timed out after {timeout:.0f}s waiting for {what}"
-        + (f" (last error: {last_error!r})" if last_error else "")
-    )
 
 
 @dataclass
@@ -212,8 +182,7 @@ class Stack:
         self.workdir = workdir
         self.manifests = manifests
         """What `kubectl apply -k` installs: `metacontroller/` or an overlay of it."""
-        self.hooks_port = free_port()
-        self.webhook_port = free_port()
+        self.hooks_port, self.webhook_port = free_ports(2)  # two distinct ports
         self.hooks_url = f"http://127.0.0.1:{self.hooks_port}"
         self.webhook_url = f"https://localhost:{self.webhook_port}"
         self.hooks: Server | None = None

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
 from image_mapper.engine.acceptance import decide
-from image_mapper.engine.cache import DecisionCache
 from image_mapper.engine.imagemap import read_imagemaps
-from image_mapper.engine.verdicts import Conflict, Verdict
-from tests.engine.helpers import imagemap
+from image_mapper.engine.verdicts import Conflict
+from tests.support.resources import imagemap
 
 T0, T1, T2 = "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z", "2026-01-03T00:00:00Z"
 
@@ -209,54 +207,30 @@ def test_message_names_every_offending_entry() -> None:
     assert len(verdict.conflicts) == 2
 
 
-def test_decisions_are_memoized_by_uid_and_resource_version() -> None:
-    first = imagemap("first", ("a.io/x:1", "b.io/x:1"), created=T0)
-    second = imagemap("second", ("a.io/x:1", "c.io/x:1"), created=T1)
-    for number, obj in enumerate((first, second)):
-        obj["metadata"].update(uid=f"uid-{number}", resourceVersion="1")
-    cache = DecisionCache()
-    once = decide(read_imagemaps([first, second]), cache=cache)
-    assert decide(read_imagemaps([first, second]), cache=cache) is once
-    # In any order: each ImageMap's sync lists its parent first.
-    assert decide(read_imagemaps([second, first]), cache=cache) is once
-    assert once.verdicts["second"].reason == "Conflict"
-    # A new resourceVersion is new content: decided afresh.
-    second["spec"]["map"][0]["to"] = "b.io/x:1"
-    second["metadata"]["resourceVersion"] = "2"
-    assert decide(read_imagemaps([first, second]), cache=cache).verdicts["second"].ready
+def test_a_decision_from_a_prior_one_agrees_and_leaves_the_prior_as_it_was() -> None:
+    maps = [imagemap(f"m{i}", (f"a.io/x{i}:1", f"b.io/x{i}:1"), created=T0) for i in range(3)]
+    prior = decide(read_imagemaps(maps))
+    assert prior.basis is not None
+    assert prior.basis.walk is not None  # settled: all accepted
+    walk = prior.basis.walk
+    before = (dict(walk.exact), dict(walk.exact_count), dict(walk.sources.own),
+              dict(walk.targets.reach), list(walk.accepted))
+    # One ImageMap now conflicts with another: judged from the prior, as a walk from scratch.
+    maps[2]["spec"]["map"] = [{"from": "a.io/x0:1", "to": "c.io/x0:1"}]
+    maps[2]["metadata"]["generation"] = 2
+    conflicting = decide(read_imagemaps(maps), prior=prior)
+    assert conflicting.verdicts["m2"].reason == "Conflict"
+    assert conflicting == decide(read_imagemaps(maps))
+    # One changed without a conflict, from the same prior: only what changed is judged.
+    maps[2]["spec"]["map"] = [{"from": "a.io/y:1", "to": "b.io/y:1"}]
+    settled = decide(read_imagemaps(maps), prior=prior)
+    assert all(v.ready for v in settled.verdicts.values())
+    assert settled == decide(read_imagemaps(maps))
+    assert settled.mapping.lookup("a.io/y:1") is not None
+    assert settled.mapping.lookup("a.io/x2:1") is None
+    # The prior is as it was: its walk and its answers.
+    assert before == (dict(walk.exact), dict(walk.exact_count), dict(walk.sources.own),
+                      dict(walk.targets.reach), list(walk.accepted))
+    assert prior.mapping.lookup("a.io/x2:1") is not None
 
 
-def test_a_forged_uid_and_resource_version_never_reuse_another_verdict() -> None:
-    # A hook body is untrusted: the same uid, resourceVersion and generation with another
-    # spec (a forged or fuzzed request) must be judged on its own content.
-    cache = DecisionCache()
-    valid = imagemap("m", ("a.io/x:1", "b.io/x:1"))
-    valid["metadata"].update(uid="uid-forged", resourceVersion="7")
-    assert decide(read_imagemaps([valid]), cache=cache).verdicts["m"].ready
-    forged = imagemap("m", ("a.io/x:1", "b.io/x:1"), ("", "c.io/y:1"))
-    forged["metadata"].update(uid="uid-forged", resourceVersion="7")
-    assert decide(read_imagemaps([forged]), cache=cache).verdicts["m"].reason == "InvalidSpec"
-    assert decide(read_imagemaps([valid]), cache=cache).verdicts["m"].ready
-
-
-@pytest.mark.parametrize("forge", ["status", "creationTimestamp"])
-def test_a_forged_order_never_reuses_another_verdict(forge: str) -> None:
-    # The acceptance order comes from each object's status and creationTimestamp: a body that
-    # keeps every uid, resourceVersion and spec but changes those is judged on its own order.
-    def pair(forged: bool) -> list[dict[str, Any]]:
-        older = imagemap("older", ("a.io/x:1", "b.io/x:1"), created=T0)
-        newer = imagemap("newer", ("a.io/x:1", "c.io/x:1"), created=T1,
-                         ready_since=T0 if forged and forge == "status" else None)
-        if forged and forge == "creationTimestamp":
-            newer["metadata"]["creationTimestamp"] = "2025-12-31T00:00:00Z"
-        for obj in (older, newer):
-            obj["metadata"].update(uid=f"uid-{obj['metadata']['name']}", resourceVersion="9")
-        return [older, newer]
-
-    def verdicts(forged: bool) -> Mapping[str, Verdict]:
-        return decide(read_imagemaps(pair(forged)), cache=cache).verdicts
-
-    cache = DecisionCache()
-    assert verdicts(forged=False)["newer"].reason == "Conflict"
-    assert verdicts(forged=True)["older"].reason == "Conflict"
-    assert verdicts(forged=False)["newer"].reason == "Conflict"

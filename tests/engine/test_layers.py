@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from image_mapper.engine.acceptance import decide
+from image_mapper.engine.acceptance import Decision, decide
 from image_mapper.engine.imagemap import read_imagemaps
 from image_mapper.engine.layers import CLUSTER_KIND, SELECTIONS, ClusterLayer, Layered
 from image_mapper.engine.mapping import Mapping
@@ -20,9 +20,8 @@ from image_mapper.engine.reference import (
     parse_prefix,
     repository_ancestors,
 )
-from image_mapper.engine.verdicts import Decision
-from tests.engine.helpers import imagemap
 from tests.engine.test_properties import SETTINGS, TIMES, maplets, pod_images
+from tests.support.resources import imagemap
 
 LABELS = {"team": ["a", "b"], "env": ["prod", "dev"]}
 
@@ -139,10 +138,10 @@ def layer(draw: st.DrawFn, *, cluster: bool) -> list[dict[str, Any]]:
     for index in range(draw(st.integers(min_value=0, max_value=4))):
         obj = imagemap(f"{'c' if cluster else 'm'}{index}",
                        *draw(st.lists(maplets, min_size=1, max_size=3)),
-                       created=draw(st.sampled_from(TIMES)))
+                       created=draw(st.sampled_from(TIMES)),
+                       namespace=None if cluster else "ns",
+                       kind=CLUSTER_KIND if cluster else "ImageMap")
         if cluster:
-            obj["kind"] = CLUSTER_KIND
-            del obj["metadata"]["namespace"]
             selector = draw(selectors)
             if selector is not None:
                 obj["spec"]["namespaceSelector"] = selector
@@ -221,9 +220,7 @@ def test_a_layered_result_is_final(
 
 def cluster_map(name: str, *entries: tuple[str, str], selector: dict[str, Any] | None = None,
                 created: str = "2026-01-01T00:00:00Z") -> dict[str, Any]:
-    obj = imagemap(name, *entries, created=created)
-    obj["kind"] = CLUSTER_KIND
-    del obj["metadata"]["namespace"]
+    obj = imagemap(name, *entries, created=created, namespace=None, kind=CLUSTER_KIND)
     if selector is not None:
         obj["spec"]["namespaceSelector"] = selector
     return obj

@@ -8,7 +8,7 @@ import pytest
 from image_mapper.engine.acceptance import decide
 from image_mapper.engine.imagemap import read_imagemaps
 from image_mapper.engine.mapping import Form, MapletError, compile_maplet
-from tests.engine.helpers import imagemap
+from tests.support.resources import imagemap
 
 DIGEST = "sha256:" + "a" * 64
 OTHER_DIGEST = "sha256:" + "b" * 64

@@ -13,13 +13,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from image_mapper.engine.acceptance import decide
-from image_mapper.engine.cache import DecisionCache
 from image_mapper.engine.consistency import Walk, compile_map
 from image_mapper.engine.imagemap import read_imagemaps
 from image_mapper.engine.mapping import Form, Maplet, Mapping, image_key
 from image_mapper.engine.patterns import ConflictIndex
 from image_mapper.engine.reference import ReferenceError, parse_normalized
-from tests.engine.helpers import imagemap
+from tests.support.resources import imagemap
 
 DOMAINS = ["docker.io", "gcr.io", "quay.io", "localhost:5000", "r.example.com", "index.docker.io"]
 PATHS = ["a", "b", "a/b", "team/x", "library/nginx", "team/y/z"]
@@ -129,8 +128,6 @@ def test_the_walks_set_check_agrees_with_the_pairwise_rule(maps: list[dict[str, 
 
 
 _namespace_numbers = itertools.count()
-CACHE = DecisionCache()
-"""One cache for every history, as a server has one for every namespace."""
 
 
 @st.composite
@@ -174,14 +171,24 @@ def histories(draw: st.DrawFn) -> list[list[dict[str, Any]]]:
 def test_deciding_what_changed_agrees_with_deciding_afresh(
     history: list[list[dict[str, Any]]],
 ) -> None:
-    """With a cache, `decide` judges only what changed since a namespace's last walk when
-    nothing was rejected for a conflict in it; it must decide as a walk from scratch does."""
+    """From the prior decision, `decide` compiles only what changed and, when the prior
+    rejected nothing for a conflict, judges only what changed; it must decide as a walk from
+    scratch does, and leave every prior as it was: each earlier decision, taken again as the
+    prior of the last state, still gives the walk's answers."""
+    decisions = []
+    prior = None
     for maps in history:
-        decision = decide(read_imagemaps(maps), cache=CACHE)
+        decision = decide(read_imagemaps(maps), prior=prior)
         afresh = decide(read_imagemaps(maps))
         assert decision.verdicts == afresh.verdicts
         assert list(decision.verdicts) == list(afresh.verdicts)
         assert decision.maplets == afresh.maplets
+        decisions.append(decision)
+        prior = decision
+    for earlier in decisions:
+        again = decide(read_imagemaps(history[-1]), prior=earlier)
+        assert list(again.verdicts.items()) == list(afresh.verdicts.items())
+        assert again.maplets == afresh.maplets
 
 
 @SETTINGS

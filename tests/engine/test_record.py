@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from image_mapper.engine.acceptance import behind, compile_recorded, decide, follow, record_of
 from image_mapper.engine.imagemap import ImageMap, read_imagemaps
 from image_mapper.engine.record import Entry, Record, RecordError, read_record
-from tests.engine.helpers import imagemap
+from tests.support.resources import imagemap
 
 T0, T1 = "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"
 
@@ -47,6 +47,7 @@ def test_the_record_round_trips_compactly() -> None:
 
 @pytest.mark.parametrize(("text", "problem"), [
     pytest.param("nope", "not JSON", id="not-json"),
+    pytest.param("[" * 100_000, "not JSON", id="nested-too-deep"),
     pytest.param("[]", "not a JSON object", id="not-an-object"),
     pytest.param('{"inForce": {}}', "inForce is not a list", id="in-force-not-a-list"),
     pytest.param('{"inForce": [["a", "u"]]}', "inForce[0]", id="short-row"),

@@ -4,17 +4,17 @@ consistency, and every answer of the mapping carries them."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
 
 from image_mapper.engine.acceptance import compile_recorded, decide
-from image_mapper.engine.cache import DecisionCache
 from image_mapper.engine.imagemap import read_imagemaps
 from image_mapper.engine.mapping import Mapping, compile_maplet
 from image_mapper.engine.record import Entry, Record
 from image_mapper.engine.settings import AUDIT, DEFAULT, Settings, read_settings
-from tests.engine.helpers import imagemap
+from tests.support.resources import imagemap
 
 T0, T1 = "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"
 
@@ -96,26 +96,13 @@ def test_a_bad_map_and_bad_settings_are_both_named() -> None:
     assert "spec.mode must be Enforce or Audit, not 'Sometimes'" in verdict.message
 
 
-def test_a_cached_decision_is_not_reused_for_another_mode() -> None:
-    cache = DecisionCache()
-    obj = imagemap("m", ("a.io/x:1", "b.io/x:1"))
-    obj["metadata"].update(uid="uid-m", resourceVersion="3")
-    assert decide(read_imagemaps([obj]), cache=cache).settings["m"] == DEFAULT
-    # The same uid and resourceVersion with another spec (a forged body) is judged afresh.
-    with_settings(obj, "Audit", "regcred")
-    decision = decide(read_imagemaps([obj]), cache=cache)
-    assert decision.settings["m"] == Settings("Audit", ("regcred",))
-    assert decision.mapping.lookup("a.io/x:1").audit  # type: ignore[union-attr]
-
-
 def test_a_settled_namespace_follows_a_mode_switch_without_a_new_walk() -> None:
-    cache = DecisionCache()
     objs = [imagemap(f"m{i}", (f"a.io/x{i}:1", f"b.io/x{i}:1")) for i in range(3)]
-    for version, mode in enumerate(["Enforce", "Audit", "Enforce"]):
-        for i, obj in enumerate(objs):
-            obj["metadata"].update(uid=f"uid-{i}", resourceVersion=str(version))
+    decision = None
+    for mode in ["Enforce", "Audit", "Enforce"]:
+        objs = copy.deepcopy(objs)  # an edited ImageMap is a new object
         with_settings(objs[1], mode)
-        decision = decide(read_imagemaps(objs), cache=cache)
+        decision = decide(read_imagemaps(objs), prior=decision)
         assert all(v.ready for v in decision.verdicts.values())
         assert decision.mapping.lookup("a.io/x1:1").audit is (mode == "Audit")  # type: ignore[union-attr]
 

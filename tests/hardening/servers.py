@@ -63,8 +63,14 @@ def make_pki(directory: Path) -> Pki:
     return pki
 
 
+REQUESTS_IN_ERROR = {"imagemap_without_namespace"}
+"""Errors that are the answer to a request, not a failure: an ImageMap sync without its
+Namespace (hook version v1) is logged as an error that says what to configure."""
+
+
 class LogCounter(logging.Handler):
-    """Counts the records of a logger by level, and keeps the errors' messages."""
+    """Counts the records of a logger by level, and keeps the errors' messages (save those
+    that answer a request: `REQUESTS_IN_ERROR`)."""
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
@@ -73,7 +79,8 @@ class LogCounter(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.levels[record.levelname] += 1
-        if record.levelno >= logging.ERROR and len(self.errors) < 20:
+        if (record.levelno >= logging.ERROR and len(self.errors) < 20
+                and getattr(record, "event", None) not in REQUESTS_IN_ERROR):
             self.errors.append(record.getMessage()[:500])
 
 

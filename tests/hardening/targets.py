@@ -37,9 +37,9 @@ import hypothesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from image_mapper.controller.memo import Memo
 from image_mapper.controller.status import imagemap_status
-from image_mapper.engine.acceptance import compile_recorded, decide, follow, record_of
-from image_mapper.engine.cache import DecisionCache
+from image_mapper.engine.acceptance import Decision, compile_recorded, decide, follow, record_of
 from image_mapper.engine.imagemap import read_imagemaps
 from image_mapper.engine.mapping import Mapping
 from image_mapper.engine.reference import (
@@ -51,7 +51,6 @@ from image_mapper.engine.reference import (
     parse_prefix,
     parse_repository,
 )
-from image_mapper.engine.verdicts import Decision
 from image_mapper.webhook.reporting import MAX_IMAGE_WARNINGS, MAX_WARNING_LENGTH
 
 from . import corpus
@@ -275,16 +274,16 @@ def _verdicts(decision: Decision) -> list[tuple[object, ...]]:
     ]
 
 
-DECISIONS = DecisionCache()
-"""One cache for every input, as a hooks server has one for every request."""
+DECISIONS = Memo()
+"""One memo for every input, as a hooks server has one for every request."""
 
 
 def check_decide(imagemaps: list[dict[str, Any]]) -> Outcome:
     """No exception, a verdict per named ImageMap, a status that is strict JSON, and the same
-    verdicts as a decision made afresh: the cache (keyed on uid and resourceVersion) must never
+    verdicts as a decision made afresh: the memo (keyed on uid and resourceVersion) must never
     hand one body's verdicts to another."""
     typed = read_imagemaps(imagemaps)
-    decision = decide(typed, cache=DECISIONS)
+    decision = DECISIONS.decide(typed)
     fresh = decide(typed)
     if _verdicts(decision) != _verdicts(fresh):
         raise Failure(

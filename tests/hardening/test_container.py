@@ -36,12 +36,14 @@ from tests.contained import (
     UID,
     assert_clean_log,
     assert_contained,
+    assert_hooks_answer,
     mounted_certificate,
     wait_until_serving,
 )
-from tests.webhook.server import free_port, stop_process
+from tests.support.ports import free_port
+from tests.webhook.server import stop_process
 
-from .corpus import ADMISSION_FIXTURES, HOOK_FIXTURES
+from .corpus import ADMISSION_FIXTURES
 from .servers import make_pki
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -259,13 +261,7 @@ def test_serve_hooks_runs_as_non_root_on_a_read_only_root(sandbox: Any) -> None:
     url = f"http://127.0.0.1:{port}"
     _wait_until_serving(hooks, url, verify=False)
     _assert_contained(hooks)
-    body = (HOOK_FIXTURES / "imagemap-sync" / "new-imagemap-accepted.request.json").read_bytes()
-    answer = requests.post(url + "/imagemap/sync", data=body, timeout=10)
-    assert answer.status_code == 200
-    assert answer.json()["status"]["conditions"][0]["reason"] == "Accepted"
-    # Past 512 KiB waitress spools the body to /tmp: the Deployment's emptyDir is enough.
-    large = json.dumps(json.loads(body) | {"padding": "x" * (2 << 20)}).encode()
-    assert requests.post(url + "/imagemap/sync", data=large, timeout=30).status_code == 200
+    assert_hooks_answer(url)
     assert hooks.stop() == 0
     assert "stopped" in _assert_clean_log(hooks)
     assert _written(hooks.tmp) == []

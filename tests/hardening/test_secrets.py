@@ -31,7 +31,8 @@ from image_mapper.webhook.kube import KubernetesTLSStore, close, kube_client
 from image_mapper.webhook.tls.bootstrap import TLSBootstrap, write_atomically
 from image_mapper.webhook.tls.certificates import make_serving_cert
 from tests.cli.test_serve_hooks import HooksProcess
-from tests.webhook.server import free_port, start_server
+from tests.support.ports import free_port
+from tests.webhook.server import start_server
 
 from .corpus import HOOK_FIXTURES
 from .servers import IMAGEMAPS, make_pki

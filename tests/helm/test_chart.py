@@ -165,5 +165,5 @@ def test_every_object_is_in_the_release_namespace(binary: Path) -> None:
     (webhook,) = configuration["webhooks"]
     assert webhook["clientConfig"]["service"]["namespace"] == "platform"
     assert {"key": "kubernetes.io/metadata.name", "operator": "NotIn",
-            "values": ["kube-system", "platform"]} in (
+            "values": ["kube-system", "platform", "metacontroller"]} in (
         webhook["namespaceSelector"]["matchExpressions"])

@@ -28,12 +28,13 @@ import yaml
 from tests.contained import (
     assert_clean_log,
     assert_contained,
+    assert_hooks_answer,
     mounted_certificate,
     wait_until_serving,
 )
-from tests.hardening.corpus import ADMISSION_FIXTURES, HOOK_FIXTURES
+from tests.hardening.corpus import ADMISSION_FIXTURES
 from tests.hardening.servers import make_pki
-from tests.webhook.server import free_port
+from tests.support.ports import free_port
 
 from .podman import PODMAN, ROOT, TLS_DIR, UID, remove, run_argv
 
@@ -171,13 +172,7 @@ def test_serve_hooks_in_the_image(run: Any) -> None:
     url = f"http://127.0.0.1:{port}"
     _wait_until_serving(hooks, url, verify=False)
     _assert_contained(hooks.pid())
-    body = (HOOK_FIXTURES / "imagemap-sync" / "new-imagemap-accepted.request.json").read_bytes()
-    answer = requests.post(url + "/imagemap/sync", data=body, timeout=10)
-    assert answer.status_code == 200
-    assert answer.json()["status"]["conditions"][0]["reason"] == "Accepted"
-    # Past 512 KiB waitress spools the body to /tmp: the emptyDir.
-    large = json.dumps(json.loads(body) | {"padding": "x" * (2 << 20)}).encode()
-    assert requests.post(url + "/imagemap/sync", data=large, timeout=30).status_code == 200
+    assert_hooks_answer(url)
     assert hooks.stop() == 0
     assert "stopped" in _assert_clean_log(hooks)
     assert list(hooks.tmp.iterdir()) == []

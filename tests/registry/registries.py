@@ -32,7 +32,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from image_mapper.webhook.tls.certificates import make_ca, make_serving_cert
-from tests.controlplane.cluster import free_port
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "tests" / "registry" / "build.sh"

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.controlplane.cluster import free_port
 from tests.registry.conftest import USERS, write
 from tests.registry.registries import Certificates, Registry, Throttle, binaries, docker_config
+from tests.support.ports import free_port
+from tests.support.resources import imagemap_json
 
 pytestmark = pytest.mark.registry
 
@@ -23,9 +24,8 @@ IMAGE_MAPPER = [sys.executable, "-m", "image_mapper"]
 
 
 def imagemap(path: Path, *maplets: tuple[str, str], kind: str = "ImageMap") -> Path:
-    lines = "".join(f"  - {{from: '{source}', to: '{target}'}}\n" for source, target in maplets)
-    return write(path, "apiVersion: mapper.imagerelocation.pivotal.io/v1alpha1\n"
-                       f"kind: {kind}\nmetadata: {{name: relocated}}\nspec:\n  map:\n{lines}")
+    """A file of one ImageMap (or `kind`), `relocated`, with these maplets."""
+    return write(path, imagemap_json("relocated", *maplets, kind=kind))
 
 
 def verify(*args: str | Path, env: dict[str, str] | None = None,

@@ -4,59 +4,12 @@ server."""
 from __future__ import annotations
 
 import copy
-import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from image_mapper.webhook.watcher import Gone, WatchEvent
-
-
-def imagemap(
-    name: str,
-    *entries: tuple[str, str],
-    namespace: str = "demo",
-    ready_since: str | None = "2026-01-01T00:00:00Z",
-    created: str = "2026-01-01T00:00:00Z",
-    generation: int = 1,
-) -> dict[str, Any]:
-    """An ImageMap as the API server returns it after the hooks accepted it (or not)."""
-    obj: dict[str, Any] = {
-        "apiVersion": "mapper.imagerelocation.pivotal.io/v1alpha1", "kind": "ImageMap",
-        "metadata": {"name": name, "namespace": namespace, "generation": generation,
-                     "uid": f"uid-{namespace}-{name}",
-                     "creationTimestamp": created, "managedFields": [{"manager": "kubectl"}]},
-        "spec": {"map": [{"from": f, "to": t} for f, t in entries]},
-    }
-    if ready_since is not None:
-        obj["status"] = {
-            "observedGeneration": 1, "mappings": len(entries),
-            "deployedMap": [{"from": f, "to": t} for f, t in entries],
-            "conditions": [{"type": "Ready", "status": "True", "reason": "Accepted",
-                            "message": "", "lastTransitionTime": ready_since,
-                            "observedGeneration": 1}],
-        }
-    else:
-        obj["status"] = {"observedGeneration": 1, "mappings": 0, "conditions": [
-            {"type": "Ready", "status": "False", "reason": "Conflict", "message": "x",
-             "lastTransitionTime": created, "observedGeneration": 1}]}
-    return obj
-
-
-def namespace(name: str, *in_force: str | tuple[str, int],
-              rejected: tuple[str, ...] = ()) -> dict[str, Any]:
-    """A Namespace whose decision record has these ImageMaps (of `imagemap`) in force, in
-    this order, each at generation 1 or the one given."""
-    def row(entry: str | tuple[str, int]) -> list[object]:
-        imagemap_name, generation = entry if isinstance(entry, tuple) else (entry, 1)
-        return [imagemap_name, f"uid-{name}-{imagemap_name}", generation]
-
-    record = json.dumps({"inForce": [row(e) for e in in_force],
-                         "rejected": [row(e) for e in rejected]})
-    return {"apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": name, "annotations": {
-                "mapper.imagerelocation.pivotal.io/decision": record}}}
 
 
 class FakeSource:
@@ -165,11 +118,3 @@ class FakeSource:
         with self._lock:
             self._interrupted = True
             self._lock.notify_all()
-
-
-def wait_for(predicate: Callable[[], object], timeout: float = 5.0, what: str = "it") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.005)

@@ -6,7 +6,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -14,16 +13,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 
 from image_mapper.webhook.tls.bootstrap import write_atomically
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from tests.support.ports import free_port
+from tests.support.waiting import wait_for
 
 
 def client_context(ca_bundle: Path) -> ssl.SSLContext:
@@ -53,17 +48,15 @@ class Server:
             connection.close()
 
     def wait_ready(self, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def ready() -> bool:
             if self.process.poll() is not None:
-                raise AssertionError(f"the server exited:\n{self.log.read_text()}")
-            try:
-                if self.get("/readyz")[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"the server did not get ready:\n{self.log.read_text()}")
+                pytest.fail(f"the server exited:\n{self.log.read_text()}")
+            return self.get("/readyz")[0] == 200
+
+        try:
+            wait_for(f"the server on port {self.port} to be ready", ready, timeout=timeout)
+        except TimeoutError:
+            pytest.fail(f"the server did not get ready:\n{self.log.read_text()}")
 
     def stop(self, timeout: float = 30.0) -> int:
         return stop_process(self.process, timeout)

@@ -19,8 +19,10 @@ from image_mapper.webhook.admission import admit
 from image_mapper.webhook.app import WebhookMetrics
 from image_mapper.webhook.view import StaticView
 from image_mapper.webhook.watcher import Backoff, ClusterWatch
+from tests.support.resources import imagemap, namespace
+from tests.support.waiting import wait_for
 
-from .fakes import FakeSource, imagemap, namespace, wait_for
+from .fakes import FakeSource
 
 HUB = ("docker.io/", "mirror.example.com/hub/")
 OTHER_HUB = ("docker.io/", "other.example.com/hub/")
@@ -31,10 +33,9 @@ QUAY = ("quay.io/", "mirror.example.com/quay/")
 def clusterimagemap(name: str, *entries: tuple[str, str], generation: int = 1,
                     selector: dict[str, Any] | None = None,
                     secrets: tuple[str, ...] = ()) -> dict[str, Any]:
-    obj = imagemap(name, *entries, generation=generation)
-    obj["kind"] = "ClusterImageMap"
-    del obj["metadata"]["namespace"]
-    obj["metadata"]["uid"] = f"uid-cluster-{name}"
+    obj = imagemap(name, *entries, namespace=None, uid=f"uid-cluster-{name}",
+                   generation=generation, ready_since="2026-01-01T00:00:00Z",
+                   kind="ClusterImageMap")
     if selector is not None:
         obj["spec"]["namespaceSelector"] = selector
     if secrets:
@@ -88,7 +89,7 @@ def test_not_ready_until_the_clusterimagemaps_are_listed(
     clusterimagemaps.list_failures = [ConnectionError("refused")]
     assert "clusterimagemaps" in watch.view.readiness()[1]
     watch.start()
-    wait_for(lambda: watch.view.synced, what="the first lists")
+    wait_for("the first lists", lambda: watch.view.synced)
 
 
 def test_a_namespace_without_imagemaps_gets_the_cluster_layer(
@@ -98,7 +99,7 @@ def test_a_namespace_without_imagemaps_gets_the_cluster_layer(
     namespaces.apply(project("hub"))
     namespaces.apply(labelled("fresh", {}))
     watch.start()
-    wait_for(lambda: result(watch, "fresh", "nginx:1") is not None, what="the cluster layer")
+    wait_for("the cluster layer", lambda: result(watch, "fresh", "nginx:1") is not None)
     assert result(watch, "fresh", "nginx:1") == ("mirror.example.com/hub/library/nginx:1",
                                                  "ClusterImageMap hub")
     # A namespace the view has not seen yet (created a moment ago) too.
@@ -113,7 +114,7 @@ def test_the_namespace_s_imagemaps_come_first_pins_included(
     namespaces.apply(project("hub"))
     namespaces.apply(labelled("shop", {}, "pin"))
     watch.start()
-    wait_for(lambda: result(watch, "shop", "redis:7") is not None, what="the layers")
+    wait_for("the layers", lambda: result(watch, "shop", "redis:7") is not None)
     assert result(watch, "shop", "redis:7") == ("redis:7", "ImageMap pin")
     assert result(watch, "shop", "nginx:1") == ("mirror.example.com/hub/library/nginx:1",
                                                 "ClusterImageMap hub")
@@ -126,12 +127,12 @@ def test_relabelling_a_namespace_changes_the_next_pod(
     namespaces.apply(project("hub"))
     namespaces.apply(labelled("shop", {}))
     watch.start()
-    wait_for(lambda: watch.view.synced, what="the first lists")
+    wait_for("the first lists", lambda: watch.view.synced)
     assert result(watch, "shop", "nginx:1") is None  # not selected
     namespaces.apply(labelled("shop", {"mirror": "on"}))
-    wait_for(lambda: result(watch, "shop", "nginx:1") is not None, what="the new labels")
+    wait_for("the new labels", lambda: result(watch, "shop", "nginx:1") is not None)
     namespaces.apply(labelled("shop", {"mirror": "off"}))
-    wait_for(lambda: result(watch, "shop", "nginx:1") is None, what="the labels again")
+    wait_for("the labels again", lambda: result(watch, "shop", "nginx:1") is None)
 
 
 def test_only_what_the_cluster_record_has_in_force_counts(
@@ -141,12 +142,12 @@ def test_only_what_the_cluster_record_has_in_force_counts(
     clusterimagemaps.apply(clusterimagemap("other", OTHER_HUB))  # rejected: not in the record
     namespaces.apply(project("hub"))
     watch.start()
-    wait_for(lambda: result(watch, "shop", "nginx:1") is not None, what="the cluster layer")
+    wait_for("the cluster layer", lambda: result(watch, "shop", "nginx:1") is not None)
     assert result(watch, "shop", "nginx:1")[1] == "ClusterImageMap hub"  # type: ignore[index]
     # Deleting it and its record (the decider's next decision): the mapping stops.
     clusterimagemaps.delete("", "hub")
     namespaces.apply(project())
-    wait_for(lambda: result(watch, "shop", "nginx:1") is None, what="the mapping to stop")
+    wait_for("the mapping to stop", lambda: result(watch, "shop", "nginx:1") is None)
 
 
 def test_a_new_generation_waiting_for_its_decision_keeps_the_layer_in_force(
@@ -155,12 +156,12 @@ def test_a_new_generation_waiting_for_its_decision_keeps_the_layer_in_force(
     clusterimagemaps.apply(clusterimagemap("hub", HUB))
     namespaces.apply(project("hub"))
     watch.start()
-    wait_for(lambda: result(watch, "x", "nginx:1") is not None, what="the cluster layer")
+    wait_for("the cluster layer", lambda: result(watch, "x", "nginx:1") is not None)
     changed = clusterimagemap("hub", OTHER_HUB, generation=2)
     changed["status"] = clusterimagemap("hub", HUB)["status"]  # still the old one's
     clusterimagemaps.apply(changed)
     clusterimagemaps.apply(clusterimagemap("marker", QUAY))  # seen after the change
-    wait_for(lambda: "marker" in watch.view._clusterimagemaps, what="both events")
+    wait_for("both events", lambda: "marker" in watch.view._clusterimagemaps)
     assert result(watch, "x", "nginx:1")[0].startswith("mirror.example.com/")  # type: ignore[index]
 
 
@@ -170,7 +171,7 @@ def test_admission_adds_the_clusterimagemap_s_pull_secrets_and_names_it(
     clusterimagemaps.apply(clusterimagemap("hub", HUB, secrets=("mirror-pull",)))
     namespaces.apply(project("hub"))
     watch.start()
-    wait_for(lambda: result(watch, "shop", "nginx:1") is not None, what="the cluster layer")
+    wait_for("the cluster layer", lambda: result(watch, "shop", "nginx:1") is not None)
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "shop"},
            "spec": {"containers": [{"name": "web", "image": "nginx:1"}]}}
     request = {"uid": "u", "kind": {"group": "", "version": "v1", "kind": "Pod"},
@@ -227,7 +228,7 @@ def test_a_clusterimagemap_not_decided_yet_holds_the_pods_it_could_change(
     clusterimagemaps.apply(clusterimagemap("hub", HUB,
                                            selector={"matchLabels": {"mirror": "on"}}))
     watch.start()
-    wait_for(watch.view.pending_anywhere, what="the pending ClusterImageMap")
+    wait_for("the pending ClusterImageMap", watch.view.pending_anywhere)
     nginx = _pod_request("shop", "nginx:1")
     # Not decided within the wait: still pending, named with its kind.
     _, undecided = watch.view.settled("shop", holds=_holds(nginx), timeout=0.05)

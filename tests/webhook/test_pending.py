@@ -17,8 +17,7 @@ from hypothesis import strategies as st
 
 from image_mapper.webhook.app import create_app
 from image_mapper.webhook.view import ClusterView, Pending
-
-from .fakes import imagemap, namespace
+from tests.support.resources import imagemap, namespace
 
 BOOTCAMP = "gcr.io/google-samples/kubernetes-bootcamp:v1"
 RELOCATED = "registry.example.com/kubernetes-bootcamp:v1"
@@ -26,15 +25,6 @@ RELOCATE = (BOOTCAMP, RELOCATED)
 LONG = 10.0
 """A wait that a test expects to end early: far longer than any test takes."""
 
-
-def _pending_imagemap(name: str, *entries: tuple[str, str], ns: str = "demo",
-                      generation: int = 1, mode: str | None = None) -> dict[str, Any]:
-    """An ImageMap just created: no status yet."""
-    obj = imagemap(name, *entries, namespace=ns, generation=generation)
-    del obj["status"]
-    if mode is not None:
-        obj["spec"]["mode"] = mode
-    return obj
 
 
 def _view(*imagemaps: dict[str, Any], records: tuple[dict[str, Any], ...] = ()) -> ClusterView:
@@ -46,7 +36,7 @@ def _view(*imagemaps: dict[str, Any], records: tuple[dict[str, Any], ...] = ()) 
     return view
 
 
-def _review(image: str = BOOTCAMP, *, ns: str = "demo", uid: str = "u1") -> dict[str, Any]:
+def _review(image: str = BOOTCAMP, *, ns: str = "apps", uid: str = "u1") -> dict[str, Any]:
     return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
         "uid": uid, "kind": {"group": "", "version": "v1", "kind": "Pod"},
         "resource": {"group": "", "version": "v1", "resource": "pods"},
@@ -82,52 +72,52 @@ def _holds_all(_: Pending) -> bool:
 # --- what is pending ------------------------------------------------------------------------
 
 def test_an_imagemap_the_record_has_not_judged_is_pending() -> None:
-    view = _view(_pending_imagemap("relocate", RELOCATE))
-    assert [p.name for p in view.pending_for("demo")] == ["relocate"]
+    view = _view(imagemap("relocate", RELOCATE))
+    assert [p.name for p in view.pending_for("apps")] == ["relocate"]
     assert view.pending_anywhere()
 
 
 @pytest.mark.parametrize("record", [
-    namespace("demo", "relocate"),
-    namespace("demo", rejected=("relocate",)),
+    namespace("apps", "relocate"),
+    namespace("apps", rejected=("relocate",)),
 ], ids=["in-force", "rejected"])
 def test_an_imagemap_judged_either_way_is_not_pending(record: dict[str, Any]) -> None:
-    view = _view(_pending_imagemap("relocate", RELOCATE), records=(record,))
-    assert view.pending_for("demo") == ()
+    view = _view(imagemap("relocate", RELOCATE), records=(record,))
+    assert view.pending_for("apps") == ()
     assert not view.pending_anywhere()
 
 
 def test_a_new_generation_is_pending_until_judged() -> None:
-    view = _view(_pending_imagemap("relocate", RELOCATE, generation=2),
-                 records=(namespace("demo", "relocate"),))
-    assert [(p.name, p.generation) for p in view.pending_for("demo")] == [("relocate", 2)]
-    view.namespaces.apply("MODIFIED", namespace("demo", ("relocate", 2)))
-    assert view.pending_for("demo") == ()
+    view = _view(imagemap("relocate", RELOCATE, generation=2),
+                 records=(namespace("apps", "relocate"),))
+    assert [(p.name, p.generation) for p in view.pending_for("apps")] == [("relocate", 2)]
+    view.namespaces.apply("MODIFIED", namespace("apps", ("relocate", 2)))
+    assert view.pending_for("apps") == ()
 
 
 @pytest.mark.parametrize("obj", [
-    _pending_imagemap("audit", RELOCATE, mode="Audit"),
-    _pending_imagemap("invalid", ("not a reference!", RELOCATED)),
+    imagemap("audit", RELOCATE, mode="Audit"),
+    imagemap("invalid", ("not a reference!", RELOCATED)),
 ], ids=["audit", "invalid"])
 def test_a_map_that_can_rewrite_nothing_never_holds_a_pod(obj: dict[str, Any]) -> None:
     view = _view(obj)
-    assert view.pending_for("demo") == ()
+    assert view.pending_for("apps") == ()
     assert _images(_post(view, _review())) == []
 
 
 def test_an_imagemap_being_deleted_is_not_pending() -> None:
-    obj = _pending_imagemap("relocate", RELOCATE)
+    obj = imagemap("relocate", RELOCATE)
     view = _view(obj)
     obj["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:01Z"
     view.imagemaps.apply("MODIFIED", obj)
-    assert view.pending_for("demo") == ()
+    assert view.pending_for("apps") == ()
 
 
 # --- waiting --------------------------------------------------------------------------------
 
 def test_a_pod_waits_for_the_decision_and_is_answered_under_it() -> None:
-    view = _view(_pending_imagemap("relocate", RELOCATE))
-    timer = _later(0.2, lambda: view.namespaces.apply("MODIFIED", namespace("demo", "relocate")))
+    view = _view(imagemap("relocate", RELOCATE))
+    timer = _later(0.2, lambda: view.namespaces.apply("MODIFIED", namespace("apps", "relocate")))
     try:
         answer = _post(view, _review())
     finally:
@@ -137,9 +127,9 @@ def test_a_pod_waits_for_the_decision_and_is_answered_under_it() -> None:
 
 
 def test_a_pod_waits_for_a_rejection_too_and_keeps_its_image() -> None:
-    view = _view(_pending_imagemap("relocate", RELOCATE))
+    view = _view(imagemap("relocate", RELOCATE))
     timer = _later(0.2, lambda: view.namespaces.apply(
-        "MODIFIED", namespace("demo", rejected=("relocate",))))
+        "MODIFIED", namespace("apps", rejected=("relocate",))))
     try:
         answer = _post(view, _review())
     finally:
@@ -150,20 +140,20 @@ def test_a_pod_waits_for_a_rejection_too_and_keeps_its_image() -> None:
 
 
 def test_undecided_after_the_wait_is_refused_naming_the_imagemap() -> None:
-    view = _view(_pending_imagemap("relocate", RELOCATE))
+    view = _view(imagemap("relocate", RELOCATE))
     answer = _post(view, _review(), DECISION_WAIT_SECONDS=0.2)
     assert answer["allowed"] is False
     assert answer["status"]["code"] == 403
     message = answer["status"]["message"]
-    assert "ImageMap relocate in namespace demo is not decided" in message
+    assert "ImageMap relocate in namespace apps is not decided" in message
     assert "Metacontroller" in message
     assert "patch" not in answer
 
 
 def test_undecided_after_the_wait_is_admitted_with_a_warning_as_an_option() -> None:
-    view = _view(_pending_imagemap("relocate", RELOCATE),
-                 _pending_imagemap("other", ("gcr.io/x/y", "registry.example.com/y")),
-                 records=(namespace("demo", "other"),))
+    view = _view(imagemap("relocate", RELOCATE),
+                 imagemap("other", ("gcr.io/x/y", "registry.example.com/y")),
+                 records=(namespace("apps", "other"),))
     answer = _post(view, _review(), DECISION_WAIT_SECONDS=0.2, UNDECIDED="admit")
     assert answer["allowed"] is True
     assert answer["warnings"][0].startswith("image-mapper: ImageMap relocate not decided")
@@ -171,16 +161,16 @@ def test_undecided_after_the_wait_is_admitted_with_a_warning_as_an_option() -> N
 
 
 def test_a_pod_the_pending_map_cannot_change_does_not_wait() -> None:
-    view = _view(_pending_imagemap("relocate", RELOCATE))
+    view = _view(imagemap("relocate", RELOCATE))
     answer = _post(view, _review("docker.io/library/nginx:1"), DECISION_WAIT_SECONDS=LONG)
     assert answer["allowed"] is True  # answered at once: a wait would have refused it
 
 
 def test_deleting_the_pending_map_releases_the_waiters() -> None:
-    obj = _pending_imagemap("relocate", RELOCATE)
+    obj = imagemap("relocate", RELOCATE)
     view = _view(obj)
     with ThreadPoolExecutor(20) as pool:
-        waiters = [pool.submit(view.settled, "demo", holds=_holds_all, timeout=LONG)
+        waiters = [pool.submit(view.settled, "apps", holds=_holds_all, timeout=LONG)
                    for _ in range(20)]
         time.sleep(0.2)
         assert not any(w.done() for w in waiters)
@@ -190,17 +180,17 @@ def test_deleting_the_pending_map_releases_the_waiters() -> None:
 
 
 def test_waiting_in_one_namespace_does_not_hold_another() -> None:
-    view = _view(_pending_imagemap("relocate", RELOCATE),
-                 _pending_imagemap("relocate", RELOCATE, ns="other"),
+    view = _view(imagemap("relocate", RELOCATE),
+                 imagemap("relocate", RELOCATE, namespace="other"),
                  records=(namespace("other", "relocate"),))
     with ThreadPoolExecutor(50) as pool:
-        waiters = [pool.submit(view.settled, "demo", holds=_holds_all, timeout=LONG)
+        waiters = [pool.submit(view.settled, "apps", holds=_holds_all, timeout=LONG)
                    for _ in range(50)]
         mapping, undecided = view.settled("other", holds=_holds_all, timeout=LONG)
         assert undecided == ()
         assert mapping.lookup(BOOTCAMP) is not None
         assert not any(w.done() for w in waiters)
-        view.namespaces.apply("MODIFIED", namespace("demo", "relocate"))
+        view.namespaces.apply("MODIFIED", namespace("apps", "relocate"))
         for waiter in waiters:
             mapping, undecided = waiter.result(timeout=LONG / 2)
             assert undecided == ()
@@ -209,28 +199,28 @@ def test_waiting_in_one_namespace_does_not_hold_another() -> None:
 
 def test_each_map_s_time_to_first_decision_is_a_metric() -> None:
     view = _view()
-    view.imagemaps.apply("ADDED", _pending_imagemap("relocate", RELOCATE))
+    view.imagemaps.apply("ADDED", imagemap("relocate", RELOCATE))
     assert view.first_decisions() == {}
     time.sleep(0.05)
-    view.namespaces.apply("MODIFIED", namespace("demo", "relocate"))
-    seconds = view.first_decisions()[("demo", "relocate")]
+    view.namespaces.apply("MODIFIED", namespace("apps", "relocate"))
+    seconds = view.first_decisions()[("apps", "relocate")]
     assert seconds >= 0.05
     client = create_app(view=view).test_client()
     text = client.get("/metrics").get_data(as_text=True)
     assert ('image_mapper_imagemap_first_decision_seconds{imagemap="relocate",'
-            'namespace="demo"}') in text
-    view.imagemaps.apply("DELETED", _pending_imagemap("relocate", RELOCATE))
+            'namespace="apps"}') in text
+    view.imagemaps.apply("DELETED", imagemap("relocate", RELOCATE))
     assert view.first_decisions() == {}
 
 
 def test_nothing_is_kept_of_a_pending_map_once_it_is_gone() -> None:
-    obj = _pending_imagemap("relocate", RELOCATE)
+    obj = imagemap("relocate", RELOCATE)
     view = _view(obj)
-    assert view.pending_for("demo")
+    assert view.pending_for("apps")
     view.imagemaps.apply("DELETED", obj)
     assert view._compiled_pending == {}
     view.imagemaps.apply("ADDED", obj)
-    assert view.pending_for("demo")
+    assert view.pending_for("apps")
     view.imagemaps.replace([])  # a relist without it
     assert view._compiled_pending == {}
     assert not view.pending_anywhere()
@@ -246,10 +236,10 @@ _EVENTS = st.lists(st.tuples(
 
 
 def _record(judged: dict[str, tuple[str, int]]) -> dict[str, Any]:
-    """The Namespace `demo` whose record judged (rejected) these ImageMaps: uid, generation."""
+    """The Namespace `apps` whose record judged (rejected) these ImageMaps: uid, generation."""
     rows = [[name, uid, generation] for name, (uid, generation) in judged.items()]
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {
-        "name": "demo", "annotations": {"mapper.imagerelocation.pivotal.io/decision":
+        "name": "apps", "annotations": {"mapper.imagerelocation.pivotal.io/decision":
                                         json.dumps({"inForce": [], "rejected": rows})}}}
 
 
@@ -271,7 +261,7 @@ def test_pending_is_what_the_record_has_not_judged_at_its_generation(
     for number, (action, name, audit) in enumerate(events):
         if action == "create" or (action == "edit" and name in maps):
             before = maps.get(name)
-            obj = _pending_imagemap(name, (f"gcr.io/x/{name}:v1", f"r.example/{name}:v1"),
+            obj = imagemap(name, (f"gcr.io/x/{name}:v1", f"r.example/{name}:v1"),
                                     mode="Audit" if audit else None)
             if action == "edit" and before is not None:
                 obj["metadata"]["uid"] = before["metadata"]["uid"]
@@ -292,5 +282,5 @@ def test_pending_is_what_the_record_has_not_judged_at_its_generation(
         elif action == "relist":
             view.imagemaps.replace(list(maps.values()))
         expected = sorted(n for n, m in maps.items() if _unjudged(judged.get(n), m))
-        assert sorted(p.name for p in view.pending_for("demo")) == expected
+        assert sorted(p.name for p in view.pending_for("apps")) == expected
         assert view.pending_anywhere() == bool(expected)

@@ -20,6 +20,7 @@ from cryptography import x509
 
 from image_mapper.webhook.tls.certificates import make_ca
 from tests.golden import ADMISSION_FIXTURES, IMAGEMAPS
+from tests.support.waiting import wait_for
 
 from .conftest import Pki
 from .server import SecretVolume, Server, peer_serial, post_review, start_server
@@ -131,16 +132,17 @@ def _serial(cert: bytes) -> int:
 def _wait_for_serial(server: Server, serial: int, timeout: float = 5.0) -> float:
     """Seconds until a new connection is served with certificate `serial`."""
     started = time.monotonic()
-    while time.monotonic() - started < timeout:
+
+    def served() -> float | None:
         connection = server.connection()
         try:
             connection.connect()
-            if peer_serial(connection) == serial:
-                return time.monotonic() - started
+            return time.monotonic() - started if peer_serial(connection) == serial else None
         finally:
             connection.close()
-        time.sleep(0.02)
-    raise AssertionError(f"certificate {serial:x} not served after {timeout}s")
+
+    return wait_for(f"certificate {serial:x} to be served", served, timeout=timeout,
+                    interval=0.02)
 
 
 def test_serves_https_only_with_the_given_certificate(pki: Pki, tmp_path: Path) -> None:

@@ -25,12 +25,11 @@ import yaml
 from image_mapper.cli.crd import Schema
 from image_mapper.cli.documents import read_documents
 from image_mapper.cli.errors import CommandError
-from image_mapper.engine.acceptance import decide
+from image_mapper.engine.acceptance import Decision, decide
 from image_mapper.engine.imagemap import API_VERSION, GROUP, VERSION, ImageMap, read_imagemaps
 from image_mapper.engine.layers import CLUSTER_KIND, ClusterLayer, Layered
 from image_mapper.engine.mapping import Form, Maplet, Mapping
 from image_mapper.engine.reference import parse_normalized, repository_ancestors
-from image_mapper.engine.verdicts import Decision
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 """The label the API server puts on every Namespace: its own name."""

@@ -35,10 +35,9 @@ from image_mapper.cli.errors import CommandError
 from image_mapper.cli.layering import ClusterMaps
 from image_mapper.cli.manifests import preview
 from image_mapper.cli.namespaces import pick, refuse_unstorable
-from image_mapper.engine.acceptance import decide
+from image_mapper.engine.acceptance import Decision, decide
 from image_mapper.engine.imagemap import API_VERSION, GROUP, KIND, read_imagemaps
 from image_mapper.engine.mapping import Mapping
-from image_mapper.engine.verdicts import Decision
 from image_mapper.webhook.reporting import PREFIX
 
 _DUMPER: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)

@@ -31,12 +31,12 @@ from image_mapper.cli.documents import STDIN, namespace_of, read_documents
 from image_mapper.cli.errors import CommandError
 from image_mapper.cli.layering import ClusterMaps, cluster_schema, rematched
 from image_mapper.cli.namespaces import grouped, shown
-from image_mapper.engine.acceptance import decide
+from image_mapper.engine.acceptance import Decision, decide
 from image_mapper.engine.imagemap import API_VERSION, KIND, ImageMap
 from image_mapper.engine.layers import CLUSTER_KIND, ClusterLayer
 from image_mapper.engine.mapping import Mapping
 from image_mapper.engine.record import MAX_RECORD_LENGTH, Entry, Record
-from image_mapper.engine.verdicts import Decision, plural
+from image_mapper.engine.verdicts import plural
 
 SCHEMA_ERROR = "SchemaError"
 """The reason of an ImageMap the API server would refuse to store."""

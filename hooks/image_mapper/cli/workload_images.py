@@ -22,11 +22,10 @@ from image_mapper.cli.documents import namespace_of, read_documents
 from image_mapper.cli.errors import CommandError
 from image_mapper.cli.manifests import template_path
 from image_mapper.cli.preview_cmd import mapping_for
-from image_mapper.engine.acceptance import decide
+from image_mapper.engine.acceptance import Decision, decide
 from image_mapper.engine.imagemap import API_VERSION, GROUP, KIND, read_imagemaps
 from image_mapper.engine.layers import CLUSTER_KIND, ClusterLayer
 from image_mapper.engine.mapping import Mapping, Match
-from image_mapper.engine.verdicts import Decision
 
 CONTAINER_FIELDS = ("initContainers", "containers", "ephemeralContainers")
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"

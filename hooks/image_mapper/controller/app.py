@@ -35,9 +35,9 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from image_mapper.controller.bodies import BodyDecoder
 from image_mapper.controller.cluster_hook import DEFAULT_CLUSTER_NAMESPACE
 from image_mapper.controller.dispatch import HOOKS, Hook, utc_now
+from image_mapper.controller.memo import Memo
 from image_mapper.controller.protocol import BadRequest, HookResponse
 from image_mapper.controller.tokens import Tokens
-from image_mapper.engine.cache import DecisionCache
 from image_mapper.serving.errors import http_error, json_error, too_long
 from image_mapper.serving.logs import RateLimitedLog, RateLimiter
 from image_mapper.serving.probes import LATENCY_BUCKETS, probes_blueprint
@@ -109,8 +109,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     registry = CollectorRegistry()
     metrics = HookMetrics(registry)
-    cache = DecisionCache()  # the namespace hook and the ImageMap hooks share decisions
-    bodies = BodyDecoder(readings=cache.readings)  # and the objects they were sent
+    memo = Memo()  # what the hooks remember between syncs: decisions, and ImageMaps read
+    bodies = BodyDecoder(readings=memo.readings)  # from the objects they were sent
     refusals = RateLimitedLog(log, RateLimiter(float(app.config["HOOKS_LOG_REPEAT_INTERVAL"]),
                                                clock=app.config["HOOKS_LOG_CLOCK"]))
     # The hooks are stateless: ready as soon as they serve.
@@ -118,10 +118,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     for path, hook in HOOKS.items():
         app.add_url_rule(path, endpoint=path, methods=["POST"],
                          view_func=_hook_view(path, hook, metrics, token,
-                                              clock=app.config["HOOKS_CLOCK"], cache=cache,
+                                              clock=app.config["HOOKS_CLOCK"], memo=memo,
+                                              bodies=bodies, refusals=refusals,
                                               cluster_namespace=str(
-                                                  app.config["HOOKS_CLUSTER_NAMESPACE"]),
-                                              bodies=bodies, refusals=refusals))
+                                                  app.config["HOOKS_CLUSTER_NAMESPACE"])))
     app.register_error_handler(HTTPException, http_error)
     return app
 
@@ -133,14 +133,14 @@ def _hook_view(
     token: str | Tokens | None,
     *,
     clock: Callable[[], datetime],
-    cache: DecisionCache,
+    memo: Memo,
     bodies: BodyDecoder,
     refusals: RateLimitedLog,
     cluster_namespace: str = DEFAULT_CLUSTER_NAMESPACE,
 ) -> Callable[[], Response]:
     def view() -> Response:
         started = perf_counter()
-        outcome, answer, response = _answer(path, hook, token, clock, cache=cache,
+        outcome, answer, response = _answer(path, hook, token, clock, memo=memo,
                                             bodies=bodies, cluster_namespace=cluster_namespace)
         if outcome == "unauthorized":
             _log_refusal(refusals, path)
@@ -154,14 +154,14 @@ def _hook_view(
 
 def _answer(
     path: str, hook: Hook, token: str | Tokens | None, clock: Callable[[], datetime], *,
-    cache: DecisionCache, bodies: BodyDecoder, cluster_namespace: str,
+    memo: Memo, bodies: BodyDecoder, cluster_namespace: str,
 ) -> tuple[Outcome, HookResponse | None, Response]:
     if token is not None and not _authorized(request.headers.get("Authorization"), token):
         response = json_error(401, "a valid 'Authorization: Bearer <token>' header is required")
         response.headers["WWW-Authenticate"] = 'Bearer realm="image-mapper-hooks"'
         return "unauthorized", None, response
     try:
-        answer = hook(_read_json(bodies), clock(), cache, cluster_namespace)
+        answer = hook(_read_json(bodies), clock(), memo, cluster_namespace)
     except BadRequest as error:
         log.warning("%s: bad request: %s", path, _loggable(str(error)))
         return "bad_request", None, json_error(400, str(error))

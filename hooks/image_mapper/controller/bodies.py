@@ -6,7 +6,7 @@ took longer than deciding on it. `BodyDecoder` scans the body with msgspec (a C 
 building the related objects, and decodes each one only when its exact bytes were not seen
 before; an object seen before is the same Python object as last time. Equal bytes are equal
 JSON, so this can never hand a body another's content, and the engine's comparisons of what it
-decided on (`image_mapper.engine.cache`) stop at identity.
+decided on (`image_mapper.controller.memo`) stop at identity.
 
 The result equals `json.loads(body)` for every body: anything msgspec does not take as an
 object of objects (not JSON to it, NaN, a `related` of another shape) is decoded by `json.loads`
@@ -22,7 +22,7 @@ from collections import OrderedDict
 
 import msgspec
 
-from image_mapper.engine.cache import Readings
+from image_mapper.controller.memo import Readings
 from image_mapper.engine.imagemap import is_imagemap
 
 OBJECTS = 20_000
@@ -38,7 +38,7 @@ RELATED = "related"
 class BodyDecoder:
     """Decodes hook bodies, remembering the last `objects` related objects by their bytes.
 
-    One per server, shared by its threads. With `readings` (the server's decision cache's),
+    One per server, shared by its threads. With `readings` (the server's memo's),
     each related ImageMap is also read once, when first decoded, for the hooks to find there.
     """
 

@@ -21,6 +21,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from image_mapper.controller.memo import Memo, reader
 from image_mapper.controller.protocol import (
     CompositeSyncRequest,
     CompositeSyncResponse,
@@ -31,12 +32,10 @@ from image_mapper.controller.protocol import (
     ResourceRule,
     name_of,
     read_parent,
-    reader,
     related_namespace,
 )
 from image_mapper.controller.status import imagemap_status, rfc3339
 from image_mapper.engine.acceptance import behind, decide, follow, record_of
-from image_mapper.engine.cache import DecisionCache
 from image_mapper.engine.imagemap import API_VERSION, GROUP, ImageMap, unique
 from image_mapper.engine.layers import CLUSTER_KIND, CLUSTER_PLURAL
 from image_mapper.engine.record import Record, RecordError
@@ -63,10 +62,10 @@ def is_clusterimagemap(obj: KubeObject) -> bool:
             and api_version.startswith(f"{GROUP}/"))
 
 
-def related_clusterimagemaps(related: ObjectMap, cache: DecisionCache | None = None
+def related_clusterimagemaps(related: ObjectMap, memo: Memo | None = None
                              ) -> list[ImageMap]:
     """The ClusterImageMaps among `related`, one per name, however the map is keyed."""
-    read = reader(cache)
+    read = reader(memo)
     return unique(clusterimagemap for group in related.values() for obj in group.values()
                   if is_clusterimagemap(obj) and (clusterimagemap := read(obj)) is not None)
 
@@ -88,18 +87,20 @@ def cluster_record(namespace: KubeObject) -> Record | None:
 
 
 def decide_cluster(target: KubeObject, related: ObjectMap, *, now: datetime,
-                   cache: DecisionCache | None = None) -> tuple[dict[str, str | None], bool]:
+                   memo: Memo | None = None) -> tuple[dict[str, str | None], bool]:
     """The annotations that record the ClusterImageMaps' decision on the project's Namespace
     `target` (empty when this view is behind the record: no decision on it), and whether one
     was rejected."""
-    clusterimagemaps = related_clusterimagemaps(related, cache)
+    clusterimagemaps = related_clusterimagemaps(related, memo)
     record = cluster_record(target)
     late = behind(record, clusterimagemaps) if record is not None else []
     if late:
         log.info("view of ClusterImageMap(s) %s is behind the cluster's decision record; "
                  "deciding once it has caught up", ", ".join(sorted(late)))
         return {}, False
-    decision = decide(clusterimagemaps, record=record, cache=cache, kind=CLUSTER_KIND)
+    decision = (memo.decide(clusterimagemaps, record=record, kind=CLUSTER_KIND)
+                if memo is not None else decide(clusterimagemaps, record=record,
+                                                kind=CLUSTER_KIND))
     accepted = sum(1 for verdict in decision.verdicts.values() if verdict.ready)
     rejected = len(decision.verdicts) - accepted
     recorded = (record_of(decision, clusterimagemaps, previous=record, now=rfc3339(now))
@@ -124,13 +125,13 @@ def customize_clusterimagemap(request: CustomizeRequest, *,
 
 
 def sync_clusterimagemap(
-    request: CompositeSyncRequest, *, now: datetime, cache: DecisionCache | None = None,
+    request: CompositeSyncRequest, *, now: datetime, memo: Memo | None = None,
     cluster_namespace: str = DEFAULT_CLUSTER_NAMESPACE,
 ) -> CompositeSyncResponse:
     """The parent ClusterImageMap's status, as the cluster's decision record has it; left as
     it is until the record judges its current generation."""
     parent = read_parent(request["parent"])
-    clusterimagemaps = [parent, *related_clusterimagemaps(request["related"], cache)]
+    clusterimagemaps = [parent, *related_clusterimagemaps(request["related"], memo)]
     target = related_namespace(request["related"], cluster_namespace)
     record = cluster_record(target) if target is not None else None
     verdict: Verdict | None = follow(record, parent, clusterimagemaps, kind=CLUSTER_KIND)

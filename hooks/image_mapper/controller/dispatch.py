@@ -19,6 +19,7 @@ from image_mapper.controller.cluster_hook import (
     sync_clusterimagemap,
 )
 from image_mapper.controller.imagemap_hook import customize_imagemap, sync_imagemap
+from image_mapper.controller.memo import Memo
 from image_mapper.controller.namespace_hook import customize_namespace, sync_namespace
 from image_mapper.controller.protocol import (
     NAMESPACE_KIND,
@@ -27,47 +28,45 @@ from image_mapper.controller.protocol import (
     parse_customize,
     parse_decorator_sync,
 )
-from image_mapper.engine.cache import DecisionCache
 from image_mapper.engine.imagemap import KIND as IMAGEMAP_KIND
 from image_mapper.engine.layers import CLUSTER_KIND
 
-Hook = Callable[[object, datetime, DecisionCache | None, str], HookResponse]
-"""(decoded JSON body, current time, the server's decision cache, the project's own namespace,
-where the ClusterImageMaps' decision is recorded) -> response; raises BadRequest on a
-malformed body."""
+Hook = Callable[[object, datetime, Memo | None, str], HookResponse]
+"""(decoded JSON body, current time, the server's memo, the project's own namespace, where the
+ClusterImageMaps' decision is recorded) -> response; raises BadRequest on a malformed body."""
 
 
-def _imagemap_customize(body: object, now: datetime, cache: DecisionCache | None,
+def _imagemap_customize(body: object, now: datetime, memo: Memo | None,
                         cluster_namespace: str) -> HookResponse:
     return customize_imagemap(parse_customize(body, kind=IMAGEMAP_KIND))
 
 
-def _imagemap_sync(body: object, now: datetime, cache: DecisionCache | None,
+def _imagemap_sync(body: object, now: datetime, memo: Memo | None,
                    cluster_namespace: str) -> HookResponse:
-    return sync_imagemap(parse_composite_sync(body, kind=IMAGEMAP_KIND), now=now, cache=cache)
+    return sync_imagemap(parse_composite_sync(body, kind=IMAGEMAP_KIND), now=now, memo=memo)
 
 
-def _clusterimagemap_customize(body: object, now: datetime, cache: DecisionCache | None,
+def _clusterimagemap_customize(body: object, now: datetime, memo: Memo | None,
                                cluster_namespace: str) -> HookResponse:
     return customize_clusterimagemap(parse_customize(body, kind=CLUSTER_KIND),
                                      cluster_namespace=cluster_namespace)
 
 
-def _clusterimagemap_sync(body: object, now: datetime, cache: DecisionCache | None,
+def _clusterimagemap_sync(body: object, now: datetime, memo: Memo | None,
                           cluster_namespace: str) -> HookResponse:
     return sync_clusterimagemap(parse_composite_sync(body, kind=CLUSTER_KIND), now=now,
-                                cache=cache, cluster_namespace=cluster_namespace)
+                                memo=memo, cluster_namespace=cluster_namespace)
 
 
-def _namespace_customize(body: object, now: datetime, cache: DecisionCache | None,
+def _namespace_customize(body: object, now: datetime, memo: Memo | None,
                          cluster_namespace: str) -> HookResponse:
     return customize_namespace(parse_customize(body, kind=NAMESPACE_KIND),
                                cluster_namespace=cluster_namespace)
 
 
-def _namespace_sync(body: object, now: datetime, cache: DecisionCache | None,
+def _namespace_sync(body: object, now: datetime, memo: Memo | None,
                     cluster_namespace: str) -> HookResponse:
-    return sync_namespace(parse_decorator_sync(body, kind=NAMESPACE_KIND), now=now, cache=cache,
+    return sync_namespace(parse_decorator_sync(body, kind=NAMESPACE_KIND), now=now, memo=memo,
                           cluster_namespace=cluster_namespace)
 
 
@@ -86,8 +85,8 @@ def utc_now() -> datetime:
 
 
 def run_hook(
-    path: str, body: object, *, now: datetime, cache: DecisionCache | None = None,
+    path: str, body: object, *, now: datetime, memo: Memo | None = None,
     cluster_namespace: str = DEFAULT_CLUSTER_NAMESPACE,
 ) -> HookResponse:
     """Answer `body` as the hook at `path` does; raises KeyError for an unknown path."""
-    return HOOKS[path](body, now, cache, cluster_namespace)
+    return HOOKS[path](body, now, memo, cluster_namespace)

@@ -16,11 +16,11 @@ ImageMap has no children; its status (`image_mapper.controller.status`) is its o
 
 from __future__ import annotations
 
-import functools
 import logging
 from datetime import datetime
 from typing import Any
 
+from image_mapper.controller.memo import Memo, reader
 from image_mapper.controller.namespace_hook import namespace_record
 from image_mapper.controller.protocol import (
     CompositeSyncRequest,
@@ -30,12 +30,10 @@ from image_mapper.controller.protocol import (
     namespace_imagemaps,
     namespace_of,
     read_parent,
-    reader,
     related_namespace,
 )
 from image_mapper.controller.status import imagemap_status
-from image_mapper.engine.acceptance import decide, follow
-from image_mapper.engine.cache import DecisionCache
+from image_mapper.engine.acceptance import follow
 from image_mapper.engine.imagemap import API_VERSION, PLURAL
 from image_mapper.engine.verdicts import Verdict
 
@@ -64,25 +62,31 @@ def customize_imagemap(request: CustomizeRequest) -> CustomizeResponse:
 
 
 def sync_imagemap(
-    request: CompositeSyncRequest, *, now: datetime, cache: DecisionCache | None = None
+    request: CompositeSyncRequest, *, now: datetime, memo: Memo | None = None
 ) -> CompositeSyncResponse:
-    """The parent ImageMap's status, as its namespace's decision record has it."""
+    """The parent ImageMap's status, as its namespace's decision record has it; with the
+    server's `memo`, the ImageMaps of `related` are read through its readings."""
     parent = read_parent(request["parent"])
     namespace = namespace_of(request["parent"])
-    # `related` holds the parent too (it matches its own rule), possibly older than `parent`:
-    # the parent comes first, so it is the copy decided on.
-    imagemaps = [parent, *namespace_imagemaps(request["related"], namespace,
-                                                   read=reader(cache))]
     target = related_namespace(request["related"], namespace)
-    verdict: Verdict | None
+    verdict: Verdict | None = None
     since = None
     if target is None:
         # Hook version v1: Metacontroller leaves the Namespace (cluster-scoped) out of a
-        # namespaced parent's request, so the record cannot be read here. Decide from this
-        # view, as before the namespace had one decider; the shipped controller uses v2.
-        _warn_without_namespace()
-        verdict = decide(imagemaps, cache=cache).verdicts[parent.name]
+        # namespaced parent's request, so the record cannot be read. The namespace hook alone
+        # decides: without its record, the status stays as it is.
+        log.error("ImageMap %s/%s: its sync came without its Namespace among the related "
+                  "objects, so its status is left as it is; set version: v2 on both hooks "
+                  "(customize and sync) of the ImageMap CompositeController: under version v1 "
+                  "Metacontroller sends no cluster-scoped object to a namespaced ImageMap's "
+                  "hooks", namespace, parent.name,
+                  extra={"event": "imagemap_without_namespace", "namespace": namespace,
+                         "imagemap": parent.name})
     else:
+        # `related` holds the parent too (it matches its own rule), possibly older than
+        # `parent`: the parent comes first, so it is the copy followed.
+        imagemaps = [parent, *namespace_imagemaps(request["related"], namespace,
+                                                  read=reader(memo))]
         record = namespace_record(target)
         verdict = follow(record, parent, imagemaps)
         judged = record.judged(parent.name, parent.uid or "") if record is not None else None
@@ -104,9 +108,3 @@ def sync_imagemap(
         response["finalized"] = True
     return response
 
-
-@functools.cache
-def _warn_without_namespace() -> None:
-    log.warning("an ImageMap sync came without its Namespace among the related objects: the "
-                "ImageMap hooks need hook version v2 (spec.hooks.*.version) to follow the "
-                "namespace's decision record; until then each sync decides from its own view")

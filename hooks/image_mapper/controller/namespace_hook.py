@@ -23,6 +23,7 @@ from image_mapper.controller.cluster_hook import (
     DEFAULT_CLUSTER_NAMESPACE,
     decide_cluster,
 )
+from image_mapper.controller.memo import Memo, reader
 from image_mapper.controller.protocol import (
     CustomizeRequest,
     CustomizeResponse,
@@ -32,11 +33,9 @@ from image_mapper.controller.protocol import (
     ResourceRule,
     name_of,
     namespace_imagemaps,
-    reader,
 )
 from image_mapper.controller.status import rfc3339
 from image_mapper.engine.acceptance import behind, decide, record_of
-from image_mapper.engine.cache import DecisionCache
 from image_mapper.engine.imagemap import API_VERSION, GROUP, PLURAL
 from image_mapper.engine.record import ANNOTATION, Record, RecordError, read_record
 
@@ -67,16 +66,17 @@ def customize_namespace(request: CustomizeRequest, *,
 
 
 def sync_namespace(
-    request: DecoratorSyncRequest, *, now: datetime, cache: DecisionCache | None = None,
+    request: DecoratorSyncRequest, *, now: datetime, memo: Memo | None = None,
     cluster_namespace: str = DEFAULT_CLUSTER_NAMESPACE,
 ) -> DecoratorSyncResponse:
     """Decide the namespace's ImageMaps; the record, the `active` label (null removes it) and
-    the summary annotation; no attachments. For the project's own namespace, the
-    ClusterImageMaps' decision too, in the same update (each decision on its own: neither
-    reads the other)."""
+    the summary annotation; no attachments. With the server's `memo`, a decision on the same
+    content is found again, and a new one starts from the namespace's last. For the project's
+    own namespace, the ClusterImageMaps' decision too, in the same update (each decision on its
+    own: neither reads the other)."""
     target = request["object"]
     namespace = name_of(target)
-    imagemaps = namespace_imagemaps(request["related"], namespace, read=reader(cache))
+    imagemaps = namespace_imagemaps(request["related"], namespace, read=reader(memo))
     record = namespace_record(target)
     response: DecoratorSyncResponse
     late = behind(record, imagemaps) if record is not None else []
@@ -87,7 +87,8 @@ def sync_namespace(
                  "deciding once it has caught up", namespace, ", ".join(sorted(late)))
         response = {"labels": {}, "annotations": {}, "attachments": []}
     else:
-        decision = decide(imagemaps, record=record, cache=cache)
+        decision = (memo.decide(imagemaps, record=record) if memo is not None
+                    else decide(imagemaps, record=record))
         accepted = sum(1 for verdict in decision.verdicts.values() if verdict.ready)
         rejected = len(decision.verdicts) - accepted
         response = {
@@ -103,10 +104,10 @@ def sync_namespace(
         if rejected:
             response["resyncAfterSeconds"] = RESYNC_REJECTED_SECONDS
     if namespace == cluster_namespace:
-        annotations, rejected = decide_cluster(target, request["related"], now=now,
-                                               cache=cache)
+        annotations, rejected_maps = decide_cluster(target, request["related"], now=now,
+                                                    memo=memo)
         response.setdefault("annotations", {}).update(annotations)
-        if rejected:
+        if rejected_maps:
             response["resyncAfterSeconds"] = RESYNC_REJECTED_SECONDS
     if request["finalizing"]:
         response["finalized"] = True

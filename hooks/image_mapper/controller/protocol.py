@@ -24,7 +24,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, Required, TypedDict
 
-from image_mapper.engine.cache import DecisionCache
 from image_mapper.engine.imagemap import ImageMap, is_imagemap, unique
 
 NAMESPACE_KIND = "Namespace"
@@ -250,16 +249,10 @@ def namespace_imagemaps(related: ObjectMap, namespace: str,
                         read: Callable[[object], ImageMap | None] = ImageMap.read
                         ) -> list[ImageMap]:
     """The ImageMaps of `namespace` among `related`, one per name, however the map is keyed;
-    each object read by `read` (e.g. a decision cache's `Readings.read`)."""
+    each object read by `read` (e.g. the hooks server's `Readings.read`)."""
     return unique(imagemap for group in related.values() for obj in group.values()
                   if is_imagemap(obj) and (imagemap := read(obj)) is not None
                   and imagemap.namespace == namespace)
-
-
-def reader(cache: DecisionCache | None) -> Callable[[object], ImageMap | None]:
-    """How to read a request's ImageMaps: through the server's decision cache, which knows
-    those its body decoder read already."""
-    return cache.readings.read if cache is not None else ImageMap.read
 
 
 def related_namespace(related: ObjectMap, name: str) -> KubeObject | None:

@@ -1,7 +1,7 @@
 """Which ImageMaps of a namespace are in force: the acceptance walk of design.md#acceptance.
 
-One deterministic function, `decide`, of a namespace's ImageMaps. The ImageMap hook, the
-namespace hook, `image-mapper map` and `image-mapper review` all call it, so every sync, in
+One deterministic function, `decide`, of a namespace's ImageMaps. The namespace hook (the one
+decider), `image-mapper map`, `review`, `preview` and `validate` all call it, so every caller, in
 any order and from any replica, agrees:
 
 1. Order the ImageMaps by (the time since which each has been in force at its current
@@ -17,19 +17,23 @@ ImageMap hook (`follow`) and the webhook (`compile_recorded`) follow the record.
 
 How it stays fast (benchmarks/, `make bench`): the walk asks only whether a newcomer conflicts,
 with set operations over per-ImageMap key summaries kept in the compile cache, and asks the
-pairwise rule which conflicts only when there are some; and with a `DecisionCache`, a decision
-is reused for the same content, and a namespace whose last walk accepted every valid ImageMap
-judges only what changed since (`_decide_settled`). Property tests hold these to the answers of
-a walk from scratch.
+pairwise rule which conflicts only when there are some; and given the `prior` decision on the
+namespace, `decide` compiles again only the specs that changed since and, when that decision
+rejected no ImageMap for a conflict, judges only what changed (`_settle`). `decide` is pure: it
+changes nothing it is given, the prior decision included, and its verdicts never depend on the
+prior (property tests hold them to the answers of a walk from scratch). Remembering decisions
+between calls is the caller's business (the hooks server keeps its own).
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Mapping as MappingABC
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import NamedTuple, TypeGuard
 
-from image_mapper.engine.cache import DecisionCache, fingerprint
 from image_mapper.engine.consistency import Compiled, Walk, compile_map, entry_name, reach_of
 from image_mapper.engine.imagemap import KIND, ImageMap, unique
 from image_mapper.engine.mapping import Maplet, Mapping
@@ -37,7 +41,7 @@ from image_mapper.engine.patterns import Overlap, example
 from image_mapper.engine.record import Entry, Record
 from image_mapper.engine.selector import Selector, read_selector
 from image_mapper.engine.settings import DEFAULT, Settings
-from image_mapper.engine.verdicts import Conflict, Decision, Verdict, listed
+from image_mapper.engine.verdicts import Conflict, Verdict, listed
 
 # --- the acceptance order (design.md#acceptance) ---------------------------------------------
 
@@ -76,12 +80,45 @@ class Step(NamedTuple):
 
     written: tuple[object, object, object, object]
     """`spec.map`, `spec.mode`, `spec.imagePullSecrets` and `spec.namespaceSelector` as
-    written: what it was compiled from."""
+    written: what it was compiled
+    from."""
     compiled: Compiled | str
     """The compiled spec, or the problem with its shape."""
     settings: Settings
     """Its mode and pull secrets (the defaults when they are invalid: the spec is then
     invalid too)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Basis:
+    """What a decision was made from, for a later decision on the namespace to start from."""
+
+    steps: MappingABC[str, Step]
+    """Each ImageMap compiled, by name, in walk order."""
+    walk: Walk | None
+    """The walk, when it rejected no ImageMap for a conflict (then every valid one is in it);
+    never changed once the decision is made."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The verdict on each ImageMap of a namespace, and the mapping they make together."""
+
+    verdicts: MappingABC[str, Verdict]
+    """By ImageMap name, in walk order."""
+    maplets: tuple[Maplet, ...]
+    """The maplets in force, in walk order."""
+    settings: MappingABC[str, Settings] = field(default_factory=dict)
+    """The mode and pull secrets of each accepted ImageMap, by name, in walk order."""
+    basis: Basis | None = field(default=None, repr=False, compare=False)
+    """What it was made from, for `decide(..., prior=this)`; None when left out (a caller
+    that keeps many decisions may keep them without it: it is the size of the walk)."""
+
+    @cached_property
+    def mapping(self) -> Mapping:
+        """The merged mapping of the accepted ImageMaps (built on first use: the hooks need
+        only the verdicts)."""
+        return Mapping.build(self.maplets, self.settings)
 
 
 def _valid(compiled: Compiled | str) -> TypeGuard[Compiled]:
@@ -111,10 +148,10 @@ def _with_settings(compiled: Compiled | str, settings: Settings | list[str]
     return Compiled(compiled.maplets, (*compiled.problems, *settings)), DEFAULT
 
 
-def _steps(ordered: list[ImageMap], known: dict[str, Step] | None,
+def _steps(ordered: list[ImageMap], known: MappingABC[str, Step] | None,
            kind: str = KIND) -> dict[str, Step]:
-    """Each ImageMap's compiled spec, by name in walk order; an equal spec seen in the last
-    walk is not compiled again."""
+    """Each ImageMap's compiled spec, by name in walk order; an equal spec `known` from a prior
+    decision is not compiled again."""
     steps: dict[str, Step] = {}
     for imagemap in ordered:
         name = imagemap.name
@@ -129,12 +166,14 @@ def _steps(ordered: list[ImageMap], known: dict[str, Step] | None,
 
 
 def _decision(verdicts: dict[str, Verdict], walk: Walk, steps: dict[str, Step]) -> Decision:
-    """The decision of a walk: the verdicts, and the maplets and settings in force."""
+    """The decision of a walk: the verdicts, and the maplets and settings in force; its basis
+    keeps the walk only when no ImageMap was rejected for a conflict."""
     settings = {name: step.settings for name, step in steps.items() if verdicts[name].ready}
-    return Decision(verdicts, walk.maplets(), settings)
+    settled = all(verdict.reason != "Conflict" for verdict in verdicts.values())
+    return Decision(verdicts, walk.maplets(), settings, Basis(steps, walk if settled else None))
 
 
-def _walked(steps: dict[str, Step], kind: str = KIND) -> tuple[Decision, Walk]:
+def _walked(steps: dict[str, Step], kind: str = KIND) -> Decision:
     """The walk of design.md#acceptance over ImageMaps in order. Settings take no part in it:
     switching an ImageMap between Enforce and Audit never changes a verdict
     (design.md#relocation-settings)."""
@@ -152,7 +191,7 @@ def _walked(steps: dict[str, Step], kind: str = KIND) -> tuple[Decision, Walk]:
         else:
             verdicts[name] = _conflict_verdict(name, compiled, walk.conflicts_with(compiled),
                                                kind)
-    return _decision(verdicts, walk, steps), walk
+    return _decision(verdicts, walk, steps)
 
 
 # --- verdicts --------------------------------------------------------------------------------
@@ -204,86 +243,72 @@ def _conflict_verdict(name: str, compiled: Compiled, found: list[Overlap],
 
 
 def decide(imagemaps: Iterable[ImageMap], *, record: Record | None = None,
-           cache: DecisionCache | None = None, kind: str = KIND) -> Decision:
+           prior: Decision | None = None, kind: str = KIND) -> Decision:
     """Accept, in the order of design.md#acceptance, each valid ImageMap consistent with those
     before it; with the namespace's decision `record` (design.md#one-decider), those it has in
     force come first, in its order.
 
     `imagemaps` are one namespace's; of two with the same name the first is taken
     (`image_mapper.engine.imagemap.unique`). Never raises on bad specs: they become InvalidSpec
-    verdicts. With a `cache`, a decision already made on the same content is returned again,
-    and a settled namespace is judged on what changed only; the verdicts are the same.
+    verdicts. `prior`, an earlier decision (best the namespace's last), only saves work: what
+    it compiled is not compiled again, and when it rejected no ImageMap for a conflict, only
+    what changed since is judged. The verdicts are those of a walk from scratch, whatever the
+    prior; it is left as it was. A decision holds on to the specs it was made from, to compare
+    with the next: an edited ImageMap must come as a new object (as a hook body or the API
+    server gives it), never as the same one changed in place.
 
     The ClusterImageMaps of the cluster are decided alike, with `kind` ClusterImageMap: their
-    `namespaceSelector` is then part of their validity (design.md#clusterimagemap).
+    `namespaceSelector` is then part of their validity (design.md#clusterimagemap); a `prior`
+    must be of the same kind.
     """
-    given = unique(imagemaps)
-    content = fingerprint(given, record, kind) if cache is not None else None
-    if cache is None or content is None:
-        return _walked(_steps(in_order(given, current_generation=True, record=record),
-                              None, kind), kind)[0]
-    key, read = content
-    with cache.lock:
-        decision = cache.decision(key, read)
-        if decision is None:
-            decision = _decide_settled(given, cache, record, kind)
-            cache.remember(key, read, decision)
-    return decision
+    steps = _steps(in_order(imagemaps, current_generation=True, record=record),
+                   prior.basis.steps if prior is not None and prior.basis is not None else None,
+                   kind)
+    if prior is not None and prior.basis is not None and prior.basis.walk is not None:
+        settled = _settle(prior.basis, steps)
+        if settled is not None:
+            return settled
+    return _walked(steps, kind)
 
 
-@dataclass(slots=True)
-class Settled:
-    """The last walk of a namespace in which no ImageMap was rejected for a conflict."""
+def _settle(basis: Basis, steps: dict[str, Step]) -> Decision | None:
+    """The decision when every valid ImageMap is accepted, judging only what changed since
+    `basis`, a walk in which every valid ImageMap was accepted; None when an ImageMap new or
+    changed since conflicts with the others (the whole namespace is then walked again).
 
-    walk: Walk
-    steps: dict[str, Step]
-    """By name, in walk order."""
-
-
-def _decide_settled(imagemaps: list[ImageMap], cache: DecisionCache,
-                    record: Record | None, kind: str = KIND) -> Decision:
-    """`decide`, judging only what changed since the namespace's last walk when in that walk
-    every valid ImageMap was accepted.
-
-    Then the accepted ImageMaps are pairwise consistent, and so are the new set's if each
+    The ImageMaps of `basis.walk` are pairwise consistent, and so are the new set's if each
     ImageMap new or changed since is consistent with all the others: every valid one is
-    accepted, whatever the order (the acceptance order decides only between inconsistent ones).
-    Otherwise the whole namespace is walked again.
+    accepted, whatever the order (the acceptance order decides only between inconsistent
+    ones). `basis.walk` is copied, not changed: another decision may start from it too.
     """
-    ordered = in_order(imagemaps, current_generation=True, record=record)
-    # The cluster's ClusterImageMaps are settled apart from every namespace's ImageMaps.
-    namespace = f"{kind}/{ordered[0].namespace}" if ordered else ""
-    settled = cache.take_settled(namespace)
-    steps = _steps(ordered, settled.steps if settled is not None else None, kind)
-    decision = _settle(settled, steps) if settled is not None else None
-    if decision is None:
-        decision, walk = _walked(steps, kind)
-        settled = Settled(walk, steps) if all(
-            v.reason != "Conflict" for v in decision.verdicts.values()) else None
-    if settled is not None:
-        cache.keep_settled(namespace, settled)
-    return decision
-
-
-def _settle(settled: Settled, steps: dict[str, Step]) -> Decision | None:
-    """The decision when every valid ImageMap is accepted; None when a changed ImageMap
-    conflicts (`settled` is then spoilt)."""
-    walk, before = settled.walk, settled.steps
-    for name, (_, compiled, _) in before.items():
-        now = steps.get(name)
-        if _valid(compiled) and (now is None or now.compiled is not compiled):
+    assert basis.walk is not None
+    before = basis.steps
+    removed = [compiled for name, (_, compiled, _) in before.items()
+               if _valid(compiled) and ((now := steps.get(name)) is None
+                                        or now.compiled is not compiled)]
+    added = [compiled for name, (_, compiled, _) in steps.items()
+             if _valid(compiled) and ((then := before.get(name)) is None
+                                      or then.compiled is not compiled)]
+    accepted = [step.compiled for step in steps.values() if _valid(step.compiled)]
+    walk = basis.walk
+    if removed or added or not _same(accepted, walk.accepted):
+        walk = walk.copy()
+        for compiled in removed:
             walk.remove(compiled)
-    for name, (_, compiled, _) in steps.items():
-        then = before.get(name)
-        if _valid(compiled) and (then is None or then.compiled is not compiled):
+        for compiled in added:
             reach = reach_of(compiled)
             if not walk.consistent(compiled, reach):
                 return None
             walk.add(compiled, reach)
-    settled.steps = steps
-    walk.accepted = [step.compiled for step in steps.values() if _valid(step.compiled)]
+        walk.accepted = accepted
+    # else nothing the walk holds changed (say, only statuses): the walk is shared.
     verdicts = {name: _verdict(name, step.compiled) for name, step in steps.items()}
     return _decision(verdicts, walk, steps)
+
+
+def _same(these: list[Compiled], those: list[Compiled]) -> bool:
+    """The same compiled specs, in the same order (by identity: comparing is for C)."""
+    return len(these) == len(those) and all(map(operator.is_, these, those))
 
 
 # --- one decider per namespace, and those who follow its record (design.md#one-decider) ------

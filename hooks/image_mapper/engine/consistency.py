@@ -3,8 +3,13 @@ all those accepted.
 
 `compile_map` parses one ImageMap's `spec.map` and checks it on its own (conflicts inside one
 ImageMap make it invalid); the result is a function of the name and spec alone, so it is
-cached. `Walk` holds the maplets accepted so far in one walk as counted sets of keys, and judges
-a newcomer with a few set operations in C instead of Python per maplet pair; when there is a
+memoized: a bounded `lru_cache` of the pure `_compile` (16,384 specs, the least recently used
+forgotten; it changes how fast, never what, `compile_map` answers). It is the engine's only
+memory between calls besides `reference.parse_normalized_cached`; what a server remembers of
+its syncs is the server's own.
+
+`Walk` holds the maplets accepted so far in one walk as counted sets of keys, and judges a
+newcomer with a few set operations in C instead of Python per maplet pair; when there is a
 conflict, it asks the pairwise rule (`image_mapper.engine.patterns.ConflictIndex`) which, so
 that the verdict can name every offending entry.
 """
@@ -13,7 +18,6 @@ from __future__ import annotations
 
 import itertools
 import operator
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -71,7 +75,18 @@ class Keys:
 NO_KEYS = Keys()
 
 
-def _discount(counts: Counter[str], keys: Iterable[str]) -> None:
+Counts = dict[str, int]
+"""How many accepted maplets hold each key. A plain dict, not a Counter: `dict.copy` clones it
+in C (`Walk.copy`), where a Counter is copied key by key."""
+
+
+def _count(counts: Counts, keys: Iterable[str]) -> None:
+    get = counts.get
+    for key in keys:
+        counts[key] = get(key, 0) + 1
+
+
+def _discount(counts: Counts, keys: Iterable[str]) -> None:
     for key in keys:
         left = counts[key] - 1
         if left:
@@ -86,14 +101,17 @@ class KeySets:
 
     __slots__ = ("own", "reach")
 
-    def __init__(self) -> None:
-        self.own: Counter[str] = Counter()
-        self.reach: Counter[str] = Counter()
+    def __init__(self, own: Counts | None = None, reach: Counts | None = None) -> None:
+        self.own: Counts = own if own is not None else {}
+        self.reach: Counts = reach if reach is not None else {}
 
     def add(self, keys: Keys, reach: list[str]) -> None:
         """Count `keys`, whose reach (`keys.reach()`) the caller has cut out already."""
-        self.own.update(keys.own)
-        self.reach.update(reach)
+        _count(self.own, keys.own)
+        _count(self.reach, reach)
+
+    def copy(self) -> KeySets:
+        return KeySets(self.own.copy(), self.reach.copy())
 
     def remove(self, keys: Keys) -> None:
         _discount(self.own, keys.own)
@@ -139,10 +157,22 @@ class Walk:
     def __init__(self) -> None:
         self.exact: dict[str, str] = {}
         """Normalized `from` -> normalized `to`; accepted maplets with the same `from` agree."""
-        self.exact_count: Counter[str] = Counter()
+        self.exact_count: Counts = {}
         self.sources = KeySets()
         self.targets = KeySets()
         self.accepted: list[Compiled] = []
+
+    def copy(self) -> Walk:
+        """Another walk with the same maplets, to change while this one stays as it is (a
+        decision's walk is read again by later decisions: `image_mapper.engine.acceptance`)."""
+        other = Walk()
+        # dict.copy clones in C, also a dict that has had keys deleted (most of them kept).
+        other.exact = self.exact.copy()
+        other.exact_count = self.exact_count.copy()
+        other.sources = self.sources.copy()
+        other.targets = self.targets.copy()
+        other.accepted = list(self.accepted)
+        return other
 
     def consistent(self, compiled: Compiled, reach: Reach | None = None) -> bool:
         """Whether `compiled` can join; `reach` is `reach_of(compiled)`, cut out once for this
@@ -167,7 +197,7 @@ class Walk:
             reach = reach_of(compiled)
         # Overwriting is keeping: a newcomer with a known `from` was consistent, so it agrees.
         self.exact.update(zip(compiled.keys, compiled.target_keys, strict=True))
-        self.exact_count.update(compiled.keys)
+        _count(self.exact_count, compiled.keys)
         self.sources.add(compiled.sources, reach[0])
         self.targets.add(compiled.targets, reach[1])
         self.accepted.append(compiled)
@@ -261,6 +291,7 @@ def _compile(name: str, flat: tuple[object, ...]) -> Compiled:
     )
 
 
+# Bounded, of a pure function: see the module's docstring.
 _compile_cached = lru_cache(maxsize=16384)(_compile)
 
 

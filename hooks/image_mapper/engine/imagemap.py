@@ -1,5 +1,5 @@
-"""The ImageMap resource (design.md#imagemap): its API names, defined once, and a typed value
-read once.
+"""The ImageMap resource (design.md#imagemap): its API names (`image_mapper.engine.names`), and a
+typed value read once.
 
 An ImageMap reaches the engine as the API server (or Metacontroller, or a YAML file) wrote it:
 JSON of any shape, since a hook body is untrusted input. `ImageMap.read` takes what the engine
@@ -12,18 +12,26 @@ bad entry) is the engine's job.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
+from image_mapper.engine.names import API_VERSION, GROUP, KIND, PLURAL, VERSION
+from image_mapper.engine.record import Entry
 from image_mapper.engine.settings import DEPLOYED_FIELDS, Settings, read_settings
 
-if TYPE_CHECKING:
-    from image_mapper.engine.record import Entry
-
-GROUP = "mapper.imagerelocation.pivotal.io"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
-KIND = "ImageMap"
-PLURAL = "imagemaps"
+__all__ = [
+    # The API's names, re-exported: the resource's own module is where a reader looks first.
+    "API_VERSION",
+    "GROUP",
+    "KIND",
+    "PLURAL",
+    "READY",
+    "VERSION",
+    "ImageMap",
+    "ReadyCondition",
+    "is_imagemap",
+    "read_imagemaps",
+    "unique",
+]
 
 READY = "Ready"
 """The type of the condition that says whether an ImageMap is in force."""

@@ -20,6 +20,7 @@ from collections import OrderedDict
 from collections.abc import Collection, Iterable, Mapping
 from typing import ClassVar
 
+from image_mapper.engine.acceptance import Decision
 from image_mapper.engine.consistency import compile_map
 from image_mapper.engine.imagemap import ImageMap, unique
 from image_mapper.engine.mapping import Maplet, Match
@@ -27,7 +28,6 @@ from image_mapper.engine.mapping import Mapping as MapletMapping
 from image_mapper.engine.record import Record
 from image_mapper.engine.selector import EVERYTHING, NOTHING, Selector, read_selector
 from image_mapper.engine.settings import Settings
-from image_mapper.engine.verdicts import Decision
 
 CLUSTER_KIND = "ClusterImageMap"
 CLUSTER_PLURAL = "clusterimagemaps"

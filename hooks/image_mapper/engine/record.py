@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from operator import attrgetter
 
-from image_mapper.engine.imagemap import GROUP
+from image_mapper.engine.names import GROUP
 
 ANNOTATION = f"{GROUP}/decision"
 """The Namespace annotation that holds the record."""
@@ -68,7 +68,7 @@ class Record:
             raise RecordError(f"longer than {MAX_RECORD_LENGTH} characters")
         try:
             document = json.loads(text)
-        except ValueError as error:
+        except (ValueError, RecursionError) as error:  # RecursionError: nested too deep
             raise RecordError(f"not JSON: {error}") from None
         if not isinstance(document, dict):
             raise RecordError("not a JSON object")

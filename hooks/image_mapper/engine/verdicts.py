@@ -1,18 +1,15 @@
-"""What the acceptance walk decides (design.md#consistency, #acceptance): a verdict per
-ImageMap, and the mapping of the accepted ones. Plain values: how they are written into a
-status is the hooks' concern
-(`image_mapper.controller.status`).
+"""What the acceptance walk says of each ImageMap (design.md#consistency, #acceptance): its
+verdict, naming every offending entry. Plain values: how they are written into a status is the
+hooks' concern (`image_mapper.controller.status`); the decision on a whole namespace is
+`image_mapper.engine.acceptance.Decision`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping as MappingABC
-from dataclasses import dataclass, field
-from functools import cached_property
+from dataclasses import dataclass
 from typing import Literal
 
-from image_mapper.engine.mapping import Maplet, Mapping
-from image_mapper.engine.settings import Settings
+from image_mapper.engine.mapping import Maplet
 
 Reason = Literal["Accepted", "InvalidSpec", "Conflict"]
 
@@ -47,24 +44,6 @@ class Verdict:
     @property
     def ready(self) -> bool:
         return self.reason == "Accepted"
-
-
-@dataclass(frozen=True)
-class Decision:
-    """The verdict on each ImageMap of a namespace, and the mapping they make together."""
-
-    verdicts: MappingABC[str, Verdict]
-    """By ImageMap name, in walk order."""
-    maplets: tuple[Maplet, ...]
-    """The maplets in force, in walk order."""
-    settings: MappingABC[str, Settings] = field(default_factory=dict)
-    """The mode and pull secrets of each accepted ImageMap, by name, in walk order."""
-
-    @cached_property
-    def mapping(self) -> Mapping:
-        """The merged mapping of the accepted ImageMaps (built on first use: the hooks need
-        only the verdicts)."""
-        return Mapping.build(self.maplets, self.settings)
 
 
 def plural(count: int, word: str) -> str:

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.stack import BOOTCAMP, ORIGINAL_IMAGES, RELOCATED, SAMPLE, Stack, wait_for
+from tests.e2e.stack import BOOTCAMP, ORIGINAL_IMAGES, RELOCATED, SAMPLE, Stack
 from tests.rendering import RELEASE, helm
+from tests.support.waiting import wait_for
 
 from .conftest import NAMESPACE
 

@@ -16,7 +16,8 @@ import urllib.request
 import pytest
 
 from tests.e2e.hooks_token.conftest import TOKEN_SECRET
-from tests.e2e.stack import BOOTCAMP, NAMESPACE, RELOCATED, SAMPLE, Stack, wait_for
+from tests.e2e.stack import BOOTCAMP, NAMESPACE, RELOCATED, SAMPLE, Stack
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -10,8 +10,9 @@ import subprocess
 
 import pytest
 
-from tests.e2e.stack import ORIGINAL_IMAGES, SAMPLE, Stack, wait_for
+from tests.e2e.stack import ORIGINAL_IMAGES, SAMPLE, Stack
 from tests.image.podman import PODMAN, UID
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.image]
 

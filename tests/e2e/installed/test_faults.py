@@ -48,7 +48,8 @@ from typing import Any
 import pytest
 
 from tests.controlplane.cluster import ControlPlane
-from tests.e2e.stack import ACTIVE_LABEL, Stack, running_stack, wait_for
+from tests.e2e.stack import ACTIVE_LABEL, Stack, running_stack
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 

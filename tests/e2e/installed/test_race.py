@@ -17,8 +17,10 @@ import time
 
 import pytest
 
-from tests.e2e.stack import SAMPLE, Stack, imagemap_list, wait_for
+from tests.e2e.stack import SAMPLE, Stack
 from tests.e2e.watching import PodStream, StatusWatch
+from tests.support.resources import imagemap_list
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -11,7 +11,9 @@ import pytest
 
 from tests.e2e.demo import private_registry
 from tests.e2e.operating.readme import ROOT, blocks
-from tests.e2e.stack import ORIGINAL_IMAGES, SAMPLE, Stack, wait_for
+from tests.e2e.stack import ORIGINAL_IMAGES, SAMPLE, Stack
+from tests.support.resources import imagemap_json
+from tests.support.waiting import wait_for
 
 ADMISSION = ROOT / "docs" / "admission.md"
 
@@ -22,15 +24,6 @@ RELOCATED = "registry.example.com/kubernetes-bootcamp:v1"
 IGNORE = "mapper.imagerelocation.pivotal.io/ignore"
 
 
-def imagemap(name: str, *entries: tuple[str, str], mode: str | None = None,
-             pull_secrets: tuple[str, ...] = ()) -> str:
-    spec: dict[str, Any] = {"map": [{"from": f, "to": t} for f, t in entries]}
-    if mode is not None:
-        spec["mode"] = mode
-    if pull_secrets:
-        spec["imagePullSecrets"] = [{"name": n} for n in pull_secrets]
-    return json.dumps({"apiVersion": "mapper.imagerelocation.pivotal.io/v1alpha1",
-                       "kind": "ImageMap", "metadata": {"name": name}, "spec": spec})
 
 
 def run(stack: Stack, namespace: str, name: str, image: str, *args: str
@@ -52,7 +45,7 @@ def test_a_pod_gets_the_pull_secrets_of_the_imagemap_that_rewrote_it(
     stack.cp.kubectl("create", "secret", "docker-registry", "regcred", "-n", namespace,
                      "--docker-server=registry.example.com", "--docker-username=robot",
                      "--docker-password=not-a-real-password")
-    stack.apply(imagemap("private", (BOOTCAMP, RELOCATED), pull_secrets=("regcred",)),
+    stack.apply(imagemap_json("private", (BOOTCAMP, RELOCATED), pull_secrets=("regcred",)),
                 namespace)
     stack.wait_ready(namespace, "private")
     status = stack.get("imagemap", "private", "-n", namespace)["status"]
@@ -79,7 +72,7 @@ def test_a_pod_gets_the_pull_secrets_of_the_imagemap_that_rewrote_it(
 
 
 def test_a_pod_labelled_ignore_is_left_untouched(stack: Stack, namespace: str) -> None:
-    stack.apply(imagemap("m", (BOOTCAMP, RELOCATED), pull_secrets=("regcred",)), namespace)
+    stack.apply(imagemap_json("m", (BOOTCAMP, RELOCATED), pull_secrets=("regcred",)), namespace)
     stack.wait_ready(namespace, "m")
     stack.webhook_has_mapping(namespace, BOOTCAMP, RELOCATED)
 
@@ -97,7 +90,7 @@ def test_a_pod_labelled_ignore_is_left_untouched(stack: Stack, namespace: str) -
 def test_kubectl_run_under_an_audit_map_warns_and_keeps_the_image(
     stack: Stack, namespace: str
 ) -> None:
-    stack.apply(imagemap("trial", (BOOTCAMP, RELOCATED), mode="Audit",
+    stack.apply(imagemap_json("trial", (BOOTCAMP, RELOCATED), mode="Audit",
                          pull_secrets=("regcred",)), namespace)
     condition = stack.wait_ready(namespace, "trial")
     assert condition["reason"] == "Accepted"
@@ -117,12 +110,12 @@ def test_kubectl_run_under_an_audit_map_warns_and_keeps_the_image(
 def test_switching_audit_to_enforce_changes_no_verdict_and_the_next_pod_is_rewritten(
     stack: Stack, namespace: str
 ) -> None:
-    stack.apply(imagemap("trial", (BOOTCAMP, RELOCATED), mode="Audit",
+    stack.apply(imagemap_json("trial", (BOOTCAMP, RELOCATED), mode="Audit",
                          pull_secrets=("regcred",)), namespace)
     accepted = stack.wait_ready(namespace, "trial")
     # A rival whose name sorts first: were the switch judged as a newcomer, a rival created in
     # the same second would win (tests/engine/test_settings.py holds that case for certain).
-    stack.apply(imagemap("aaa-rival", (BOOTCAMP, "other.example.com/bootcamp:v1")), namespace)
+    stack.apply(imagemap_json("aaa-rival", (BOOTCAMP, "other.example.com/bootcamp:v1")), namespace)
     rejected = stack.wait_ready(namespace, "aaa-rival", "False")
     assert rejected["reason"] == "Conflict"
     assert "'trial'" in rejected["message"]

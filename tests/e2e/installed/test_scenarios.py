@@ -8,24 +8,18 @@ import time
 import pytest
 
 from tests.controlplane.cluster import KubectlError
-from tests.e2e.stack import ACTIVE_LABEL, ORIGINAL_IMAGES, SAMPLE, Stack, wait_for
+from tests.e2e.stack import ACTIVE_LABEL, ORIGINAL_IMAGES, SAMPLE, Stack
+from tests.support.resources import imagemap_json
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
 BOOTCAMP = "gcr.io/google-samples/kubernetes-bootcamp:v1"
 RELOCATED = "registry.example.com/kubernetes-bootcamp:v1"
+NGINX = ("nginx:1.25", "registry.example.com/nginx:1.25")
 OPT_OUT = "image-mapper-webhook.image-relocation.pivotal.io/enabled"
 
 
-def imagemap(name: str, *entries: tuple[str, str]) -> str:
-    return json.dumps(
-        {
-            "apiVersion": "mapper.imagerelocation.pivotal.io/v1alpha1",
-            "kind": "ImageMap",
-            "metadata": {"name": name},
-            "spec": {"map": [{"from": f, "to": t} for f, t in entries]},
-        }
-    )
 
 
 def pod(stack: Stack, namespace: str, name: str) -> dict:  # type: ignore[type-arg]
@@ -65,9 +59,9 @@ def test_seed_walkthrough(stack: Stack, namespace: str) -> None:
 def test_conflict_rejected_then_redeployed_when_the_other_is_deleted(
     stack: Stack, namespace: str
 ) -> None:
-    stack.apply(imagemap("first", (BOOTCAMP, RELOCATED)), namespace)
+    stack.apply(imagemap_json("first", (BOOTCAMP, RELOCATED)), namespace)
     stack.wait_ready(namespace, "first")
-    stack.apply(imagemap("second", (BOOTCAMP, "other.example.com/bootcamp:v1")), namespace)
+    stack.apply(imagemap_json("second", (BOOTCAMP, "other.example.com/bootcamp:v1")), namespace)
     condition = stack.wait_ready(namespace, "second", "False")
     assert condition["reason"] == "Conflict"
     assert "'first'" in condition["message"]
@@ -84,23 +78,23 @@ def test_conflict_rejected_then_redeployed_when_the_other_is_deleted(
 
 
 def test_conflict_fixed_by_changing_the_other(stack: Stack, namespace: str) -> None:
-    stack.apply(imagemap("first", (BOOTCAMP, RELOCATED)), namespace)
+    stack.apply(imagemap_json("first", (BOOTCAMP, RELOCATED)), namespace)
     stack.wait_ready(namespace, "first")
-    stack.apply(imagemap("second", (BOOTCAMP, "other.example.com/bootcamp:v1")), namespace)
+    stack.apply(imagemap_json("second", (BOOTCAMP, "other.example.com/bootcamp:v1")), namespace)
     stack.wait_ready(namespace, "second", "False")
-    stack.apply(imagemap("first", ("nginx:1.25", "registry.example.com/nginx:1.25")), namespace)
+    stack.apply(imagemap_json("first", NGINX), namespace)
     stack.wait_ready(namespace, "second", "True")
 
 
 def test_update_that_conflicts_undeploys(stack: Stack, namespace: str) -> None:
-    stack.apply(imagemap("first", (BOOTCAMP, RELOCATED)), namespace)
+    stack.apply(imagemap_json("first", (BOOTCAMP, RELOCATED)), namespace)
     stack.wait_ready(namespace, "first")
-    stack.apply(imagemap("second", ("nginx:1.25", "registry.example.com/nginx:1.25")), namespace)
+    stack.apply(imagemap_json("second", NGINX), namespace)
     stack.wait_ready(namespace, "second")
     stack.webhook_has_mapping(namespace, "nginx:1.25", "registry.example.com/nginx:1.25")
     # `second` now claims the bootcamp image too, inconsistently with `first`, in force.
     stack.apply(
-        imagemap(
+        imagemap_json(
             "second",
             ("nginx:1.25", "registry.example.com/nginx:1.25"),
             (BOOTCAMP, "other.example.com/bootcamp:v1"),
@@ -119,7 +113,7 @@ def test_deleting_the_imagemap_stops_mapping_and_the_label_follows(
     stack: Stack, namespace: str
 ) -> None:
     assert not stack.namespace_active(namespace)
-    stack.apply(imagemap("only", (BOOTCAMP, RELOCATED)), namespace)
+    stack.apply(imagemap_json("only", (BOOTCAMP, RELOCATED)), namespace)
     stack.wait_ready(namespace, "only")
     wait_for("the active label", lambda: stack.namespace_active(namespace))
     summary = stack.get("namespace", namespace)["metadata"]["annotations"][
@@ -135,7 +129,7 @@ def test_deleting_the_imagemap_stops_mapping_and_the_label_follows(
 
 
 def test_opt_out_label(stack: Stack, namespace: str) -> None:
-    stack.apply(imagemap("m", (BOOTCAMP, RELOCATED)), namespace)
+    stack.apply(imagemap_json("m", (BOOTCAMP, RELOCATED)), namespace)
     stack.wait_ready(namespace, "m")
     wait_for("the active label", lambda: stack.namespace_active(namespace))
     stack.webhook_has_mapping(namespace, BOOTCAMP, RELOCATED)
@@ -153,7 +147,7 @@ def test_opt_out_label(stack: Stack, namespace: str) -> None:
 
 
 def test_kube_system_untouched(stack: Stack) -> None:
-    stack.apply(imagemap("system-map", (BOOTCAMP, RELOCATED)), "kube-system")
+    stack.apply(imagemap_json("system-map", (BOOTCAMP, RELOCATED)), "kube-system")
     try:
         stack.wait_ready("kube-system", "system-map")
         time.sleep(1)
@@ -164,7 +158,7 @@ def test_kube_system_untouched(stack: Stack) -> None:
 
 
 def test_deployment_pods_are_mapped(stack: Stack, namespace: str) -> None:
-    stack.apply(imagemap("m", ("nginx", "registry.example.com/hub/nginx")), namespace)
+    stack.apply(imagemap_json("m", ("nginx", "registry.example.com/hub/nginx")), namespace)
     stack.wait_ready(namespace, "m")
     stack.webhook_has_mapping(namespace, "nginx:1.25", "registry.example.com/hub/nginx:1.25")
     stack.cp.kubectl(
@@ -217,7 +211,7 @@ def test_invalid_imagemap_refused_by_the_crd(
 
 
 def test_webhook_keeps_mapping_across_an_apiserver_restart(stack: Stack, namespace: str) -> None:
-    stack.apply(imagemap("m", (BOOTCAMP, RELOCATED)), namespace)
+    stack.apply(imagemap_json("m", (BOOTCAMP, RELOCATED)), namespace)
     stack.wait_ready(namespace, "m")
     stack.webhook_has_mapping(namespace, BOOTCAMP, RELOCATED)
     stack.cp.restart_apiserver()
@@ -228,7 +222,7 @@ def test_webhook_keeps_mapping_across_an_apiserver_restart(stack: Stack, namespa
     )
     assert created["spec"]["containers"][0]["image"] == RELOCATED
     # And the view still follows changes made after the restart.
-    stack.apply(imagemap("m2", ("nginx:1.25", "registry.example.com/nginx:1.25")), namespace)
+    stack.apply(imagemap_json("m2", ("nginx:1.25", "registry.example.com/nginx:1.25")), namespace)
     stack.wait_ready(namespace, "m2")
     stack.webhook_has_mapping(
         namespace, "nginx:1.25", "registry.example.com/nginx:1.25", timeout=60
@@ -236,7 +230,7 @@ def test_webhook_keeps_mapping_across_an_apiserver_restart(stack: Stack, namespa
 
 
 def test_active_label_is_never_set_on_an_empty_namespace(stack: Stack, namespace: str) -> None:
-    stack.apply(imagemap("bad", ("a.io/x:1", "b.io/x:1"), ("b.io/x:1", "c.io/x:1")), namespace)
+    stack.apply(imagemap_json("bad", ("a.io/x:1", "b.io/x:1"), ("b.io/x:1", "c.io/x:1")), namespace)
     condition = stack.wait_ready(namespace, "bad", "False")
     assert condition["reason"] == "InvalidSpec"
     assert ACTIVE_LABEL not in (stack.get("namespace", namespace)["metadata"].get("labels") or {})

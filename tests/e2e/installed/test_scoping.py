@@ -10,7 +10,9 @@ import time
 
 import pytest
 
-from tests.e2e.stack import Stack, imagemap_list, wait_for
+from tests.e2e.stack import Stack
+from tests.support.resources import imagemap_list
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 

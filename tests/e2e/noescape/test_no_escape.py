@@ -22,7 +22,8 @@ import pytest
 import yaml
 
 from tests.controlplane.cluster import KubectlError
-from tests.e2e.stack import BOOTCAMP, RELOCATED, Stack, wait_for
+from tests.e2e.stack import BOOTCAMP, RELOCATED, Stack
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 

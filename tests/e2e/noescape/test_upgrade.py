@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.stack import BOOTCAMP, MANIFESTS, RELOCATED, ROOT, Stack, wait_for
+from tests.e2e.stack import BOOTCAMP, MANIFESTS, RELOCATED, ROOT, Stack
+from tests.support.waiting import wait_for
 
 from .test_no_escape import _all_pods, _new_namespace, _one_file
 

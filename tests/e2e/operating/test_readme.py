@@ -16,7 +16,8 @@ import yaml
 
 from tests.controlplane.cluster import KubectlError
 from tests.controlplane.metacontroller import ensure_metacontroller
-from tests.e2e.stack import ACTIVE_LABEL, SAMPLE, Stack, wait_for
+from tests.e2e.stack import ACTIVE_LABEL, SAMPLE, Stack
+from tests.support.waiting import wait_for
 
 from .readme import INSTALL, OPERATIONS, ROOT, Command, blocks, run
 

@@ -20,8 +20,10 @@ from typing import Any
 import pytest
 
 from image_mapper.webhook.admission import ORIGINAL_IMAGES
-from tests.controlplane import ControlPlane, KubectlError, wait_until
-from tests.webhook.server import Server, free_port
+from tests.controlplane import ControlPlane, KubectlError
+from tests.support.ports import free_port
+from tests.support.waiting import wait_for
+from tests.webhook.server import Server
 
 from .cluster import (
     NAMESPACE,
@@ -112,7 +114,7 @@ def test_pods_are_relocated_through_the_api_server(cluster: ControlPlane, webhoo
         image: str = _pod(cp, ns, name)["spec"]["containers"][0]["image"]
         return image == RELOCATED
 
-    wait_until(lambda: relocated() or None, timeout=30, what="the webhook to see the ImageMap")
+    wait_for("the webhook to see the ImageMap", lambda: relocated() or None, timeout=30)
 
     # CREATE: the README's example.
     cp.kubectl("run", "kubernetes-bootcamp", "-n", ns, f"--image={BOOTCAMP}")

@@ -19,7 +19,7 @@ from image_mapper.webhook.kube import (
 )
 from image_mapper.webhook.watcher import Backoff, ClusterWatch, Gone
 from tests.controlplane import ControlPlane
-from tests.webhook.fakes import wait_for
+from tests.support.waiting import wait_for
 
 from .cluster import delete_imagemap, put_imagemap, service_account_kubeconfig
 
@@ -65,25 +65,30 @@ def test_list_watch_relist_and_outage(
     watcher.start()
     try:
         # The list.
-        wait_for(lambda: watcher.view.synced, timeout=30, what="the first list")
+        wait_for("the first list", lambda: watcher.view.synced, timeout=30)
         assert _result(watcher, ns, "nginx:1") == "registry.example.com/nginx:1"
 
         # The watch: a new Ready ImageMap, one that is not Ready, a deletion.
         put_imagemap(cp, ns, "quay", [("quay.io/", "registry.example.com/quay/")])
-        wait_for(lambda: _result(watcher, ns, "quay.io/a/b:1") is not None, timeout=30,
-                 what="the new ImageMap through the watch")
+        wait_for(
+            "the new ImageMap through the watch",
+            lambda: _result(watcher, ns, "quay.io/a/b:1") is not None,
+            timeout=30,
+        )
         put_imagemap(cp, ns, "rejected", [("gcr.io/", "elsewhere.example.com/")], ready=False)
         delete_imagemap(cp, ns, "mirrors")
-        wait_for(lambda: _result(watcher, ns, "nginx") is None, timeout=30,
-                 what="the deletion through the watch")
+        wait_for(
+            "the deletion through the watch",
+            lambda: _result(watcher, ns, "nginx") is None,
+            timeout=30,
+        )
         assert _result(watcher, ns, "gcr.io/x:1") is None
         assert "listing again" not in caplog.text  # no relist yet
 
         # The API server goes away: the last known state is still served, and ages.
         cp.kubectl("create", "configmap", "moves-the-resource-version", "-n", ns)
         cp.stop_apiserver()
-        wait_for(lambda: "imagemaps watch failed" in caplog.text, timeout=30,
-                 what="the watch to fail")
+        wait_for("the watch to fail", lambda: "imagemaps watch failed" in caplog.text, timeout=30)
         assert watcher.view.readiness()[0] is True
         assert _result(watcher, ns, "quay.io/a/b:1") == "registry.example.com/quay/a/b:1"
 
@@ -91,8 +96,11 @@ def test_list_watch_relist_and_outage(
         # 410 Gone, and the watcher lists again.
         cp.start_apiserver()
         put_imagemap(cp, ns, "late", [("docker.io/team/", "registry.example.com/team/")])
-        wait_for(lambda: _result(watcher, ns, "team/app:2") is not None, timeout=60,
-                 what="the ImageMap created after the outage")
+        wait_for(
+            "the ImageMap created after the outage",
+            lambda: _result(watcher, ns, "team/app:2") is not None,
+            timeout=60,
+        )
         assert "listing again" in caplog.text, "no 410 Gone after the API server restarted"
         assert _result(watcher, ns, "quay.io/a/b:1") == "registry.example.com/quay/a/b:1"
         age = watcher.view.age()
