@@ -310,6 +310,12 @@ def objects(stack: Stack) -> Iterator[ControlPlane]:
             "metadata": {"name": IMAGEMAP, "namespace": OTHER},
             "spec": {"map": [{"from": "least-privilege.example/a:1", "to": "b.example/a:1"}]},
         },
+        {
+            "apiVersion": f"{GROUP}/v1alpha1",
+            "kind": "ClusterImageMap",
+            "metadata": {"name": IMAGEMAP},
+            "spec": {"map": [{"from": "least-privilege.example/c:1", "to": "b.example/c:1"}]},
+        },
         *(
             {
                 "apiVersion": "v1",
@@ -336,6 +342,7 @@ def objects(stack: Stack) -> Iterator[ControlPlane]:
     cp.kubectl("get", "secret", TLS_SECRET, "-n", NAMESPACE)
     yield cp
     cp.kubectl("delete", "secret", DECOY, "-n", NAMESPACE, "--ignore-not-found", check=False)
+    cp.kubectl("delete", "clusterimagemap", IMAGEMAP, "--ignore-not-found", check=False)
     for kind in ("mutatingwebhookconfiguration", "validatingwebhookconfiguration"):
         cp.kubectl("delete", kind, DECOY, "--ignore-not-found", check=False)
     cp.kubectl("delete", "namespace", OTHER, "--wait=false", check=False)
