@@ -81,6 +81,20 @@ def _namespace(cp: ControlPlane, name: str, **labels: str) -> None:
         cp.kubectl("label", "namespace", name, *(f"{k}={v}" for k, v in labels.items()))
 
 
+RESTRICTED = json.dumps({"spec": {"securityContext": {
+    "runAsNonRoot": True, "runAsUser": 65532, "seccompProfile": {"type": "RuntimeDefault"}},
+    "containers": [{"name": "NAME", "image": BOOTCAMP, "securityContext": {
+        "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}]}})
+"""`kubectl run --overrides` for the project's namespace, which enforces Pod Security
+`restricted`."""
+
+
+def _run(cp: ControlPlane, ns: str, name: str) -> None:
+    overrides = ([f"--overrides={RESTRICTED.replace('NAME', name)}"] if ns == NAMESPACE
+                 else [])
+    cp.kubectl("run", name, "-n", ns, f"--image={BOOTCAMP}", *overrides)
+
+
 def test_bootstrap_publishes_the_ca_the_webhook_is_served_with(
     cluster: ControlPlane, webhook: Server
 ) -> None:
@@ -145,15 +159,21 @@ def test_pods_are_relocated_through_the_api_server(cluster: ControlPlane, webhoo
 
 
 def test_namespaces_out_of_scope_are_left_alone(cluster: ControlPlane, webhook: Server) -> None:
+    """The webhook serves every namespace but the opted-out ones, its own and the control
+    plane's: a namespace needs no `active` label to be served (a pod applied with its first
+    ImageMap must be seen), while an excluded one keeps its images even with an ImageMap in
+    force."""
     cp = cluster
-    for ns, labels in (
-        ("no-imagemaps", {}),
-        ("opted-out", {"mapper.imagerelocation.pivotal.io/active": "true",
-                       "image-mapper-webhook.image-relocation.pivotal.io/enabled": "false"}),
-    ):
-        _namespace(cp, ns, **labels)
+    _namespace(cp, "unlabelled")
+    put_imagemap(cp, "unlabelled", "bootcamp-sample", [(BOOTCAMP, RELOCATED)])
+    cp.kubectl("run", "kubernetes-bootcamp", "-n", "unlabelled", f"--image={BOOTCAMP}")
+    assert _pod(cp, "unlabelled", "kubernetes-bootcamp")["spec"]["containers"][0][
+        "image"] == RELOCATED
+    _namespace(cp, "opted-out", **{
+        "image-mapper-webhook.image-relocation.pivotal.io/enabled": "false"})
+    for ns in ("opted-out", NAMESPACE):
         put_imagemap(cp, ns, "bootcamp-sample", [(BOOTCAMP, RELOCATED)])
-        cp.kubectl("run", "kubernetes-bootcamp", "-n", ns, f"--image={BOOTCAMP}")
+        _run(cp, ns, "kubernetes-bootcamp")
         assert _pod(cp, ns, "kubernetes-bootcamp")["spec"]["containers"][0][
             "image"] == BOOTCAMP
 
@@ -167,5 +187,10 @@ def test_failure_policy_fail_refuses_pods_while_the_webhook_is_down(
     assert webhook.stop() == 0
     with pytest.raises(KubectlError, match="failed calling webhook"):
         cp.kubectl("run", "kubernetes-bootcamp", "-n", ns, f"--image={BOOTCAMP}")
-    # Namespaces without ImageMaps in force never call it.
-    cp.kubectl("run", "unaffected", "-n", "default", f"--image={BOOTCAMP}")
+    # Every served namespace calls it, with or without ImageMaps: refused there too ...
+    with pytest.raises(KubectlError, match="failed calling webhook"):
+        cp.kubectl("run", "unaffected", "-n", "default", f"--image={BOOTCAMP}")
+    # ... while the control plane's namespace and the webhook's own never call it, so the
+    # webhook's replicas (and DNS, the CNI) can still start.
+    for ns in ("kube-system", NAMESPACE):
+        _run(cp, ns, "still-created")
