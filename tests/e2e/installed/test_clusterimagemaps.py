@@ -8,9 +8,11 @@ import json
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.controlplane.cluster import KubectlError
 from tests.e2e.demo import cluster_walkthrough
@@ -247,3 +249,37 @@ def test_conflicting_clusterimagemaps_in_one_apply_with_pods_streaming(stack: St
         stack.cp.kubectl("delete", "clusterimagemaps", *RACE_TARGETS, "--wait=true")
     stack.cp.kubectl("delete", "namespace", namespace, "--wait=false")
     assert not failures, json.dumps(failures, indent=1)
+
+
+def test_a_clusterimagemap_applied_with_a_deployment_in_a_new_namespace_lets_no_pod_escape(
+        stack: Stack, tmp_path: Path, clean: None) -> None:
+    """One `kubectl apply` of a new Namespace, a ClusterImageMap and a Deployment of 3
+    replicas: the ReplicaSet's pods arrive before any decision; the pending ClusterImageMap
+    holds them (or they are refused and retried) until it is decided, so every pod runs the
+    relocated image."""
+    image, relocated = "quay.example/app/web:1", "mirror.example.com/quay/app/web:1"
+    namespace = "cimap-noescape"
+    labels = {"app": "web"}
+    documents = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
+        cluster_imagemap("quay-mirror", ("quay.example/", "mirror.example.com/quay/")),
+        {"apiVersion": "apps/v1", "kind": "Deployment",
+         "metadata": {"name": "web", "namespace": namespace},
+         "spec": {"replicas": 3, "selector": {"matchLabels": labels},
+                  "template": {"metadata": {"labels": labels},
+                               "spec": {"containers": [{"name": "web", "image": image}]}}}},
+    ]
+    path = tmp_path / "apply.yaml"
+    path.write_text(yaml.safe_dump_all(documents))
+    try:
+        stack.cp.kubectl("apply", "-f", str(path))
+
+        def three_pods() -> list[dict[str, Any]] | None:
+            pods: list[dict[str, Any]] = stack.get("pods", "-n", namespace, "-l",
+                                                   "app=web")["items"]
+            return pods if len(pods) >= 3 else None
+
+        pods = wait_for("3 pods", three_pods, timeout=90)
+        assert [p["spec"]["containers"][0]["image"] for p in pods] == [relocated] * 3
+    finally:
+        stack.cp.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
