@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 TOOLS := $(HOME)/.cache/image-mapper/tools
 CHECKOV_VENV := $(TOOLS)/checkov-3.3.30
 
-.PHONY: all prerequisites python-prerequisites venv lint unit test e2e demo bench controlplane helm registry tools image clean
+.PHONY: all prerequisites python-prerequisites venv lint unit test e2e demo bench controlplane helm registry tools image crds clean
 
 all: test
 
@@ -63,6 +63,10 @@ tools: $(CHECKOV_VENV)/.installed helm registry
 image: venv
 	$(BIN)/hadolint Dockerfile
 	scripts/image.sh
+
+# The ClusterImageMap CRD is made from the ImageMap CRD (tests/manifests holds them equal).
+crds: venv
+	$(BIN)/python -m image_mapper.cli.cluster_crd > hooks/image_mapper/crds/clusterimagemaps.yaml
 
 lint: venv
 	$(BIN)/ruff check hooks tests benchmarks

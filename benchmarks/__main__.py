@@ -10,7 +10,9 @@ Measures, in this order (a few minutes; traffic on 127.0.0.1 only, fixed duratio
    `json.dumps` of the response; and the project's admission handler on the same review;
 3. the sync hooks, from request bytes to response bytes, for namespaces of 1, 100 and 1,000
    ImageMaps x 10 maplets;
-4. the handler under mappings of 10, 10,000 and 100,000 maplets;
+4. the handler under mappings of 10, 10,000 and 100,000 maplets; ClusterImageMaps
+   (`benchmarks.bench_cluster`): the cluster layer's memory for 100 and 10,000 namespaces, and
+   the handler with both layers against the floor;
 5. `image-mapper verify` of 1,000 relocated references against a real registry on loopback
    (distribution's, built by tests/registry/build.sh);
 6. the webhook server (`serve-webhook`) over TLS with keep-alive: requests/s at saturation
@@ -43,7 +45,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchmarks import bench_admission, bench_decision, bench_server, bench_verify
+from benchmarks import bench_admission, bench_cluster, bench_decision, bench_server, bench_verify
 from benchmarks.bench_hooks import (
     BODIES,
     composite_sync,
@@ -164,6 +166,27 @@ def floor(table: Table) -> None:
     )
     table.bench["floor_us"] = round(result.floor_s * 1e6, 1)
     table.bench["handler_ratio_to_floor"] = round(ratio, 2)
+
+
+def cluster_layer(table: Table) -> None:
+    table.section("ClusterImageMaps: the cluster layer's memory, the handler with both layers")
+    results = [bench_cluster.bench_memory(n) for n in (100, 10_000)]
+    for result in results:
+        table.row(f"cluster layer (3 x 1,000 maplets) kept for {result.namespaces:,} namespaces "
+                  f"({result.selections} distinct selections)", mib(result.cluster_bytes))
+    small, large = results
+    per_namespace = (large.cluster_bytes - small.cluster_bytes) / (large.namespaces
+                                                                   - small.namespaces)
+    table.row("  of which each namespace (its reference to a shared selection)",
+              f"{per_namespace:,.0f} B")
+    layered = bench_cluster.bench_layered()
+    ratio = layered.handler_s / layered.floor_s
+    table.row("handler with both layers / floor (same patch as the floor: "
+              f"{'yes' if layered.patched_alike else 'NO'})", f"{ratio:.2f}x", "<= 3x",
+              ratio <= 3 and layered.patched_alike)
+    table.bench["cluster_layer_mib_10k_namespaces"] = round(large.cluster_bytes / 2**20, 2)
+    table.bench["cluster_layer_mib_100_namespaces"] = round(small.cluster_bytes / 2**20, 2)
+    table.bench["handler_ratio_to_floor_layered"] = round(ratio, 2)
 
 
 def sizes(table: Table) -> None:
@@ -406,6 +429,8 @@ def decision(table: Table) -> None:
 KEYS = (
     "floor_us",
     "handler_ratio_to_floor",
+    "handler_ratio_to_floor_layered",
+    "cluster_layer_mib_10k_namespaces",
     "rps_tls_keepalive",
     "p50_ms_at_200rps",
     "p99_ms_at_1000rps",
@@ -453,6 +478,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {machine()}", flush=True)
     memory(table)
     floor(table)
+    cluster_layer(table)
     sync(table)  # before `sizes`, whose 100,000 maplets would stay in the compile cache
     sizes(table)
     verify(table)

@@ -230,3 +230,83 @@ def test_an_invalid_reference_in_an_imagemap_reads_as_on_the_command_line(
     assert "does not match" not in done.stderr
     argument = image_mapper("map", "-f", str(SAMPLE), "nginx:1 25")
     assert "invalid reference format" in argument.stderr
+
+
+LAYERS = """\
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop, labels: {team: a}}
+---
+apiVersion: mapper.imagerelocation.pivotal.io/v1alpha1
+kind: ClusterImageMap
+metadata: {name: hub}
+spec:
+  imagePullSecrets: [{name: mirror-creds}]
+  map: [{from: "docker.io/", to: "mirror.example.com/hub/"}]
+---
+apiVersion: mapper.imagerelocation.pivotal.io/v1alpha1
+kind: ClusterImageMap
+metadata: {name: team-a-quay}
+spec:
+  namespaceSelector: {matchLabels: {team: a}}
+  map: [{from: "quay.io/", to: "mirror.example.com/quay/"}]
+---
+apiVersion: mapper.imagerelocation.pivotal.io/v1alpha1
+kind: ClusterImageMap
+metadata: {name: late-hub}
+spec:
+  map: [{from: "docker.io/", to: "other.example.com/"}]
+---
+apiVersion: mapper.imagerelocation.pivotal.io/v1alpha1
+kind: ImageMap
+metadata: {name: own-redis, namespace: shop}
+spec:
+  map: [{from: redis, to: registry.shop.example/redis}]
+"""
+
+
+def test_clusterimagemaps_map_what_the_namespace_leaves(tmp_path: Path) -> None:
+    (tmp_path / "maps.yaml").write_text(LAYERS)
+    done = image_mapper("map", "-f", str(tmp_path), "-n", "shop", "-o", "json", "redis:7",
+                        "nginx:1", "quay.io/a/b:1", "gcr.io/x:1")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert [(i["result"], i["imageMap"], i.get("kind")) for i in out["images"]] == [
+        ("registry.shop.example/redis:7", "own-redis", None),
+        ("mirror.example.com/hub/library/nginx:1", "hub", "ClusterImageMap"),
+        ("mirror.example.com/quay/a/b:1", "team-a-quay", "ClusterImageMap"),
+        ("gcr.io/x:1", None, None),
+    ]
+    assert out["images"][1]["imagePullSecrets"] == ["mirror-creds"]
+    assert [(m.get("kind"), m["name"], m["reason"]) for m in out["imageMaps"]] == [
+        (None, "own-redis", "Accepted"),  # the kind is said only of ClusterImageMaps
+        # in walk order: no time in force, the same creationTimestamp, so by name
+        ("ClusterImageMap", "hub", "Accepted"),
+        ("ClusterImageMap", "late-hub", "Conflict"),
+        ("ClusterImageMap", "team-a-quay", "Accepted"),
+    ]
+    assert "conflicts with ClusterImageMap 'hub'" in out["imageMaps"][2]["message"]
+
+
+def test_a_namespace_without_imagemaps_gets_the_cluster_layer_alone(tmp_path: Path) -> None:
+    (tmp_path / "maps.yaml").write_text(LAYERS)
+    done = image_mapper("map", "-f", str(tmp_path), "-n", "other", "redis:7", "quay.io/a/b:1")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    # `other` has no ImageMap, and no label team=a: only `hub` selects it.
+    assert lines[:2] == [
+        "redis:7 -> mirror.example.com/hub/library/redis:7  (ClusterImageMap hub; pull "
+        "secrets: mirror-creds)",
+        "quay.io/a/b:1 -> quay.io/a/b:1  (no maplet matched)",
+    ]
+    assert "ClusterImageMap late-hub: Conflict: conflicts with ClusterImageMap 'hub'" in (
+        done.stdout)
+
+
+def test_a_clusterimagemap_the_api_server_would_refuse_is_no_preview(tmp_path: Path) -> None:
+    (tmp_path / "maps.yaml").write_text(LAYERS.replace("{matchLabels: {team: a}}",
+                                                       "{matchLabels: {team: 'a b'}}"))
+    done = image_mapper("map", "-f", str(tmp_path), "-n", "shop", "nginx")
+    assert done.returncode != 0
+    assert "spec.namespaceSelector.matchLabels.team" in done.stderr
+    assert "would refuse this ClusterImageMap" in done.stderr

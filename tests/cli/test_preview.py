@@ -334,7 +334,8 @@ def test_bad_input_is_one_line_and_exit_1(maps: Path, manifest: str | None, mess
 def test_no_imagemap_at_all_is_an_error(tmp_path: Path) -> None:
     done = image_mapper("preview", "-", stdin=yaml.safe_dump(WORKLOADS["Pod"][0]))
     assert done.returncode == 1
-    assert "no ImageMap (mapper.imagerelocation.pivotal.io/v1alpha1) found" in done.stderr
+    assert ("no ImageMap or ClusterImageMap (mapper.imagerelocation.pivotal.io/v1alpha1) found"
+            in done.stderr)
 
 
 def test_standard_input_only_once(maps: Path) -> None:
@@ -405,3 +406,48 @@ def test_the_preview_shows_pull_secrets_added_and_what_audit_would_map(tmp_path:
         "kubernetes-bootcamp:v1 (ImageMap private)",
         f"{where} debug: nginx would map registry.example.com/hub/nginx (ImageMap trial)",
     ]
+
+
+CLUSTER_MANIFESTS = """\
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop, labels: {mirror: "yes"}}
+---
+apiVersion: mapper.imagerelocation.pivotal.io/v1alpha1
+kind: ClusterImageMap
+metadata: {name: hub}
+spec:
+  namespaceSelector: {matchLabels: {mirror: "yes"}}
+  map: [{from: "docker.io/", to: "mirror.example.com/hub/"}]
+---
+apiVersion: mapper.imagerelocation.pivotal.io/v1alpha1
+kind: ImageMap
+metadata: {name: pin-redis, namespace: shop}
+spec:
+  map: [{from: redis, to: redis}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: shop}
+spec:
+  containers: [{name: web, image: "nginx:1.25"}, {name: cache, image: "redis:7"}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: elsewhere}
+spec:
+  containers: [{name: web, image: "nginx:1.25"}]
+"""
+
+
+def test_clusterimagemaps_in_the_manifests_map_the_namespaces_they_select() -> None:
+    done = image_mapper("preview", "-", stdin=CLUSTER_MANIFESTS)
+    assert done.returncode == 0, done.stderr
+    pods = [d for d in yaml.safe_load_all(done.stdout) if d and d["kind"] == "Pod"]
+    shop, elsewhere = pods
+    # shop is selected: nginx from the mirror; redis pinned by the namespace's own ImageMap.
+    assert [c["image"] for c in shop["spec"]["containers"]] == [
+        "mirror.example.com/hub/library/nginx:1.25", "redis:7"]
+    # elsewhere has no label mirror=yes: unchanged.
+    assert elsewhere["spec"]["containers"][0]["image"] == "nginx:1.25"
+    assert "(ClusterImageMap hub)" in done.stderr

@@ -117,7 +117,8 @@ def test_no_imagemap_is_not_a_failure(tmp_path: Path) -> None:
     path = write(tmp_path, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}")
     done = image_mapper("validate", "-f", str(path))
     assert done.returncode == 0
-    assert done.stdout == "no ImageMap (mapper.imagerelocation.pivotal.io/v1alpha1) found\n"
+    assert done.stdout == (
+        "no ImageMap or ClusterImageMap (mapper.imagerelocation.pivotal.io/v1alpha1) found\n")
 
 
 def test_wrong_api_version_and_no_name(tmp_path: Path) -> None:
@@ -183,3 +184,77 @@ def test_one_path_per_f_and_the_paths_after_the_options(tmp_path: Path) -> None:
     none = image_mapper("validate")
     assert none.returncode == 1
     assert "no file to check" in none.stderr
+
+
+CLUSTER_LAYERS = """\
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop, labels: {team: a}}
+---
+apiVersion: mapper.imagerelocation.pivotal.io/v1alpha1
+kind: ClusterImageMap
+metadata: {name: hub, creationTimestamp: "2026-01-01T00:00:00Z"}
+spec:
+  map: [{from: "docker.io/", to: "mirror.example.com/hub/"}]
+---
+apiVersion: mapper.imagerelocation.pivotal.io/v1alpha1
+kind: ClusterImageMap
+metadata: {name: other-hub, creationTimestamp: "2026-02-01T00:00:00Z"}
+spec:
+  map: [{from: "docker.io/", to: "other.example.com/"}]
+---
+apiVersion: mapper.imagerelocation.pivotal.io/v1alpha1
+kind: ClusterImageMap
+metadata: {name: team-b}
+spec:
+  namespaceSelector: {matchLabels: {team: b}}
+  map: [{from: "quay.io/", to: "mirror.example.com/quay/"}]
+---
+apiVersion: mapper.imagerelocation.pivotal.io/v1alpha1
+kind: ImageMap
+metadata: {name: to-hub, namespace: shop}
+spec:
+  # writes docker.io images, which the cluster's hub maps
+  map: [{from: "gcr.io/team/", to: "docker.io/team/"}, {from: "quay.io/", to: "quay.example/"}]
+"""
+
+
+def test_clusterimagemaps_are_decided_among_themselves_and_layers_warn(tmp_path: Path) -> None:
+    path = write(tmp_path, CLUSTER_LAYERS)
+    done = image_mapper("validate", "-f", str(path))
+    assert done.returncode == 1  # other-hub conflicts with hub
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith(f"{path}, document 3: ClusterImageMap other-hub: Conflict: "
+                               "conflicts with ClusterImageMap 'hub'")
+    # The ImageMap's results under docker.io/ would be matched by hub in shop; team-b does
+    # not select shop (team=a), so its quay.io/ is no concern.
+    warnings = [line for line in lines if ": warning: " in line]
+    assert len(warnings) == 1, lines
+    assert warnings[0].startswith(f"{path}, document 5: warning: ImageMap to-hub: "
+                                  "'gcr.io/team/' -> 'docker.io/team/' writes images that "
+                                  "ClusterImageMap hub")
+    assert lines[-1] == ("1 of 1 ImageMap in 1 namespace and 3 ClusterImageMaps would be "
+                         "refused or rejected (1 problem); 1 warning")
+
+
+def test_a_warning_alone_leaves_the_exit_status_0(tmp_path: Path) -> None:
+    path = write(tmp_path, CLUSTER_LAYERS.replace("docker.io/\", to: \"other.example.com/",
+                                                  "ghcr.io/\", to: \"other.example.com/"))
+    done = image_mapper("validate", "-o", "json", "-f", str(path))
+    assert done.returncode == 0, done.stdout
+    output = json.loads(done.stdout)
+    assert output["valid"] is True
+    assert [w["where"] for w in output["warnings"]] == [f"{path}, document 5"]
+    assert [(m.get("kind"), m["name"]) for m in output["imageMaps"]] == [
+        ("ClusterImageMap", "hub"), ("ClusterImageMap", "other-hub"),
+        ("ClusterImageMap", "team-b"), (None, "to-hub")]
+
+
+def test_a_clusterimagemap_is_checked_against_its_own_schema(tmp_path: Path) -> None:
+    path = write(tmp_path, CLUSTER_LAYERS.replace("{matchLabels: {team: b}}",
+                                                  "{matchExpressions: [{key: team, "
+                                                  "operator: Equals}]}"))
+    done = image_mapper("validate", "-f", str(path))
+    assert done.returncode == 1
+    assert (f"{path}, document 4: spec.namespaceSelector.matchExpressions[0].operator: "
+            "'Equals' must be one of") in done.stdout

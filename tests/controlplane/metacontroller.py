@@ -30,10 +30,11 @@ from tests.support.ports import free_port
 
 BUILD_SCRIPT = Path(__file__).with_name("build-metacontroller.sh")
 VERSION = "v4.17.2-175eac0"
-CONTROLLERS = {
-    "compositecontroller": "image-mapper-imagemaps",
-    "decoratorcontroller": "image-mapper-namespaces",
-}
+CONTROLLERS = (
+    ("compositecontroller", "image-mapper-imagemaps"),
+    ("compositecontroller", "image-mapper-clusterimagemaps"),
+    ("decoratorcontroller", "image-mapper-namespaces"),
+)
 HOOKS = ("customize", "sync")
 
 
@@ -67,7 +68,7 @@ def install_crds(cp: ControlPlane, folder: Path | None = None) -> None:
 
 def point_hooks(cp: ControlPlane, base_url: str) -> None:
     """Each installed hook calls `base_url` + its own path."""
-    for kind, name in CONTROLLERS.items():
+    for kind, name in CONTROLLERS:
         controller = cp.kubectl_json("get", kind, name)
         hooks = controller["spec"]["hooks"]  # type: ignore[index]
         patch = []

@@ -4,8 +4,9 @@ Starts etcd, kube-apiserver and kube-controller-manager, installs the project's 
 runs the hooks, the webhook and the real Metacontroller (built from its pinned source on first
 use), applies the sample
 ImageMap, runs the bootcamp pod with `kubectl run`, prints what it runs; then the
-private-registry steps (`private_registry`: a pull secret, the opt-out label, Audit mode), and
-tears it all down.
+private-registry steps (`private_registry`: a pull secret, the opt-out label, Audit mode), a
+ClusterImageMap (`cluster_walkthrough`: a namespace with no ImageMap relocated by it, and a
+namespace's ImageMap overriding it), and tears it all down.
 """
 
 from __future__ import annotations
@@ -85,6 +86,54 @@ def private_registry(stack: Stack, namespace: str) -> PrivateRegistry:
         warnings(audited), audit_pod["spec"]["containers"][0]["image"])  # type: ignore[index]
 
 
+CLUSTER_EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "clusterimagemaps"
+
+
+@dataclass(frozen=True)
+class ClusterWalkthrough:
+    """What docs/clusterimagemaps.md shows: image -> what the pod runs, by namespace."""
+
+    fresh_nginx: str
+    """nginx:1.25 in a namespace created afterwards, with no ImageMap."""
+    shop_nginx: str
+    """nginx:1.25 in `shop`, whose ImageMap does not match it: the cluster's."""
+    shop_redis: str
+    """redis:7 in `shop`, pinned by its ImageMap: unchanged."""
+
+
+def cluster_walkthrough(stack: Stack) -> ClusterWalkthrough:
+    """A ClusterImageMap for every namespace, then a namespace without ImageMaps and one whose
+    ImageMap pins an image against it (examples/clusterimagemaps)."""
+    cp = stack.cp
+
+    def run(namespace: str, name: str, image: str) -> str:
+        step(f"kubectl run {name} --image={image} -n {namespace}")
+        cp.kubectl("run", name, f"--image={image}", "-n", namespace, "--restart=Never")
+        pod = cp.kubectl_json("get", "pod", name, "-n", namespace)
+        ran: str = pod["spec"]["containers"][0]["image"]  # type: ignore[index]
+        print(f"{namespace}: {image} -> {ran}", flush=True)
+        return ran
+
+    step("kubectl apply -f examples/clusterimagemaps/platform.yaml")
+    cp.kubectl("apply", "-f", str(CLUSTER_EXAMPLES / "platform.yaml"))
+    cp.kubectl("wait", "--for=condition=Ready", "--timeout=60s",
+               "clusterimagemap/dockerhub-mirror")
+    print(cp.kubectl("get", "clusterimagemaps").stdout, file=sys.stderr)
+    step("kubectl create namespace fresh  (no ImageMap in it)")
+    cp.kubectl("create", "namespace", "fresh")
+    mirrored = "mirror.corp.example/dockerhub/library/nginx:1.25"
+    stack.webhook_has_mapping("fresh", "nginx:1.25", mirrored)
+    fresh = run("fresh", "web", "nginx:1.25")
+    step("kubectl apply -f examples/clusterimagemaps/team.yaml  (namespace shop, ImageMap "
+         "pin-redis)")
+    cp.kubectl("apply", "-f", str(CLUSTER_EXAMPLES / "team.yaml"))
+    cp.kubectl("wait", "-n", "shop", "--for=condition=Ready", "--timeout=60s",
+               "imagemap/pin-redis")
+    stack.webhook_has_mapping("shop", "redis:7", "redis:7")
+    return ClusterWalkthrough(fresh, run("shop", "web", "nginx:1.25"),
+                              run("shop", "cache", "redis:7"))
+
+
 def step(text: str) -> None:
     print(f"==> {text}", file=sys.stderr, flush=True)
 
@@ -119,6 +168,9 @@ def main() -> int:
                 step(f"kubectl printed: {warning}")
             step(f"bootcamp-original (ignore=true) runs {shown.ignored_image}; "
                  f"bootcamp-audit (Audit) runs {shown.audited_image}")
+            layers = cluster_walkthrough(stack)
+            step(f"ClusterImageMap dockerhub-mirror: fresh runs {layers.fresh_nginx}; shop runs "
+                 f"{layers.shop_nginx}, and {layers.shop_redis} (its ImageMap pins redis)")
             step("tearing down")
     step(f"done in {time.monotonic() - started:.0f}s")
     return 0 if image != BOOTCAMP else 1

@@ -270,7 +270,8 @@ class Stack:
     def _hooks_environment(self) -> dict[str, str]:
         """The environment the installed hooks Deployment gives its container. A path in it
         under a Secret volume's mount is that Secret's key, or the whole Secret as a folder,
-        written here as the kubelet mounts it (`sync_secret_volumes` writes it again)."""
+        written here as the kubelet mounts it (`sync_secret_volumes` writes it again); the
+        Pod's namespace from the downward API is the Deployment's."""
         deployment = self.cp.kubectl_json(
             "get", "deployment", HOOKS_DEPLOYMENT, "-n", self.namespace)
         pod: dict[str, Any] = deployment["spec"]["template"]["spec"]  # type: ignore[index]
@@ -279,6 +280,10 @@ class Stack:
         environment: dict[str, str] = {}
         self._secret_volumes = []
         for variable in container.get("env", []):
+            field = variable.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+            if field == "metadata.namespace":  # the downward API, as the kubelet fills it
+                environment[variable["name"]] = self.namespace
+                continue
             value: str = variable["value"]
             for mount in container.get("volumeMounts", []):
                 root = mount["mountPath"].rstrip("/")

@@ -33,11 +33,13 @@ class StatusEvent:
 
 
 class StatusWatch:
-    """Watches a namespace's ImageMaps and keeps each change of an ImageMap's status."""
+    """Watches a namespace's ImageMaps (or, with no namespace, the cluster's ClusterImageMaps)
+    and keeps each change of one's status."""
 
     def __init__(self, cp: ControlPlane, namespace: str) -> None:
         self.cp = cp
         self.namespace = namespace
+        """Empty: the ClusterImageMaps."""
         self.events: list[StatusEvent] = []
         self.writes: dict[str, int] = {}
         """Status changes per ImageMap, after its creation."""
@@ -63,8 +65,9 @@ class StatusWatch:
         self._thread.join(10)
 
     def _run(self) -> None:
-        path = (f"{IMAGEMAPS}/namespaces/{self.namespace}/imagemaps"
-                "?watch=1&allowWatchBookmarks=false&timeoutSeconds=300")
+        where = (f"namespaces/{self.namespace}/imagemaps" if self.namespace
+                 else "clusterimagemaps")
+        path = f"{IMAGEMAPS}/{where}?watch=1&allowWatchBookmarks=false&timeoutSeconds=300"
         request = urllib.request.Request(self.cp.server + path)
         request.add_header("Authorization", f"Bearer {self.cp.admin_token}")
         context = ssl.create_default_context(cafile=str(self.cp.ca_file))

@@ -153,9 +153,11 @@ def test_pull_secrets_come_in_the_order_the_imagemaps_are_in_force() -> None:
     mapping = Mapping.build([], {"a": Settings("Enforce", ("x", "y")),
                                  "b": Settings("Enforce", ("z", "x")),
                                  "c": Settings("Enforce", ("w",))})
-    assert mapping.pull_secrets_for({"c", "b", "a"}) == ["x", "y", "z", "w"]
-    assert mapping.pull_secrets_for({"b"}) == ["z", "x"]
+    assert mapping.pull_secrets_for({("ImageMap", n) for n in "cba"}) == ["x", "y", "z", "w"]
+    assert mapping.pull_secrets_for({("ImageMap", "b")}) == ["z", "x"]
     assert mapping.pull_secrets_for(set()) == []
+    # Names are unique within a kind only: a ClusterImageMap "a" is another map.
+    assert mapping.pull_secrets_for({("ClusterImageMap", "a")}) == []
 
 
 # --- the webhook's mapping, from the record ---------------------------------------------------

@@ -82,15 +82,18 @@ def test_helm_lint_passes(binary: Path, values: list[str]) -> None:
     assert "1 chart(s) linted, 0 chart(s) failed" in done.stdout
 
 
-def test_the_crd_is_the_packaged_one(binary: Path) -> None:
-    """One source: the chart's crds/ holds a link to hooks/crds/imagemaps.yaml, and helm
-    follows it when it renders (and packages) the chart."""
-    link = CHART / "crds" / "imagemaps.yaml"
+@pytest.mark.parametrize("name", ["imagemaps.yaml", "clusterimagemaps.yaml"])
+def test_the_crd_is_the_packaged_one(binary: Path, name: str) -> None:
+    """One source: the chart's crds/ holds a link to hooks/crds/NAME, and helm follows it
+    when it renders (and packages) the chart."""
+    link = CHART / "crds" / name
+    packaged = ROOT / "hooks" / "image_mapper" / "crds" / name
     assert link.is_symlink()
-    assert link.resolve() == (ROOT / "hooks" / "image_mapper" / "crds" / "imagemaps.yaml").resolve()
+    assert link.resolve() == packaged.resolve()
+    (source,) = documents(packaged.read_text())
     (crd,) = [o for o in render_chart(binary, Settings())
-              if o["kind"] == "CustomResourceDefinition"]
-    (source,) = documents((ROOT / "hooks" / "image_mapper" / "crds" / "imagemaps.yaml").read_text())
+              if o["kind"] == "CustomResourceDefinition"
+              and o["metadata"]["name"] == source["metadata"]["name"]]
     assert crd == source
 
 

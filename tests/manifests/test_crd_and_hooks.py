@@ -53,13 +53,14 @@ def test_the_kustomization_is_a_plain_list_of_every_manifest() -> None:
     packaged = ROOT / "hooks" / "image_mapper" / "crds"
     assert documents(ROOT / "crds" / "kustomization.yaml")[0]["resources"] == [
         "../hooks/image_mapper/crds"]
-    assert documents(packaged / "kustomization.yaml")[0]["resources"] == ["imagemaps.yaml"]
+    assert documents(packaged / "kustomization.yaml")[0]["resources"] == [
+        "imagemaps.yaml", "clusterimagemaps.yaml"]
     assert manifest("Namespace")["metadata"]["name"] == "image-mapper"
 
 
 # --- the CRD ------------------------------------------------------------------------------------
 
-CRD = manifest("CustomResourceDefinition")
+CRD = manifest("CustomResourceDefinition", "imagemaps.mapper.imagerelocation.pivotal.io")
 VERSION = CRD["spec"]["versions"][0]
 SCHEMA = VERSION["schema"]["openAPIV3Schema"]
 
@@ -189,11 +190,13 @@ def test_every_status_the_hook_writes_fits_the_schema() -> None:
 
 SERVICE = manifest("Service", "image-mapper-hooks")
 DEPLOYMENT = manifest("Deployment", "image-mapper-hooks")
-COMPOSITE = manifest("CompositeController")
+COMPOSITE = manifest("CompositeController", "image-mapper-imagemaps")
+CLUSTER_COMPOSITE = manifest("CompositeController", "image-mapper-clusterimagemaps")
 DECORATOR = manifest("DecoratorController")
 
 
-@pytest.mark.parametrize("controller", [COMPOSITE, DECORATOR], ids=["composite", "decorator"])
+@pytest.mark.parametrize("controller", [COMPOSITE, CLUSTER_COMPOSITE, DECORATOR],
+                         ids=["composite", "cluster-composite", "decorator"])
 def test_controllers_call_existing_hooks_through_the_service(controller: dict[str, Any]) -> None:
     hooks = controller["spec"]["hooks"]
     assert set(hooks) == {"customize", "sync"}
@@ -214,6 +217,41 @@ def test_the_composite_controller() -> None:
         "apiVersion": "mapper.imagerelocation.pivotal.io/v1alpha1", "resource": "imagemaps"}
     assert spec["childResources"] == []
     assert spec["hooks"]["sync"]["webhook"]["path"] == "/imagemap/sync"
+
+
+def test_the_clusterimagemap_composite_controller() -> None:
+    spec = CLUSTER_COMPOSITE["spec"]
+    assert spec["generateSelector"] is True
+    assert spec["parentResource"] == {
+        "apiVersion": "mapper.imagerelocation.pivotal.io/v1alpha1",
+        "resource": "clusterimagemaps"}
+    assert spec["childResources"] == []
+    # v2: the project's Namespace (cluster-scoped) comes among `related`.
+    assert {hook["version"] for hook in spec["hooks"].values()} == {"v2"}
+    assert spec["hooks"]["sync"]["webhook"]["path"] == "/clusterimagemap/sync"
+
+
+def test_the_hooks_know_their_namespace_from_the_downward_api() -> None:
+    (container,) = DEPLOYMENT["spec"]["template"]["spec"]["containers"]
+    assert {"name": "IMAGE_MAPPER_HOOKS_CLUSTER_NAMESPACE",
+            "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}} in container["env"]
+
+
+@pytest.mark.parametrize(("name", "aggregated", "verbs"), [
+    ("image-mapper-imagemaps-edit", {"admin", "edit"},
+     {"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"}),
+    ("image-mapper-imagemaps-view", {"view"}, {"get", "list", "watch"}),
+])
+def test_imagemaps_are_aggregated_to_the_built_in_roles(name: str, aggregated: set[str],
+                                                        verbs: set[str]) -> None:
+    role = manifest("ClusterRole", name)
+    labels = role["metadata"]["labels"]
+    assert {k.removeprefix("rbac.authorization.k8s.io/aggregate-to-") for k, v in labels.items()
+            if k.startswith("rbac.authorization.k8s.io/aggregate-to-") and v == "true"} == (
+        aggregated)
+    (rule,) = role["rules"]
+    assert "clusterimagemaps" not in rule["resources"]  # for cluster administrators only
+    assert set(rule["verbs"]) == verbs
 
 
 def test_the_decorator_controller() -> None:

@@ -161,7 +161,9 @@ def test_rbac_is_least_privilege(base: dict[tuple[str, str], Any]) -> None:
     assert ("ServiceAccount", account) in base
     args = _args(deployment)
     assert sorted(_rules_of(base, account), key=_canonical) == sorted([
-        {"apiGroups": ["mapper.imagerelocation.pivotal.io"], "resources": ["imagemaps"],
+        # The ImageMaps, and the ClusterImageMaps of the cluster's layer.
+        {"apiGroups": ["mapper.imagerelocation.pivotal.io"],
+         "resources": ["imagemaps", "clusterimagemaps"],
          "verbs": ["get", "list", "watch"], "scope": "*"},
         # The Namespaces hold the decision records the webhook follows.
         {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"],
@@ -194,8 +196,9 @@ def test_cert_manager_overlay_replaces_the_bootstrap(
         f"image-mapper/{certificate['metadata']['name']}"
     account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
     assert sorted(_rules_of(cert_manager, account), key=_canonical) == sorted([
-        {"apiGroups": ["mapper.imagerelocation.pivotal.io"], "resources": ["imagemaps"],
-         "verbs": ["get", "list", "watch"], "scope": "*"},
+        {"apiGroups": ["mapper.imagerelocation.pivotal.io"],
+         "resources": ["imagemaps", "clusterimagemaps"], "verbs": ["get", "list", "watch"],
+         "scope": "*"},
         {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"],
          "scope": "*"},
     ], key=_canonical)

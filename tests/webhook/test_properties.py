@@ -255,7 +255,7 @@ def test_pull_secrets_are_only_ever_added_after_the_pods_own(
     patched = _patched(request, mapping)
     before, after = _pull_secrets(pod), _pull_secrets(patched)
     assert after[: len(before)] == before  # none removed, the pod's own first, in its order
-    rewriters = {r.match.image_map for r in admission.rewritten}
+    rewriters = {r.match.source for r in admission.rewritten}
     wanted = mapping.pull_secrets_for(rewriters)
     assert after[len(before):] == [n for n in wanted if n not in before]
     assert list(admission.pull_secrets) == after[len(before):]

@@ -113,9 +113,9 @@ def test_one_info_line_per_pod_with_structured_fields(caplog: pytest.LogCaptureF
     assert record.__dict__["images_total"] == 2
     assert record.__dict__["images"] == [
         {"container": "web", "original": "nginx:1.25", "result": "registry.example.com/nginx:1.25",
-         "imageMap": "mirrors", "mode": "Enforce"},
+         "imageMap": "mirrors", "kind": "ImageMap", "mode": "Enforce"},
         {"container": "side", "original": "nginx:1", "result": "r/nginx:1",
-         "imageMap": "mirrors", "mode": "Audit"},
+         "imageMap": "mirrors", "kind": "ImageMap", "mode": "Audit"},
     ]
 
 

@@ -105,16 +105,18 @@ def _check_imagemap(where: str, document: dict[str, Any]) -> str:
     return name
 
 
-def located_imagemaps(paths: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
-    """(where, document) of every ImageMap in the given files and folders; other kinds are
-    skipped.
+def located_imagemaps(paths: Sequence[str], *, required: bool = True,
+                      documents: list[tuple[str, object]] | None = None,
+                      ) -> list[tuple[str, dict[str, Any]]]:
+    """(where, document) of every ImageMap in the given files and folders (or among
+    `documents` already read from them); other kinds are skipped.
 
     Raises CommandError (one line) for unreadable files, invalid YAML, malformed ImageMap
-    documents, a name given twice in one namespace, or no ImageMap at all.
+    documents, a name given twice in one namespace, or (when `required`) no ImageMap at all.
     """
     imagemaps: list[tuple[str, dict[str, Any]]] = []
     origin: dict[tuple[str, str], str] = {}
-    for where, document in read_documents(paths):
+    for where, document in read_documents(paths) if documents is None else documents:
         if not isinstance(document, dict):
             raise CommandError(
                 f"{where}: expected a Kubernetes object, got {type(document).__name__}"
@@ -128,7 +130,7 @@ def located_imagemaps(paths: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
             raise CommandError(f"{where}: ImageMap {name!r} is also defined in {origin[key]}")
         origin[key] = where
         imagemaps.append((where, document))
-    if not imagemaps:
+    if not imagemaps and required:
         raise CommandError(f"no ImageMap ({API_VERSION}) found in {', '.join(paths)}")
     return imagemaps
 

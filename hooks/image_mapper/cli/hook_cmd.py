@@ -23,6 +23,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--now", metavar="TIME", type=_time, default=None,
                         help="take the current time to be TIME (RFC 3339, e.g. "
                              "2026-01-01T12:00:00Z) instead of the clock")
+    parser.add_argument("--cluster-namespace", metavar="NAMESPACE", default="image-mapper",
+                        help="the project's own namespace, whose Namespace records the "
+                             "ClusterImageMaps' decision (default image-mapper)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, RecursionError) as error:
         raise CommandError(f"the request on stdin is not valid JSON: {error}") from None
     try:
-        response = run_hook(path, body, now=args.now or utc_now())
+        response = run_hook(path, body, now=args.now or utc_now(),
+                            cluster_namespace=args.cluster_namespace)
     except BadRequest as error:
         raise CommandError(f"{path}: bad request: {error}") from None
     print(format_response(response))

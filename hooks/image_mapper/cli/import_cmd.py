@@ -32,9 +32,9 @@ from image_mapper.cli.relocation_records import (
     read_imgpkg,
     read_pairs,
 )
-from image_mapper.cli.workload_images import CLUSTER_KIND
 from image_mapper.engine.acceptance import decide
 from image_mapper.engine.imagemap import API_VERSION, KIND, ImageMap
+from image_mapper.engine.layers import CLUSTER_KIND
 from image_mapper.engine.reference import parse_normalized
 from image_mapper.engine.verdicts import plural
 

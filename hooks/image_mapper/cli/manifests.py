@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from image_mapper.engine.layers import Layered
 from image_mapper.engine.mapping import Mapping
 from image_mapper.webhook import patches
 from image_mapper.webhook.admission import Admission, admit
@@ -73,7 +74,7 @@ def pod_request(pod: dict[str, Any], namespace: str) -> AdmissionRequest:
     return request
 
 
-def preview(manifest: object, *, namespace: str, mapping: Mapping) -> Previewed:
+def preview(manifest: object, *, namespace: str, mapping: Mapping | Layered) -> Previewed:
     """`manifest` with the pod it is or holds admitted as the webhook would in `namespace` under
     `mapping`. A manifest without a pod template is returned as it is; one with a template is
     returned as a new object (the given one is never changed)."""

@@ -9,14 +9,17 @@ Accepted.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from image_mapper.cli.crd import Schema
-from image_mapper.cli.documents import located_imagemaps, namespace_of
+from image_mapper.cli.documents import located_imagemaps, namespace_of, read_documents
 from image_mapper.cli.errors import CommandError
+from image_mapper.cli.layering import ClusterMaps
+from image_mapper.engine.imagemap import API_VERSION
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
 
 
 def shown(namespace: str) -> str:
@@ -24,9 +27,9 @@ def shown(namespace: str) -> str:
     return f"namespace {namespace!r}" if namespace else "no namespace"
 
 
-def grouped(items: Iterable[tuple[str, T]]) -> dict[str, list[T]]:
+def grouped(items: Iterable[tuple[K, T]]) -> dict[K, list[T]]:
     """(namespace, item) pairs by namespace, in the order the namespaces first come."""
-    groups: dict[str, list[T]] = {}
+    groups: dict[K, list[T]] = {}
     for namespace, item in items:
         groups.setdefault(namespace, []).append(item)
     return groups
@@ -52,6 +55,43 @@ def pick(groups: dict[str, list[T]], namespace: str | None) -> list[T]:
 
 def _listed(groups: dict[str, list[T]]) -> str:
     return ", ".join(repr(n) if n else "(no namespace)" for n in groups)
+
+
+def stored_maps(paths: Sequence[str]) -> tuple[dict[str, list[dict[str, Any]]], ClusterMaps]:
+    """The ImageMaps of the given files and folders by namespace, and the ClusterImageMaps
+    and Namespaces among them, each map checked against its CRD's schema. Raises
+    CommandError (one line) for the first map the API server would refuse, or when there is
+    neither an ImageMap nor a ClusterImageMap."""
+    documents = read_documents(paths)
+    located = located_imagemaps(paths, required=False, documents=documents)
+    cluster = ClusterMaps()
+    for where, document in documents:
+        if isinstance(document, dict):
+            cluster.add(where, document)
+    if not located and not cluster:
+        raise CommandError(f"no ImageMap or ClusterImageMap ({API_VERSION}) found in "
+                           f"{', '.join(paths)}")
+    refuse_unstorable(located)
+    cluster.refuse_unstorable()
+    return grouped((namespace_of(document), document) for _, document in located), cluster
+
+
+def pick_layer(groups: dict[str, list[T]], namespace: str | None, cluster: ClusterMaps
+               ) -> tuple[str, list[T]]:
+    """(namespace, its ImageMaps) that `-n namespace` names; `pick` when there are no
+    ClusterImageMaps. With ClusterImageMaps, `-n` may name a namespace without ImageMaps
+    (only the cluster layer then applies), and without `-n` the only namespace there is, or
+    none."""
+    if not cluster:
+        picked = pick(groups, namespace)
+        return (namespace if namespace is not None else next(iter(groups))), picked
+    if namespace is not None:
+        if namespace in groups:
+            return namespace, groups[namespace]
+        return namespace, groups[""] if namespace and "" in groups else []
+    if len(groups) > 1:
+        pick(groups, None)  # raises: which one?
+    return next(iter(groups.items()), ("", []))
 
 
 def stored_imagemaps(paths: Sequence[str],

@@ -14,6 +14,10 @@ is mapped by the only group there is, and when there are several (none without a
 `-n` must say which: as for `map`, `-n` names the namespace whose ImageMaps decide. A manifest
 whose own namespace has no ImageMaps is shown unchanged, and stderr says so. Warnings go to
 stderr (`--quiet`: none).
+
+ClusterImageMaps among the documents (in `-f` or the manifests) map what a manifest's
+namespace's ImageMaps leave: those that select the namespace, by the labels of a Namespace
+document among the manifests (design.md#clusterimagemap; `image_mapper.cli.layering`).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import yaml
 
 from image_mapper.cli.documents import STDIN, located_imagemaps, read_documents
 from image_mapper.cli.errors import CommandError
+from image_mapper.cli.layering import ClusterMaps
 from image_mapper.cli.manifests import preview
 from image_mapper.cli.namespaces import pick, refuse_unstorable
 from image_mapper.engine.acceptance import Decision, decide
@@ -125,7 +130,15 @@ def _label(where: str, document: dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> int:
     if args.filename.count(STDIN) + args.manifests.count(STDIN) > 1:
         raise CommandError("standard input (-) can be read only once")
-    located = located_imagemaps(args.filename) if args.filename else []
+    cluster = ClusterMaps()
+    given = read_documents(args.filename) if args.filename else []
+    located = located_imagemaps(args.filename, required=False, documents=given)
+    for where, document in given:
+        if isinstance(document, dict):
+            cluster.add(where, document)
+    if args.filename and not located and not cluster:
+        raise CommandError(f"no ImageMap or ClusterImageMap ({API_VERSION}) found in "
+                           f"{', '.join(args.filename)}")
     manifests: list[tuple[str, dict[str, Any]]] = []
     for where, document in read_documents(args.manifests):
         if not isinstance(document, dict):
@@ -133,26 +146,30 @@ def run(args: argparse.Namespace) -> int:
                 f"{where}: expected a Kubernetes object, got {type(document).__name__}")
         if _imagemap_in_manifests(where, document):
             located.append((where, document))
+        cluster.add(where, document)
         manifests.append((where, document))
     # What the cluster would refuse to store is no preview (the CRD's limits among it).
     refuse_unstorable(located)
+    cluster.refuse_unstorable()
     imagemaps = [document for _, document in located]
-    if not imagemaps:
-        raise CommandError(f"no ImageMap ({API_VERSION}) found in "
+    if not imagemaps and not cluster:
+        raise CommandError(f"no ImageMap or ClusterImageMap ({API_VERSION}) found in "
                            f"{', '.join(args.filename + args.manifests)}")
-    if args.namespace is not None:
+    if args.namespace is not None and not cluster:
         pick({_namespace(m, None) or "": [m] for m in imagemaps}, args.namespace)  # or raises
     decisions = _decisions(imagemaps, args.quiet)
     # Every document is mapped before anything is printed: an error prints no half output.
     results: list[tuple[str, dict[str, Any], Any]] = []
-    warnings: list[str] = []
+    warnings: list[str] = list(cluster.not_in_force())
     unmapped: set[str] = set()
     for where, document in manifests:
         namespace = _namespace(document, args.namespace)
         decision = mapping_for(namespace, decisions)
-        mapping = decision.mapping if decision is not None else Mapping.EMPTY
+        mapping = cluster.layered(
+            namespace or "", decision.mapping if decision is not None else Mapping.EMPTY)
         result = preview(document, namespace=namespace or "", mapping=mapping)
-        if result.admission is not None and decision is None and namespace not in unmapped:
+        if (result.admission is not None and decision is None and not cluster
+                and namespace not in unmapped):
             unmapped.add(namespace or "")
             warnings.append(f"no ImageMaps for {_shown(namespace or '')}: "
                             "its workloads are shown unchanged")

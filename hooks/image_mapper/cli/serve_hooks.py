@@ -31,6 +31,7 @@ ENV_PORT = "IMAGE_MAPPER_HOOKS_PORT"
 ENV_THREADS = "IMAGE_MAPPER_HOOKS_THREADS"
 ENV_TOKEN_FILE = "IMAGE_MAPPER_HOOKS_TOKEN_FILE"  # noqa: S105 (a variable name, not a secret)
 ENV_SHUTDOWN_TIMEOUT = "IMAGE_MAPPER_HOOKS_SHUTDOWN_TIMEOUT"
+ENV_CLUSTER_NAMESPACE = "IMAGE_MAPPER_HOOKS_CLUSTER_NAMESPACE"
 
 
 def configure(parser: argparse.ArgumentParser, environ: Mapping[str, str] | None = None) -> None:
@@ -51,6 +52,10 @@ def configure(parser: argparse.ArgumentParser, environ: Mapping[str, str] | None
                         default=env(ENV_SHUTDOWN_TIMEOUT, "10"),
                         help="on SIGTERM, seconds to let calls in flight finish "
                              f"(env {ENV_SHUTDOWN_TIMEOUT}; default 10)")
+    parser.add_argument("--cluster-namespace", default=env(ENV_CLUSTER_NAMESPACE, "image-mapper"),
+                        help="the namespace the hooks run in: its Namespace records which "
+                             "ClusterImageMaps are in force (env "
+                             f"{ENV_CLUSTER_NAMESPACE}; default image-mapper)")
     options.add_log_options(parser, environ)
 
 
@@ -68,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
     logs.configure(args.log_level, args.log_format)
     config = HooksConfig(host=args.host, port=args.port, threads=args.threads,
                          token_file=args.token_file, shutdown_timeout=args.shutdown_timeout,
-                         log_repeat_interval=args.log_repeat_interval)
+                         log_repeat_interval=args.log_repeat_interval,
+                         cluster_namespace=args.cluster_namespace)
     try:
         return serve(config)
     except ServeError as error:

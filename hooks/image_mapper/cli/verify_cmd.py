@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 from image_mapper.cli.documents import STDIN
 from image_mapper.cli.errors import CommandError
 from image_mapper.cli.options import positive_int, positive_seconds
-from image_mapper.cli.workload_images import CLUSTER_KIND, Layers, read
+from image_mapper.cli.workload_images import Layers, read
 from image_mapper.engine.imagemap import KIND
+from image_mapper.engine.layers import CLUSTER_KIND
 from image_mapper.engine.mapping import Form, MapletError, compile_maplet
 from image_mapper.engine.reference import Reference, ReferenceError, parse_normalized
 from image_mapper.engine.verdicts import plural

@@ -24,9 +24,9 @@ from image_mapper.cli.manifests import template_path
 from image_mapper.cli.preview_cmd import mapping_for
 from image_mapper.engine.acceptance import Decision, decide
 from image_mapper.engine.imagemap import API_VERSION, GROUP, KIND, read_imagemaps
+from image_mapper.engine.layers import CLUSTER_KIND, ClusterLayer
 from image_mapper.engine.mapping import Mapping, Match
 
-CLUSTER_KIND = "ClusterImageMap"
 CONTAINER_FIELDS = ("initContainers", "containers", "ephemeralContainers")
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 """The label the API server puts on every Namespace: its own name."""
@@ -135,40 +135,6 @@ def read(paths: Sequence[str], namespace: str = "") -> Documents:
     return Documents(list(found.values()), imagemaps, cluster, labels)
 
 
-def selects(selector: object, labels: dict[str, str]) -> bool:
-    """Whether a standard LabelSelector selects an object with `labels`; absent selects all.
-    A malformed selector selects nothing (the API server would not store it)."""
-    if selector is None:
-        return True
-    if not isinstance(selector, dict):
-        return False
-    match_labels = selector.get("matchLabels") or {}
-    expressions = selector.get("matchExpressions") or []
-    if not isinstance(match_labels, dict) or not isinstance(expressions, list):
-        return False
-    if any(labels.get(str(k)) != v for k, v in match_labels.items()):
-        return False
-    for expression in expressions:
-        if not isinstance(expression, dict):
-            return False
-        key, operator = expression.get("key"), expression.get("operator")
-        values = expression.get("values") or []
-        present = key in labels
-        if operator == "In":
-            ok = present and labels[str(key)] in values
-        elif operator == "NotIn":
-            ok = not present or labels[str(key)] not in values
-        elif operator == "Exists":
-            ok = present
-        elif operator == "DoesNotExist":
-            ok = not present
-        else:
-            return False
-        if not ok:
-            return False
-    return True
-
-
 class Layers:
     """What an image becomes in a namespace: its ImageMaps first, then the ClusterImageMaps
     that select it."""
@@ -179,13 +145,14 @@ class Layers:
             groups.setdefault(namespace_of(document), []).append(document)
         self.namespaces: dict[str, Decision] = {
             namespace: decide(read_imagemaps(group)) for namespace, group in groups.items()}
-        cluster_documents = [document for _, document in documents.cluster_imagemaps]
+        # Decided among themselves, and selected by labels, as the webhook does
+        # (image_mapper.engine.layers).
+        clusterimagemaps = read_imagemaps(d for _, d in documents.cluster_imagemaps)
         self.cluster: Decision | None = (
-            decide(read_imagemaps(cluster_documents)) if cluster_documents else None)
-        self._selectors = {_name(d): (d.get("spec") or {}).get("namespaceSelector")
-                           for d in cluster_documents}
+            decide(clusterimagemaps, kind=CLUSTER_KIND) if clusterimagemaps else None)
+        self._layer = (ClusterLayer.of(self.cluster, clusterimagemaps)
+                       if self.cluster is not None else ClusterLayer.EMPTY)
         self._labels = documents.namespace_labels
-        self._cluster_mappings: dict[str, Mapping] = {}
 
     def namespace_mapping(self, namespace: str) -> Mapping:
         decision = mapping_for(namespace, self.namespaces)
@@ -194,17 +161,10 @@ class Layers:
     def cluster_mapping(self, namespace: str) -> Mapping:
         """The maplets in force of the ClusterImageMaps that select `namespace` (all of them
         when the namespace is not known: a manifest without one)."""
-        if self.cluster is None:
-            return Mapping.EMPTY
-        mapping = self._cluster_mappings.get(namespace)
-        if mapping is None:
-            labels = {**self._labels.get(namespace, {}), NAMESPACE_NAME_LABEL: namespace}
-            chosen = {name for name, selector in self._selectors.items()
-                      if not namespace or selects(selector, labels)}
-            mapping = Mapping.build((m for m in self.cluster.maplets if m.image_map in chosen),
-                                    self.cluster.settings)
-            self._cluster_mappings[namespace] = mapping
-        return mapping
+        if not namespace:
+            return self._layer.mapping_of(self._layer.names)
+        return self._layer.mapping_for(
+            {**self._labels.get(namespace, {}), NAMESPACE_NAME_LABEL: namespace})
 
     def lookup(self, image: str, namespace: str) -> tuple[Match | None, str]:
         """The match, and the kind of the ImageMap that gave it (KIND or CLUSTER_KIND)."""

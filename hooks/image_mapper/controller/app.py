@@ -9,6 +9,8 @@ read from the environment here; `image-mapper serve-hooks` passes the configurat
   `Tokens` (`image_mapper.controller.tokens`, reloaded as they change); probes and metrics stay
   open.
 - `HOOKS_CLOCK` (() -> datetime): the current time, for `lastTransitionTime`; tests fix it.
+- `HOOKS_CLUSTER_NAMESPACE` (str): the project's own namespace, whose Namespace records the
+  ClusterImageMaps' decision (default `image-mapper`).
 - `MAX_CONTENT_LENGTH` (int): the largest body accepted; a namespace of 1,000 ImageMaps is a
   few megabytes.
 - `HOOKS_LOG_REPEAT_INTERVAL` (float): a refused call (401) is logged at warning at most once
@@ -31,6 +33,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from image_mapper.controller.bodies import BodyDecoder
+from image_mapper.controller.cluster_hook import DEFAULT_CLUSTER_NAMESPACE
 from image_mapper.controller.dispatch import HOOKS, Hook, utc_now
 from image_mapper.controller.memo import Memo
 from image_mapper.controller.protocol import BadRequest, HookResponse
@@ -45,6 +48,7 @@ Outcome = Literal["ok", "bad_request", "unauthorized", "error"]
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "HOOKS_TOKEN": None,
+    "HOOKS_CLUSTER_NAMESPACE": DEFAULT_CLUSTER_NAMESPACE,
     "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
     "HOOKS_LOG_REPEAT_INTERVAL": 60.0,
     "HOOKS_LOG_CLOCK": monotonic,
@@ -115,7 +119,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.add_url_rule(path, endpoint=path, methods=["POST"],
                          view_func=_hook_view(path, hook, metrics, token,
                                               clock=app.config["HOOKS_CLOCK"], memo=memo,
-                                              bodies=bodies, refusals=refusals))
+                                              bodies=bodies, refusals=refusals,
+                                              cluster_namespace=str(
+                                                  app.config["HOOKS_CLUSTER_NAMESPACE"])))
     app.register_error_handler(HTTPException, http_error)
     return app
 
@@ -130,15 +136,16 @@ def _hook_view(
     memo: Memo,
     bodies: BodyDecoder,
     refusals: RateLimitedLog,
+    cluster_namespace: str = DEFAULT_CLUSTER_NAMESPACE,
 ) -> Callable[[], Response]:
     def view() -> Response:
         started = perf_counter()
         outcome, answer, response = _answer(path, hook, token, clock, memo=memo,
-                                            bodies=bodies)
+                                            bodies=bodies, cluster_namespace=cluster_namespace)
         if outcome == "unauthorized":
             _log_refusal(refusals, path)
         metrics.observe(path, outcome, perf_counter() - started)
-        if answer is not None and path == "/imagemap/sync":
+        if answer is not None and path in ("/imagemap/sync", "/clusterimagemap/sync"):
             metrics.count_verdict(answer)
         return response
 
@@ -147,14 +154,14 @@ def _hook_view(
 
 def _answer(
     path: str, hook: Hook, token: str | Tokens | None, clock: Callable[[], datetime], *,
-    memo: Memo, bodies: BodyDecoder,
+    memo: Memo, bodies: BodyDecoder, cluster_namespace: str,
 ) -> tuple[Outcome, HookResponse | None, Response]:
     if token is not None and not _authorized(request.headers.get("Authorization"), token):
         response = json_error(401, "a valid 'Authorization: Bearer <token>' header is required")
         response.headers["WWW-Authenticate"] = 'Bearer realm="image-mapper-hooks"'
         return "unauthorized", None, response
     try:
-        answer = hook(_read_json(bodies), clock(), memo)
+        answer = hook(_read_json(bodies), clock(), memo, cluster_namespace)
     except BadRequest as error:
         log.warning("%s: bad request: %s", path, _loggable(str(error)))
         return "bad_request", None, json_error(400, str(error))

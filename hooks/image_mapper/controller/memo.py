@@ -28,7 +28,7 @@ from operator import attrgetter
 from typing import TypeVar
 
 from image_mapper.engine.acceptance import Decision, decide
-from image_mapper.engine.imagemap import ImageMap, unique
+from image_mapper.engine.imagemap import KIND, ImageMap, unique
 from image_mapper.engine.record import Record
 
 Key = tuple[tuple[tuple[str, str, str], ...], object]
@@ -42,7 +42,7 @@ READINGS = 20_000
 
 
 read = attrgetter("spec_map", "mode", "pull_secrets", "creation_timestamp", "generation",
-                  "observed_generation", "ready", "deployed_map")
+                  "observed_generation", "ready", "deployed_map", "namespace_selector")
 """Everything of an ImageMap the walk reads besides its name: its spec (its settings too, which
 the decision carries), and what orders it (design.md#acceptance; `deployedMap` says whether an
 update changed only its settings, design.md#relocation-settings)."""
@@ -50,8 +50,8 @@ update changed only its settings, design.md#relocation-settings)."""
 _BY_NAME = attrgetter("name")
 
 
-def fingerprint(imagemaps: Iterable[ImageMap], record: Record | None = None
-                ) -> tuple[Key, Read] | None:
+def fingerprint(imagemaps: Iterable[ImageMap], record: Record | None = None,
+                kind: str = KIND) -> tuple[Key, Read] | None:
     """The key a decision on `imagemaps` (one per name, under `record`) is kept under, and what
     to compare on a hit; None for ImageMaps that are not all versioned objects of an API server.
 
@@ -63,7 +63,8 @@ def fingerprint(imagemaps: Iterable[ImageMap], record: Record | None = None
             return None
         key.append((imagemap.name, imagemap.uid, imagemap.resource_version))
     in_force = record.in_force if record is not None else None
-    return (tuple(key), in_force), list(map(read, ordered))
+    # The kind too: a ClusterImageMap's verdict names ClusterImageMaps.
+    return (tuple(key), (in_force, kind)), list(map(read, ordered))
 
 
 class Memo:
@@ -79,23 +80,24 @@ class Memo:
         self._decisions_size = decisions
         self._namespaces_size = namespaces
 
-    def decide(self, imagemaps: Iterable[ImageMap], *, record: Record | None = None
-               ) -> Decision:
+    def decide(self, imagemaps: Iterable[ImageMap], *, record: Record | None = None,
+               kind: str = KIND) -> Decision:
         """`image_mapper.engine.acceptance.decide(imagemaps, record=record)`: the same
         verdicts, found again for the same content, else decided from the namespace's last
         decision. The decision returned carries no `basis` (it is kept here)."""
         given = unique(imagemaps)
-        content = fingerprint(given, record)
+        content = fingerprint(given, record, kind)
         if content is None:
-            return decide(given, record=record)
+            return decide(given, record=record, kind=kind)
         key, read = content
-        namespace = given[0].namespace if given else ""
+        # The cluster's ClusterImageMaps are decided apart from every namespace's ImageMaps.
+        namespace = f"{kind}/{given[0].namespace}" if given else ""
         with self._lock:
             kept = self._decisions.get(key)
             if kept is not None and kept[0] == read:
                 self._decisions.move_to_end(key)
                 return kept[1]
-            decision = decide(given, record=record, prior=self._last.get(namespace))
+            decision = decide(given, record=record, prior=self._last.get(namespace), kind=kind)
             _keep(self._last, namespace, decision, self._namespaces_size)
             # Kept without its basis: 64 walks of 1,000 ImageMaps would be a lot of memory.
             lean = dataclasses.replace(decision, basis=None)

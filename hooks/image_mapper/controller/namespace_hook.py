@@ -18,6 +18,11 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from image_mapper.controller.cluster_hook import (
+    CLUSTERIMAGEMAPS_RULE,
+    DEFAULT_CLUSTER_NAMESPACE,
+    decide_cluster,
+)
 from image_mapper.controller.memo import Memo, reader
 from image_mapper.controller.protocol import (
     CustomizeRequest,
@@ -25,6 +30,7 @@ from image_mapper.controller.protocol import (
     DecoratorSyncRequest,
     DecoratorSyncResponse,
     KubeObject,
+    ResourceRule,
     name_of,
     namespace_imagemaps,
 )
@@ -45,22 +51,29 @@ RESYNC_REJECTED_SECONDS = 60.0
 """A namespace with rejected ImageMaps is decided again after this long (a safety net)."""
 
 
-def customize_namespace(request: CustomizeRequest) -> CustomizeResponse:
-    """Ask for the ImageMaps of the namespace being decorated."""
-    return {
-        "relatedResources": [
-            {"apiVersion": API_VERSION, "resource": PLURAL,
-             "namespace": name_of(request["parent"])},
-        ]
-    }
+def customize_namespace(request: CustomizeRequest, *,
+                        cluster_namespace: str = DEFAULT_CLUSTER_NAMESPACE
+                        ) -> CustomizeResponse:
+    """Ask for the ImageMaps of the namespace being decorated; for the project's own
+    namespace, every ClusterImageMap too (it is the cluster's decider:
+    `image_mapper.controller.cluster_hook`)."""
+    namespace = name_of(request["parent"])
+    rules: list[ResourceRule] = [
+        {"apiVersion": API_VERSION, "resource": PLURAL, "namespace": namespace}]
+    if namespace == cluster_namespace:
+        rules.append(CLUSTERIMAGEMAPS_RULE)
+    return {"relatedResources": rules}
 
 
 def sync_namespace(
-    request: DecoratorSyncRequest, *, now: datetime, memo: Memo | None = None
+    request: DecoratorSyncRequest, *, now: datetime, memo: Memo | None = None,
+    cluster_namespace: str = DEFAULT_CLUSTER_NAMESPACE,
 ) -> DecoratorSyncResponse:
     """Decide the namespace's ImageMaps; the record, the `active` label (null removes it) and
     the summary annotation; no attachments. With the server's `memo`, a decision on the same
-    content is found again, and a new one starts from the namespace's last."""
+    content is found again, and a new one starts from the namespace's last. For the project's
+    own namespace, the ClusterImageMaps' decision too, in the same update (each decision on its
+    own: neither reads the other)."""
     target = request["object"]
     namespace = name_of(target)
     imagemaps = namespace_imagemaps(request["related"], namespace, read=reader(memo))
@@ -89,6 +102,12 @@ def sync_namespace(
             "attachments": [],
         }
         if rejected:
+            response["resyncAfterSeconds"] = RESYNC_REJECTED_SECONDS
+    if namespace == cluster_namespace:
+        annotations, rejected_maps = decide_cluster(target, request["related"], now=now,
+                                                    memo=memo)
+        response.setdefault("annotations", {}).update(annotations)
+        if rejected_maps:
             response["resyncAfterSeconds"] = RESYNC_REJECTED_SECONDS
     if request["finalizing"]:
         response["finalized"] = True

@@ -70,13 +70,16 @@ class HooksConfig:
     """On SIGTERM, seconds to let calls in flight finish."""
     log_repeat_interval: float = 60.0
     """A refused hook call is logged at most once per this many seconds per reason."""
+    cluster_namespace: str = "image-mapper"
+    """The project's own namespace: its Namespace records the ClusterImageMaps' decision."""
 
 
 def serve(config: HooksConfig) -> int:
     """Serve the hooks until SIGTERM or SIGINT; raises ServeError when it cannot start."""
     token = Tokens(config.token_file) if config.token_file is not None else None
     app = create_app({"HOOKS_TOKEN": token,
-                      "HOOKS_LOG_REPEAT_INTERVAL": config.log_repeat_interval})
+                      "HOOKS_LOG_REPEAT_INTERVAL": config.log_repeat_interval,
+                      "HOOKS_CLUSTER_NAMESPACE": config.cluster_namespace})
     try:
         server = HooksServer(app, host=config.host, port=config.port, threads=config.threads)
     except OSError as error:

@@ -25,14 +25,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from image_mapper.engine.imagemap import READY, ImageMap
+from image_mapper.engine.imagemap import KIND, READY, ImageMap
 from image_mapper.engine.settings import Settings
 from image_mapper.engine.verdicts import Conflict, Verdict
 
 
 def imagemap_status(imagemap: ImageMap, verdict: Verdict, *, now: datetime,
-                    since: str | None = None) -> dict[str, Any]:
-    """The status of `imagemap` under `verdict`, in the spec's field order."""
+                    since: str | None = None, kind: str = KIND) -> dict[str, Any]:
+    """The status of `imagemap` under `verdict`, in the spec's field order. A ClusterImageMap's
+    (`kind`) names the other one of a conflict `clusterImageMap`, and deploys its
+    `namespaceSelector` too (`deployedNamespaceSelector`, when it has one)."""
     generation = imagemap.generation
     status: dict[str, Any] = {}
     if generation is not None:
@@ -46,8 +48,10 @@ def imagemap_status(imagemap: ImageMap, verdict: Verdict, *, now: datetime,
             if settings.pull_secrets:
                 status["deployedImagePullSecrets"] = [{"name": name}
                                                       for name in settings.pull_secrets]
+        if kind != KIND and imagemap.namespace_selector is not None:
+            status["deployedNamespaceSelector"] = imagemap.namespace_selector
     if verdict.reason == "Conflict":
-        status["conflicts"] = [conflict_status(conflict) for conflict in verdict.conflicts]
+        status["conflicts"] = [conflict_status(conflict, kind) for conflict in verdict.conflicts]
 
     condition_status = "True" if verdict.ready else "False"
     condition: dict[str, Any] = {
@@ -69,9 +73,10 @@ def deployed_map(verdict: Verdict) -> list[dict[str, str]]:
     return [{"from": m.source, "to": m.target} for m in verdict.maplets]
 
 
-def conflict_status(conflict: Conflict) -> dict[str, str]:
-    """An entry of `status.conflicts`."""
-    return {"from": conflict.source, "to": conflict.target, "imageMap": conflict.image_map,
+def conflict_status(conflict: Conflict, kind: str = KIND) -> dict[str, str]:
+    """An entry of `status.conflicts`; `imageMap` (or `clusterImageMap`) names the other."""
+    other = "imageMap" if kind == KIND else "clusterImageMap"
+    return {"from": conflict.source, "to": conflict.target, other: conflict.image_map,
             "theirTo": conflict.their_target}
 
 

@@ -35,10 +35,11 @@ from functools import cached_property
 from typing import NamedTuple, TypeGuard
 
 from image_mapper.engine.consistency import Compiled, Walk, compile_map, entry_name, reach_of
-from image_mapper.engine.imagemap import ImageMap, unique
+from image_mapper.engine.imagemap import KIND, ImageMap, unique
 from image_mapper.engine.mapping import Maplet, Mapping
 from image_mapper.engine.patterns import Overlap, example
 from image_mapper.engine.record import Entry, Record
+from image_mapper.engine.selector import Selector, read_selector
 from image_mapper.engine.settings import DEFAULT, Settings
 from image_mapper.engine.verdicts import Conflict, Verdict, listed
 
@@ -77,8 +78,9 @@ def in_order(imagemaps: Iterable[ImageMap], *, current_generation: bool,
 class Step(NamedTuple):
     """One ImageMap, compiled for a walk."""
 
-    written: tuple[object, object, object]
-    """`spec.map`, `spec.mode` and `spec.imagePullSecrets` as written: what it was compiled
+    written: tuple[object, object, object, object]
+    """`spec.map`, `spec.mode`, `spec.imagePullSecrets` and `spec.namespaceSelector` as
+    written: what it was compiled
     from."""
     compiled: Compiled | str
     """The compiled spec, or the problem with its shape."""
@@ -123,11 +125,18 @@ def _valid(compiled: Compiled | str) -> TypeGuard[Compiled]:
     return not isinstance(compiled, str) and not compiled.problems
 
 
-def compile_imagemap(imagemap: ImageMap) -> tuple[Compiled | str, Settings]:
+def compile_imagemap(imagemap: ImageMap, kind: str = KIND) -> tuple[Compiled | str, Settings]:
     """An ImageMap's spec compiled and checked, its settings (mode and pull secrets) among it:
     an invalid mode or pull secret makes the ImageMap invalid, but settings never make it
-    conflict (design.md#relocation-settings)."""
-    return _with_settings(compile_map(imagemap.name, imagemap.spec_map), imagemap.settings())
+    conflict (design.md#relocation-settings). A ClusterImageMap's `namespaceSelector` likewise:
+    an invalid one makes it invalid; which namespaces it selects never makes it conflict
+    (design.md#clusterimagemap)."""
+    settings = imagemap.settings()
+    if kind != KIND:
+        selector = read_selector(imagemap.namespace_selector)
+        if not isinstance(selector, Selector):
+            settings = [*(settings if isinstance(settings, list) else []), *selector]
+    return _with_settings(compile_map(imagemap.name, imagemap.spec_map), settings)
 
 
 def _with_settings(compiled: Compiled | str, settings: Settings | list[str]
@@ -139,17 +148,19 @@ def _with_settings(compiled: Compiled | str, settings: Settings | list[str]
     return Compiled(compiled.maplets, (*compiled.problems, *settings)), DEFAULT
 
 
-def _steps(ordered: list[ImageMap], known: MappingABC[str, Step] | None) -> dict[str, Step]:
+def _steps(ordered: list[ImageMap], known: MappingABC[str, Step] | None,
+           kind: str = KIND) -> dict[str, Step]:
     """Each ImageMap's compiled spec, by name in walk order; an equal spec `known` from a prior
     decision is not compiled again."""
     steps: dict[str, Step] = {}
     for imagemap in ordered:
         name = imagemap.name
-        written = (imagemap.spec_map, imagemap.mode, imagemap.pull_secrets)
+        written = (imagemap.spec_map, imagemap.mode, imagemap.pull_secrets,
+                   imagemap.namespace_selector)
         step = known.get(name) if known is not None else None
         # Reused only for an equal spec (compared in C), never on uid/resourceVersion alone.
         if step is None or step.written != written:
-            step = Step(written, *compile_imagemap(imagemap))
+            step = Step(written, *compile_imagemap(imagemap, kind))
         steps[name] = step
     return steps
 
@@ -162,7 +173,7 @@ def _decision(verdicts: dict[str, Verdict], walk: Walk, steps: dict[str, Step]) 
     return Decision(verdicts, walk.maplets(), settings, Basis(steps, walk if settled else None))
 
 
-def _walked(steps: dict[str, Step]) -> Decision:
+def _walked(steps: dict[str, Step], kind: str = KIND) -> Decision:
     """The walk of design.md#acceptance over ImageMaps in order. Settings take no part in it:
     switching an ImageMap between Enforce and Audit never changes a verdict
     (design.md#relocation-settings)."""
@@ -178,7 +189,8 @@ def _walked(steps: dict[str, Step]) -> Decision:
             walk.add(compiled, reach)
             verdicts[name] = _verdict(name, compiled)
         else:
-            verdicts[name] = _conflict_verdict(name, compiled, walk.conflicts_with(compiled))
+            verdicts[name] = _conflict_verdict(name, compiled, walk.conflicts_with(compiled),
+                                               kind)
     return _decision(verdicts, walk, steps)
 
 
@@ -201,7 +213,8 @@ def _verdict(name: str, compiled: Compiled | str) -> Verdict:
     return compiled.accepted
 
 
-def _conflict_verdict(name: str, compiled: Compiled, found: list[Overlap]) -> Verdict:
+def _conflict_verdict(name: str, compiled: Compiled, found: list[Overlap],
+                      kind: str = KIND) -> Verdict:
     position = {id(m): i for i, m in enumerate(compiled.maplets)}
     conflicts: list[Conflict] = []
     lines: list[str] = []
@@ -215,12 +228,12 @@ def _conflict_verdict(name: str, compiled: Compiled, found: list[Overlap]) -> Ve
                                   shown))
         lines.append(
             f"{entry_name(position[id(ours)], ours)} {why} "
-            f"{theirs.describe()} of ImageMap {theirs.image_map!r}"
+            f"{theirs.describe()} of {kind} {theirs.image_map!r}"
             + (f" (e.g. {shown})" if shown else "")
         )
     others = sorted({c.image_map for c in conflicts})
     message = (
-        f"conflicts with ImageMap{'s' if len(others) > 1 else ''} "
+        f"conflicts with {kind}{'s' if len(others) > 1 else ''} "
         f"{', '.join(repr(o) for o in others)}, accepted before it: {listed(lines)}"
     )
     return Verdict(name, "Conflict", message, tuple(conflicts))
@@ -230,7 +243,7 @@ def _conflict_verdict(name: str, compiled: Compiled, found: list[Overlap]) -> Ve
 
 
 def decide(imagemaps: Iterable[ImageMap], *, record: Record | None = None,
-           prior: Decision | None = None) -> Decision:
+           prior: Decision | None = None, kind: str = KIND) -> Decision:
     """Accept, in the order of design.md#acceptance, each valid ImageMap consistent with those
     before it; with the namespace's decision `record` (design.md#one-decider), those it has in
     force come first, in its order.
@@ -243,14 +256,19 @@ def decide(imagemaps: Iterable[ImageMap], *, record: Record | None = None,
     prior; it is left as it was. A decision holds on to the specs it was made from, to compare
     with the next: an edited ImageMap must come as a new object (as a hook body or the API
     server gives it), never as the same one changed in place.
+
+    The ClusterImageMaps of the cluster are decided alike, with `kind` ClusterImageMap: their
+    `namespaceSelector` is then part of their validity (design.md#clusterimagemap); a `prior`
+    must be of the same kind.
     """
     steps = _steps(in_order(imagemaps, current_generation=True, record=record),
-                   prior.basis.steps if prior is not None and prior.basis is not None else None)
+                   prior.basis.steps if prior is not None and prior.basis is not None else None,
+                   kind)
     if prior is not None and prior.basis is not None and prior.basis.walk is not None:
         settled = _settle(prior.basis, steps)
         if settled is not None:
             return settled
-    return _walked(steps)
+    return _walked(steps, kind)
 
 
 def _settle(basis: Basis, steps: dict[str, Step]) -> Decision | None:
@@ -325,14 +343,14 @@ def behind(record: Record, imagemaps: Iterable[ImageMap]) -> list[str]:
             and judged.get((m.name, m.uid or ""), m.generation) > m.generation]
 
 
-def follow(record: Record | None, parent: ImageMap, imagemaps: Iterable[ImageMap]
-           ) -> Verdict | None:
+def follow(record: Record | None, parent: ImageMap, imagemaps: Iterable[ImageMap],
+           kind: str = KIND) -> Verdict | None:
     """The verdict on `parent` that the namespace's `record` holds, explained from this view
     of the others; None while the record has not judged its current generation, or while this
     view cannot name the conflict yet (the caller then leaves its status as it is).
 
     Validity is the ImageMap's own affair: an invalid spec is InvalidSpec at once."""
-    compiled, _ = compile_imagemap(parent)
+    compiled, _ = compile_imagemap(parent, kind)
     if not _valid(compiled):
         return _verdict(parent.name, compiled)
     judged = record.judged(parent.name, parent.uid or "") if record is not None else None
@@ -346,7 +364,7 @@ def follow(record: Record | None, parent: ImageMap, imagemaps: Iterable[ImageMap
         if _valid(other) and imagemap.name != parent.name:
             walk.add(other)
     found = walk.conflicts_with(compiled)
-    return _conflict_verdict(parent.name, compiled, found) if found else None
+    return _conflict_verdict(parent.name, compiled, found, kind) if found else None
 
 
 def recorded_in_force(record: Record, imagemaps: Iterable[ImageMap]) -> list[ImageMap]:

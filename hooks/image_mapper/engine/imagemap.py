@@ -76,6 +76,11 @@ class ImageMap(NamedTuple):
     """`status.deployedMode` as written: the mode in force when Ready."""
     deployed_pull_secrets: object = None
     """`status.deployedImagePullSecrets` as written."""
+    namespace_selector: object = None
+    """`spec.namespaceSelector` as written: a ClusterImageMap's (design.md#clusterimagemap);
+    None when absent (every namespace)."""
+    deployed_namespace_selector: object = None
+    """`status.deployedNamespaceSelector` as written: the selector in force when Ready."""
 
     @classmethod
     def read(cls, obj: object) -> ImageMap | None:
@@ -97,6 +102,7 @@ class ImageMap(NamedTuple):
         spec = obj.get("spec")
         status = obj.get("status")
         ready = observed = deployed = deployed_mode = deployed_secrets = None
+        deployed_selector = None
         if isinstance(status, dict):
             conditions = status.get("conditions")
             if isinstance(conditions, list):
@@ -105,11 +111,13 @@ class ImageMap(NamedTuple):
             deployed = status.get("deployedMap")
             deployed_mode = status.get("deployedMode")
             deployed_secrets = status.get("deployedImagePullSecrets")
+            deployed_selector = status.get("deployedNamespaceSelector")
         if isinstance(spec, dict):
             spec_map, mode, secrets = spec.get("map"), spec.get("mode"), spec.get(
                 "imagePullSecrets")
+            selector = spec.get("namespaceSelector")
         else:
-            spec_map = mode = secrets = None
+            spec_map = mode = secrets = selector = None
         return cls(
             name,
             namespace if isinstance(namespace, str) else "",
@@ -125,6 +133,8 @@ class ImageMap(NamedTuple):
             secrets,
             deployed_mode,
             deployed_secrets,
+            selector,
+            deployed_selector,
         )
 
     def settings(self) -> Settings | list[str]:

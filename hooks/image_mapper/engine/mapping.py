@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar
 
+from image_mapper.engine.imagemap import KIND
 from image_mapper.engine.reference import (
     MAX_INPUT_LENGTH,
     Reference,
@@ -126,11 +127,23 @@ class Match:
     maplet: Maplet
     settings: Settings = DEFAULT
     """The settings of the maplet's ImageMap."""
+    kind: str = KIND
+    """The kind of the map that matched: ImageMap, or ClusterImageMap
+    (design.md#clusterimagemap)."""
 
     @property
     def image_map(self) -> str:
-        """The ImageMap that matched."""
+        """The name of the ImageMap (or ClusterImageMap) that matched."""
         return self.maplet.image_map
+
+    @property
+    def source(self) -> tuple[str, str]:
+        """(kind, name) of the map that matched: names are unique only within a kind."""
+        return self.kind, self.maplet.image_map
+
+    def describe_source(self) -> str:
+        """`ImageMap NAME` or `ClusterImageMap NAME`, as warnings and logs name it."""
+        return f"{self.kind} {self.maplet.image_map}"
 
     @property
     def audit(self) -> bool:
@@ -152,7 +165,7 @@ class Mapping:
 
     EMPTY: ClassVar[Mapping]
     __slots__ = ("_images", "_matches", "_prefixes", "_repositories", "_settings",
-                 "has_pull_secrets")
+                 "has_pull_secrets", "kind")
 
     def __init__(
         self,
@@ -160,7 +173,10 @@ class Mapping:
         repositories: dict[str, Maplet],
         prefixes: dict[str, Maplet],
         settings: MappingABC[str, Settings] | None = None,
+        kind: str = KIND,
     ) -> None:
+        self.kind = kind
+        """The kind of the maps whose maplets these are: every Match says it."""
         self._images = images
         self._repositories = repositories
         self._prefixes = prefixes
@@ -173,7 +189,8 @@ class Mapping:
 
     @classmethod
     def build(cls, maplets: Iterable[Maplet],
-              settings: MappingABC[str, Settings] | None = None) -> Mapping:
+              settings: MappingABC[str, Settings] | None = None, *,
+              kind: str = KIND) -> Mapping:
         """Index maplets, with the settings of their ImageMaps by name (in the order they are
         in force; absent ones have the defaults).
 
@@ -189,14 +206,15 @@ class Mapping:
             if (kept is not maplet and settings.get(kept.image_map, DEFAULT).audit
                     and not settings.get(maplet.image_map, DEFAULT).audit):
                 table[maplet.key] = maplet
-        return cls(tables[Form.IMAGE], tables[Form.REPOSITORY], tables[Form.PREFIX], settings)
+        return cls(tables[Form.IMAGE], tables[Form.REPOSITORY], tables[Form.PREFIX], settings,
+                   kind)
 
-    def pull_secrets_for(self, image_maps: Collection[str]) -> list[str]:
-        """The pull secrets of these ImageMaps, in the order the ImageMaps are in force and
-        each ImageMap's own order, each name once."""
+    def pull_secrets_for(self, sources: Collection[tuple[str, str]]) -> list[str]:
+        """The pull secrets of these maps (`Match.source`: kind and name), in the order the
+        maps are in force and each map's own order, each name once."""
         names: dict[str, None] = {}
         for name, settings in self._settings.items():
-            if name in image_maps:
+            if (self.kind, name) in sources:
                 names.update(dict.fromkeys(settings.pull_secrets))
         return list(names)
 
@@ -238,7 +256,8 @@ class Mapping:
         # The precedence winner answers, in Audit mode too: what is audited is what Enforce
         # would do, so an Audit winner hides a lower-precedence Enforce maplet
         # (design.md#relocation-settings).
-        return Match(image, result, maplet, self._settings.get(maplet.image_map, DEFAULT))
+        return Match(image, result, maplet, self._settings.get(maplet.image_map, DEFAULT),
+                     self.kind)
 
     def _find(self, reference: Reference) -> tuple[Maplet, str] | None:
         # Image beats repository beats prefix; the longest prefix wins (design.md#consistency).

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from image_mapper.engine.imagemap import GROUP
+from image_mapper.engine.layers import Layered
 from image_mapper.engine.mapping import Mapping
 from image_mapper.webhook import patches
 from image_mapper.webhook.reporting import Rewrite, warnings_for
@@ -64,7 +65,8 @@ class Admission:
     response: AdmissionResponse
     reported: tuple[Rewrite, ...] = ()
     """Images rewritten, or that an ImageMap in Audit mode would have rewritten, in the pod's
-    order; `match.image_map` names the ImageMap, `match.audit` says which."""
+    order; `match.source` names the ImageMap (or ClusterImageMap), `match.audit` says
+    which."""
     unmatched: tuple[str, ...] = ()
     """Images looked at that no maplet matched."""
     pull_secrets: tuple[str, ...] = ()
@@ -79,8 +81,9 @@ class Admission:
         return tuple(r for r in self.reported if r.match.audit)
 
 
-def admit(*, review_request: AdmissionRequest, mapping: Mapping) -> Admission:
-    """Map the images of the pod in `review_request` under its namespace's `mapping`."""
+def admit(*, review_request: AdmissionRequest, mapping: Mapping | Layered) -> Admission:
+    """Map the images of the pod in `review_request` under its namespace's `mapping` (with the
+    cluster's layer under it, `Layered`: design.md#clusterimagemap)."""
     uid = review_request["uid"]
     if not _is_pod(review_request):
         return Admission({"uid": uid, "allowed": True})
@@ -145,7 +148,7 @@ def admit(*, review_request: AdmissionRequest, mapping: Mapping) -> Admission:
         operations.append(_record_operation(metadata, annotations, record))
     added: list[str] = []
     if operation == "CREATE" and mapping.has_pull_secrets and operations:
-        rewriters = {r.match.image_map for r in reported if not r.match.audit}
+        rewriters = {r.match.source for r in reported if not r.match.audit}
         added = _add_pull_secrets(spec, mapping.pull_secrets_for(rewriters), operations)
     response: AdmissionResponse = {"uid": uid, "allowed": True}
     if operations:
@@ -186,7 +189,7 @@ def _add_pull_secrets(spec: dict[str, Any], wanted: list[str],
     return missing
 
 
-def _maps_to(mapping: Mapping, original: str, image: str) -> bool:
+def _maps_to(mapping: Mapping | Layered, original: str, image: str) -> bool:
     match = mapping.lookup(original)
     return match is not None and match.result == image
 

@@ -44,6 +44,8 @@ from prometheus_client.registry import Collector
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.wsgi import get_input_stream
 
+from image_mapper.engine.imagemap import KIND
+from image_mapper.engine.layers import Layered
 from image_mapper.engine.mapping import Mapping as ImageMapping
 from image_mapper.serving.errors import error_body, http_error, json_error
 from image_mapper.serving.probes import LATENCY_BUCKETS, probes_blueprint
@@ -90,14 +92,16 @@ class WebhookMetrics:
             "image_mapper_admission_duration_seconds", "Time to answer an admission request, "
             "by outcome.", ["outcome"], buckets=LATENCY_BUCKETS, registry=registry)
         self.rewritten = Counter(
-            "image_mapper_images_rewritten", "Pod images rewritten, by namespace and ImageMap.",
+            "image_mapper_images_rewritten", "Pod images rewritten, by namespace and ImageMap "
+            "(a ClusterImageMap as ClusterImageMap/NAME).",
             ["namespace", "imagemap"], registry=registry)
         self.unmatched = Counter(
             "image_mapper_images_unmatched", "Pod images looked at that no maplet matched, by "
             "namespace.", ["namespace"], registry=registry)
         self.audited = Counter(
             "image_mapper_images_audited", "Pod images that an ImageMap in Audit mode would "
-            "have rewritten (and did not), by namespace and ImageMap.",
+            "have rewritten (and did not), by namespace and ImageMap (a ClusterImageMap as "
+            "ClusterImageMap/NAME).",
             ["namespace", "imagemap"], registry=registry)
         age = Gauge(
             "image_mapper_webhook_view_age_seconds", "Seconds since the API server last "
@@ -133,7 +137,10 @@ class WebhookMetrics:
     def count(self, namespace: str, admission: Admission) -> None:
         for rewrite in admission.reported:
             audit = rewrite.match.audit
-            key = (audit, namespace, rewrite.match.image_map)
+            match = rewrite.match
+            # Names are unique within a kind only: a ClusterImageMap's is told apart.
+            key = (audit, namespace, match.image_map if match.kind == KIND
+                   else f"{match.kind}/{match.image_map}")
             child = self._by_imagemap.get(key)
             if child is None:
                 counter = self.audited if audit else self.rewritten
@@ -232,7 +239,7 @@ class AdmissionEndpoint:
         return 200, answer.encode()
 
     def _settled(self, namespace: str, review_request: AdmissionRequest
-                 ) -> tuple[ImageMapping, tuple[Pending, ...]]:
+                 ) -> tuple[ImageMapping | Layered, tuple[Pending, ...]]:
         """The namespace's mapping once no pending ImageMap could change this pod, waiting
         for at most `decision_wait`; and the pending ones that still could."""
         def holds(pending: Pending) -> bool:
@@ -261,7 +268,7 @@ MAX_NAMED = 5
 
 
 def _named(undecided: tuple[Pending, ...]) -> str:
-    names = sorted({p.name for p in undecided})
+    names = sorted({p.name if p.kind == KIND else f"{p.name} ({p.kind})" for p in undecided})
     shown = ", ".join(names[:MAX_NAMED])
     return shown if len(names) <= MAX_NAMED else f"{shown} and {len(names) - MAX_NAMED} more"
 

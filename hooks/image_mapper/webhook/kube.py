@@ -15,6 +15,7 @@ from typing import Any, cast
 from kubernetes import client, config, watch
 
 from image_mapper.engine.imagemap import GROUP, PLURAL, VERSION
+from image_mapper.engine.layers import CLUSTER_PLURAL
 from image_mapper.serving.errors import ServeError
 from image_mapper.webhook.tls.bootstrap import AlreadyExists, Conflict
 from image_mapper.webhook.tls.certificates import SECRET_TYPE
@@ -94,6 +95,12 @@ def imagemap_source(api_client: client.ApiClient) -> KubernetesSource:
     """The ImageMaps of every namespace."""
     api = client.CustomObjectsApi(api_client)
     return KubernetesSource(api.list_cluster_custom_object, GROUP, VERSION, PLURAL)
+
+
+def clusterimagemap_source(api_client: client.ApiClient) -> KubernetesSource:
+    """The ClusterImageMaps."""
+    api = client.CustomObjectsApi(api_client)
+    return KubernetesSource(api.list_cluster_custom_object, GROUP, VERSION, CLUSTER_PLURAL)
 
 
 def namespace_source(api_client: client.ApiClient) -> KubernetesSource:

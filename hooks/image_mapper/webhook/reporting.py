@@ -2,10 +2,11 @@
 and the log line.
 
 Warnings reach whoever ran `kubectl run` or `kubectl apply`: one per image rewritten,
-`image-mapper: <container>: <original> -> <result> (ImageMap <name>)`, or `would map` instead of
-`->` for an ImageMap in Audit mode. The API server keeps at most 4,096 characters of warnings
-per request from all webhooks together (past that it cuts every warning to 256), drops a
-warning with a control character, and merges identical ones; so the webhook sends at most
+`image-mapper: <container>: <original> -> <result> (ImageMap <name>)` (`ClusterImageMap <name>`
+for the cluster's layer), or `would map` instead of `->` for a map in Audit mode. The API
+server keeps at most 4,096 characters of warnings per request from all webhooks together (past
+that it cuts every warning to 256), drops a warning with a control character, and merges
+identical ones; so the webhook sends at most
 `MAX_IMAGE_WARNINGS` warnings (past that, the first ones and then one `... and K more images`
 line), each at most `MAX_WARNING_LENGTH` characters (long images shortened in the middle, long
 names at the end, with `…`), control characters replaced: 2,560 characters in all at most.
@@ -62,7 +63,7 @@ def warning(rewrite: Rewrite) -> str:
     two images are shortened in their middle (their registry and tag or digest end stay)."""
     match = rewrite.match
     head = f"{PREFIX}{_cut(rewrite.container, MAX_NAME_IN_WARNING)}: "
-    tail = f" (ImageMap {_cut(match.image_map, MAX_NAME_IN_WARNING)})"
+    tail = f" ({match.kind} {_cut(match.image_map, MAX_NAME_IN_WARNING)})"
     arrow = _arrow(rewrite)
     image, result = match.image, match.result
     room = MAX_WARNING_LENGTH - len(head) - len(tail) - len(arrow) - 2
@@ -147,4 +148,5 @@ def _logged(rewrite: Rewrite) -> dict[str, Any]:
     match = rewrite.match
     # Images that matched are at most MAX_INPUT_LENGTH; a container's name is not checked yet.
     return {"container": printable(rewrite.container, MAX_POD_NAME), "original": match.image,
-            "result": match.result, "imageMap": match.image_map, "mode": match.settings.mode}
+            "result": match.result, "imageMap": match.image_map, "kind": match.kind,
+            "mode": match.settings.mode}

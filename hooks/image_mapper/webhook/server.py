@@ -51,6 +51,7 @@ from image_mapper.webhook.kube import (
     ApiClient,
     KubernetesTLSStore,
     close,
+    clusterimagemap_source,
     imagemap_source,
     kube_client,
     namespace_source,
@@ -144,6 +145,7 @@ def start_components(config: WebhookConfig, components: Components) -> View:
     else:
         api_client = _client(config)
         watcher = ClusterWatch(imagemap_source(api_client), namespace_source(api_client),
+                               clusterimagemaps=clusterimagemap_source(api_client),
                                log_repeat_interval=config.log_repeat_interval)
         watcher.start()
         components.stoppers.append(partial(close, api_client))

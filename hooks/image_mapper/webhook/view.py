@@ -12,6 +12,14 @@ neither in force. What the admission app needs of a view is `View`; `ClusterView
 cluster's, kept by the watches (`image_mapper.webhook.watcher`), and `StaticView` one mapping
 for every namespace (`serve-webhook -f` and tests).
 
+ClusterImageMaps (design.md#clusterimagemap): the view also watches them, and reads the cluster's
+decision record from the project's Namespace (annotation
+`mapper.imagerelocation.pivotal.io/cluster-decision`), compiling one cluster layer for the whole
+cluster (`image_mapper.engine.layers.ClusterLayer`), kept whole like a namespace's mapping. It
+keeps each Namespace's labels, so that relabelling a namespace changes its next pod. A pod's
+mapping (`mapping_for`) is its namespace's, then the cluster layer's selection for the
+namespace: one decision of each, each read once.
+
 Pending maps (design.md#no-escape): an ImageMap that the view holds at a generation the
 namespace's record has not judged yet is pending. A pod that a pending Enforce map could change
 must not be admitted before the decision that judges it: `settled` waits for the namespace's
@@ -30,15 +38,26 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from image_mapper.engine.acceptance import compile_imagemap, compile_recorded
-from image_mapper.engine.imagemap import ImageMap
+from image_mapper.engine.imagemap import GROUP, KIND, ImageMap
+from image_mapper.engine.layers import (
+    CLUSTER_KIND,
+    ClusterLayer,
+    Layered,
+    compile_recorded_layer,
+    selector_of,
+)
 from image_mapper.engine.mapping import Mapping
 from image_mapper.engine.record import Record, RecordError, read_record
+from image_mapper.engine.selector import EVERYTHING, Selector
 
 log = logging.getLogger(__name__)
 
 Change = Literal["ADDED", "MODIFIED", "DELETED"]
-RESOURCES = ("imagemaps", "namespaces")
+RESOURCES = ("imagemaps", "namespaces", "clusterimagemaps")
 """What the view is built from, each listed and watched on its own."""
+CLUSTER_DECISION = f"{GROUP}/cluster-decision"
+"""The annotation of the project's Namespace that records the ClusterImageMaps in force."""
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 
 
 class Sink(Protocol):
@@ -65,6 +84,11 @@ class Pending:
     uid: str
     generation: int
     mapping: Mapping
+    kind: str = KIND
+    """ImageMap, or ClusterImageMap (pending in the cluster's record, design.md#clusterimagemap)."""
+    unknown: bool = False
+    """What it rewrites is not known yet (the cluster's record has it in force, the view's
+    watch has not brought it yet): it holds every pod until the view has it."""
 
 
 NOTHING_PENDING: tuple[Pending, ...] = ()
@@ -73,16 +97,16 @@ NOTHING_PENDING: tuple[Pending, ...] = ()
 class View(Protocol):
     """What the admission app needs of the state."""
 
-    def mapping_for(self, namespace: str) -> Mapping: ...
+    def mapping_for(self, namespace: str) -> Mapping | Layered: ...
 
     def pending_anywhere(self) -> bool:
         """Whether any namespace has a pending map (cheap: asked for every admission)."""
         ...
 
     def settled(self, namespace: str, *, holds: Callable[[Pending], bool], timeout: float
-                ) -> tuple[Mapping, tuple[Pending, ...]]:
-        """The namespace's mapping once no pending map that `holds` is left, or after
-        `timeout` seconds; and the pending maps that still hold."""
+                ) -> tuple[Mapping | Layered, tuple[Pending, ...]]:
+        """The namespace's mapping (over the cluster's layer) once no pending map that `holds`
+        is left, or after `timeout` seconds; and the pending maps that still hold."""
         ...
 
     def first_decisions(self) -> dict[tuple[str, str], float]:
@@ -109,7 +133,7 @@ class StaticView:
         return False
 
     def settled(self, namespace: str, *, holds: Callable[[Pending], bool], timeout: float
-                ) -> tuple[Mapping, tuple[Pending, ...]]:
+                ) -> tuple[Mapping | Layered, tuple[Pending, ...]]:
         return self.mapping, NOTHING_PENDING
 
     def first_decisions(self) -> dict[tuple[str, str], float]:
@@ -130,12 +154,32 @@ class ClusterView:
     take the mappings as they are at that moment. Not ready until both have listed.
     """
 
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic,
+                 resources: tuple[str, ...] = RESOURCES[:2],
+                 cluster_namespace: str | None = None) -> None:
         self._clock = clock
+        self._resources = resources
+        """What must be listed before the view is ready (the ClusterImageMaps only when they
+        are watched)."""
+        self._cluster_namespace = cluster_namespace
+        """The Namespace whose annotation records the ClusterImageMaps; None: any that has
+        one (only the hooks write it, on the project's own Namespace)."""
         self._lock = threading.Lock()
         self._imagemaps: dict[str, dict[str, ImageMap]] = {}
         self._records: dict[str, Record] = {}
         self._mappings: dict[str, Mapping] = {}
+        self._labels: dict[str, dict[str, str]] = {}
+        self._clusterimagemaps: dict[str, ImageMap] = {}
+        self._cluster_records: dict[str, Record] = {}
+        """By Namespace: the cluster's decision record (one Namespace holds it)."""
+        self._cluster = ClusterLayer.EMPTY
+        """Replaced whole, read without the lock."""
+        self._cluster_pending: tuple[tuple[Pending, Selector], ...] = ()
+        """ClusterImageMaps the cluster's record has not judged at their generation, with the
+        namespaces they would select; replaced whole, read without the lock."""
+        self._selections: dict[str, tuple[ClusterLayer, dict[str, str] | None, Mapping]] = {}
+        """By namespace: the cluster layer's mapping for it, with the layer and the labels it
+        was selected for."""
         self._pending: dict[str, tuple[Pending, ...]] = {}
         """By namespace, only those with some; replaced whole, read without the lock."""
         self._compiled_pending: dict[tuple[str, str, int], Pending | None] = {}
@@ -151,15 +195,32 @@ class ClusterView:
         self._confirmed_at: dict[str, float] = {}
         self.imagemaps: Sink = _ImageMaps(self)
         self.namespaces: Sink = _Namespaces(self)
+        self.clusterimagemaps: Sink = _ClusterImageMaps(self)
 
     # --- what readers see --------------------------------------------------------------
 
-    def mapping_for(self, namespace: str) -> Mapping:
-        return self._mappings.get(namespace, Mapping.EMPTY)
+    def mapping_for(self, namespace: str) -> Mapping | Layered:
+        mapping = self._mappings.get(namespace, Mapping.EMPTY)
+        cluster = self._cluster  # one decision of each, each read once
+        if not cluster:
+            return mapping
+        return Layered(mapping, self._selection(cluster, namespace))
+
+    def _selection(self, cluster: ClusterLayer, namespace: str) -> Mapping:
+        """The cluster layer's mapping for the namespace's labels, remembered for this layer
+        and these labels (each label change stores a new dict: a selection made from labels
+        read before the change is never taken for the new ones)."""
+        labels = self._labels.get(namespace)
+        kept = self._selections.get(namespace)
+        if kept is not None and kept[0] is cluster and kept[1] is labels:
+            return kept[2]
+        selected = cluster.mapping_for(labels or {NAMESPACE_NAME_LABEL: namespace})
+        self._selections[namespace] = (cluster, labels, selected)
+        return selected
 
     @property
     def synced(self) -> bool:
-        return all(resource in self._confirmed_at for resource in RESOURCES)
+        return all(resource in self._confirmed_at for resource in self._resources)
 
     def age(self) -> float | None:
         """Seconds since the less recently confirmed of the two watches was confirmed."""
@@ -171,33 +232,36 @@ class ClusterView:
     def readiness(self) -> tuple[bool, str]:
         age = self.age()
         if age is None:
-            missing = [r for r in RESOURCES if r not in self._confirmed_at]
+            missing = [r for r in self._resources if r not in self._confirmed_at]
             return False, f"{' and '.join(missing)} not yet listed"
         mappings = self._mappings
         maplets = sum(len(m) for m in mappings.values())
-        return True, (f"{maplets} maplets in force in {len(mappings)} namespaces; "
+        return True, (f"{maplets} maplets in force in {len(mappings)} namespaces, "
+                      f"{len(self._cluster)} in the cluster's layer; "
                       f"view confirmed {age:.0f}s ago")
 
     def pending_anywhere(self) -> bool:
-        return bool(self._pending)
+        return bool(self._pending) or bool(self._cluster_pending)
 
     def pending_for(self, namespace: str) -> tuple[Pending, ...]:
         return self._pending.get(namespace, NOTHING_PENDING)
 
     def settled(self, namespace: str, *, holds: Callable[[Pending], bool], timeout: float
-                ) -> tuple[Mapping, tuple[Pending, ...]]:
-        if namespace not in self._pending:  # the common case: no lock, no wait
-            return self._mappings.get(namespace, Mapping.EMPTY), NOTHING_PENDING
+                ) -> tuple[Mapping | Layered, tuple[Pending, ...]]:
+        if namespace not in self._pending and not self._cluster_pending_for(namespace):
+            return self.mapping_for(namespace), NOTHING_PENDING  # the common case: no wait
         deadline = time.monotonic() + timeout
         with self._lock:
             changed, waiting = self._changed.get(namespace) or (threading.Condition(self._lock), 0)
             self._changed[namespace] = changed, waiting + 1
             try:
                 while True:
-                    holding = tuple(p for p in self._pending.get(namespace, ()) if holds(p))
+                    holding = tuple(p for p in (*self._pending.get(namespace, ()),
+                                                *self._cluster_pending_for(namespace))
+                                    if p.unknown or holds(p))
                     left = deadline - time.monotonic()
                     if not holding or left <= 0:
-                        return self._mappings.get(namespace, Mapping.EMPTY), holding
+                        return self.mapping_for(namespace), holding
                     changed.wait(left)
             finally:
                 changed, waiting = self._changed[namespace]
@@ -205,6 +269,13 @@ class ClusterView:
                     self._changed[namespace] = changed, waiting - 1
                 else:
                     del self._changed[namespace]
+
+    def _cluster_pending_for(self, namespace: str) -> tuple[Pending, ...]:
+        """The pending ClusterImageMaps that would select the namespace."""
+        if not self._cluster_pending:
+            return NOTHING_PENDING
+        labels = self._labels.get(namespace) or {NAMESPACE_NAME_LABEL: namespace}
+        return tuple(p for p, selector in self._cluster_pending if selector.matches(labels))
 
     def first_decisions(self) -> dict[tuple[str, str], float]:
         """Seconds from when the view first saw each ImageMap (created after the first list)
@@ -328,6 +399,95 @@ class ClusterView:
         for key in [k for k in self._compiled_pending if k[1] == uid]:
             del self._compiled_pending[key]
 
+    def _replace_labels(self, labels: dict[str, dict[str, str]]) -> None:
+        with self._lock:
+            self._labels = labels
+            self._selections = {}
+
+    def _apply_labels(self, namespace: str, labels: dict[str, str] | None) -> None:
+        with self._lock:
+            if labels is None:
+                self._labels.pop(namespace, None)
+            else:
+                self._labels[namespace] = labels
+            self._selections.pop(namespace, None)  # the next pod sees the new labels
+
+    def _replace_cluster_records(self, records: dict[str, Record]) -> None:
+        with self._lock:
+            self._cluster_records = records
+            self._compile_cluster()
+
+    def _apply_cluster_record(self, namespace: str, record: Record | None) -> None:
+        with self._lock:
+            if record is None:
+                if self._cluster_records.pop(namespace, None) is None:
+                    return
+            else:
+                self._cluster_records[namespace] = record
+            self._compile_cluster()
+
+    def _replace_clusterimagemaps(self, clusterimagemaps: Iterable[ImageMap]) -> None:
+        with self._lock:
+            self._clusterimagemaps = {m.name: m for m in clusterimagemaps}
+            self._compile_cluster()
+
+    def _apply_clusterimagemap(self, change: Change, clusterimagemap: ImageMap) -> None:
+        with self._lock:
+            if change == "DELETED":
+                self._clusterimagemaps.pop(clusterimagemap.name, None)
+            else:
+                self._clusterimagemaps[clusterimagemap.name] = clusterimagemap
+            self._compile_cluster()
+
+    def _compile_cluster(self) -> None:
+        """Compile the cluster layer again from its record, find the pending ClusterImageMaps,
+        and wake every admission that waits (the lock is held)."""
+        records = self._cluster_records
+        record = (records.get(self._cluster_namespace) if self._cluster_namespace is not None
+                  else records[min(records)] if records else None)
+        self._cluster_pending = self._find_cluster_pending(record)
+        for waiters, _ in self._changed.values():
+            waiters.notify_all()
+        if record is None or not record.in_force:
+            self._cluster = ClusterLayer.EMPTY
+            return
+        built = compile_recorded_layer(record, self._clusterimagemaps.values())
+        if built is None:
+            # The record is ahead of the ClusterImageMaps' watch: the layer before stays,
+            # whole, and every pod waits until the view can build the newest decision (the
+            # maps it has in force could change any pod; the watch is a moment behind).
+            log.debug("waiting for the ClusterImageMaps of the cluster's newest decision")
+            self._cluster_pending = (*self._cluster_pending, *(
+                (Pending(entry.name, entry.uid, entry.generation, Mapping.EMPTY, CLUSTER_KIND,
+                         unknown=True), EVERYTHING) for entry in record.in_force
+                if not self._holds(entry.name, entry.uid)))
+            return
+        self._cluster = built
+
+    def _holds(self, name: str, uid: str) -> bool:
+        """Whether the view has this ClusterImageMap (this object, at whatever generation)."""
+        held = self._clusterimagemaps.get(name)
+        return held is not None and held.uid == uid
+
+    def _find_cluster_pending(self, record: Record | None
+                              ) -> tuple[tuple[Pending, Selector], ...]:
+        """The ClusterImageMaps that `record` has not judged at their generation and that could
+        rewrite an image (valid, in Enforce mode), with their selectors. Before the first
+        ClusterImageMap is decided there is no record at all: every one is then pending."""
+        found = []
+        for clusterimagemap in self._clusterimagemaps.values():
+            uid, generation = clusterimagemap.uid or "", clusterimagemap.generation
+            if generation is None:
+                continue
+            judged = record.judged(clusterimagemap.name, uid) if record is not None else None
+            if judged is not None and judged[1].generation >= generation:
+                continue
+            selector = selector_of(clusterimagemap)
+            pending = _pending(clusterimagemap, uid, generation, CLUSTER_KIND)
+            if pending is not None and isinstance(selector, Selector):
+                found.append((pending, selector))
+        return tuple(found)
+
     def _confirm(self, resource: str) -> None:
         self._confirmed_at[resource] = self._clock()
 
@@ -360,30 +520,80 @@ class _Namespaces:
         self._view = view
 
     def replace(self, objects: Iterable[dict[str, Any]]) -> None:
-        records = {}
+        records, cluster_records, labels = {}, {}, {}
         for obj in objects:
             name, record = _record(obj)
             if name and record is not None:
                 records[name] = record
+            if name:
+                labels[name] = _labels(obj)
+                cluster_record = _cluster_record(obj)
+                if cluster_record is not None:
+                    cluster_records[name] = cluster_record
+        self._view._replace_labels(labels)
+        self._view._replace_cluster_records(cluster_records)
         self._view._replace_records(records)
 
     def apply(self, change: Change, obj: dict[str, Any]) -> None:
         name, record = _record(obj)
         if name:
-            self._view._apply_record(name, None if change == "DELETED" else record)
+            deleted = change == "DELETED"
+            self._view._apply_labels(name, None if deleted else _labels(obj))
+            self._view._apply_cluster_record(name, None if deleted else _cluster_record(obj))
+            self._view._apply_record(name, None if deleted else record)
 
     def confirm(self) -> None:
         self._view._confirm("namespaces")
 
 
-def _pending(imagemap: ImageMap, uid: str, generation: int) -> Pending | None:
-    """What a pending ImageMap would rewrite; None when it could rewrite nothing (invalid, or
-    in Audit mode: an Audit map never holds a pod)."""
-    compiled, settings = compile_imagemap(imagemap)
+class _ClusterImageMaps:
+    def __init__(self, view: ClusterView) -> None:
+        self._view = view
+
+    def replace(self, objects: Iterable[dict[str, Any]]) -> None:
+        self._view._replace_clusterimagemaps(
+            m for m in map(ImageMap.read, objects) if m is not None)
+
+    def apply(self, change: Change, obj: dict[str, Any]) -> None:
+        clusterimagemap = ImageMap.read(obj)
+        if clusterimagemap is not None:
+            self._view._apply_clusterimagemap(change, clusterimagemap)
+
+    def confirm(self) -> None:
+        self._view._confirm("clusterimagemaps")
+
+
+def _labels(obj: dict[str, Any]) -> dict[str, str]:
+    metadata = obj.get("metadata")
+    labels = metadata.get("labels") if isinstance(metadata, dict) else None
+    if not isinstance(labels, dict):
+        return {}
+    return {k: v for k, v in labels.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def _cluster_record(obj: dict[str, Any]) -> Record | None:
+    """The cluster's decision record on a Namespace; None without one, or with one that
+    cannot be read (logged)."""
+    metadata = obj.get("metadata")
+    annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
+    text = annotations.get(CLUSTER_DECISION) if isinstance(annotations, dict) else None
+    if not isinstance(text, str):
+        return None
+    try:
+        return Record.decode(text)
+    except RecordError as error:
+        log.warning("ignoring the cluster's decision record: %s", error)
+        return None
+
+def _pending(imagemap: ImageMap, uid: str, generation: int, kind: str = KIND
+             ) -> Pending | None:
+    """What a pending ImageMap (or ClusterImageMap) would rewrite; None when it could rewrite
+    nothing (invalid, or in Audit mode: an Audit map never holds a pod)."""
+    compiled, settings = compile_imagemap(imagemap, kind)
     if isinstance(compiled, str) or compiled.problems or settings.audit:
         return None
     return Pending(imagemap.name, uid, generation,
-                   Mapping.build(compiled.maplets, {imagemap.name: settings}))
+                   Mapping.build(compiled.maplets, {imagemap.name: settings}, kind=kind), kind)
 
 
 def _deleting(obj: dict[str, Any]) -> bool:

@@ -22,7 +22,7 @@ from typing import Any, Literal, Protocol, TypedDict
 
 from image_mapper.serving.errors import describe_error, error_kind
 from image_mapper.serving.logs import RateLimitedLog, RateLimiter
-from image_mapper.webhook.view import ClusterView, Sink
+from image_mapper.webhook.view import RESOURCES, ClusterView, Sink
 
 log = logging.getLogger(__name__)
 
@@ -184,13 +184,18 @@ class ClusterWatch:
     """The two watches of a `ClusterView`: ImageMaps and Namespaces."""
 
     def __init__(self, imagemaps: Source, namespaces: Source, view: ClusterView | None = None,
-                 **options: Any) -> None:
+                 clusterimagemaps: Source | None = None, **options: Any) -> None:
+        resources = RESOURCES if clusterimagemaps is not None else RESOURCES[:2]
         self.view = view if view is not None else ClusterView(
-            **({"clock": options["clock"]} if "clock" in options else {}))
-        self.watchers = (
+            resources=resources, **({"clock": options["clock"]} if "clock" in options else {}))
+        watchers = [
             Watcher(imagemaps, self.view.imagemaps, resource="imagemaps", **options),
             Watcher(namespaces, self.view.namespaces, resource="namespaces", **options),
-        )
+        ]
+        if clusterimagemaps is not None:
+            watchers.append(Watcher(clusterimagemaps, self.view.clusterimagemaps,
+                                    resource="clusterimagemaps", **options))
+        self.watchers = tuple(watchers)
 
     def start(self) -> None:
         for watcher in self.watchers:

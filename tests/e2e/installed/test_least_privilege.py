@@ -2,8 +2,8 @@
 
 The project's RBAC (metacontroller/*.yaml) gives:
 
-- `image-mapper-webhook` (the webhook): get/list/watch ImageMaps in every namespace
-  (ClusterRole image-mapper-webhook); get/patch of the MutatingWebhookConfiguration
+- `image-mapper-webhook` (the webhook): get/list/watch ImageMaps in every namespace and
+  ClusterImageMaps (ClusterRole image-mapper-webhook); get/patch of the MutatingWebhookConfiguration
   `image-mapper` only (ClusterRole image-mapper-webhook-tls, by resourceNames); get/update of
   its Secret `image-mapper-webhook-tls`, and create of Secrets, in `image-mapper` only
   (Role image-mapper-webhook-tls);
@@ -57,6 +57,7 @@ ADMISSION = "admissionregistration.k8s.io"
 # resource -> (API path prefix, group for `kubectl auth can-i`, namespaced)
 RESOURCES: dict[str, tuple[str, str, bool]] = {
     "imagemaps": (f"/apis/{GROUP}/v1alpha1", GROUP, True),
+    "clusterimagemaps": (f"/apis/{GROUP}/v1alpha1", GROUP, False),
     "secrets": ("/api/v1", "", True),
     "pods": ("/api/v1", "", True),
     "configmaps": ("/api/v1", "", True),
@@ -106,6 +107,10 @@ WEBHOOK_ALLOWED = [
     Access("list", "imagemaps", namespace=OTHER),
     Access("list", "imagemaps"),
     Access("watch", "imagemaps"),
+    # The ClusterImageMaps, whose decision record is on the project's Namespace.
+    Access("get", "clusterimagemaps", IMAGEMAP),
+    Access("list", "clusterimagemaps"),
+    Access("watch", "clusterimagemaps"),
     # The Namespaces hold the decision records the webhook follows (read only).
     Access("get", "namespaces", OTHER),
     Access("list", "namespaces"),
@@ -305,6 +310,12 @@ def objects(stack: Stack) -> Iterator[ControlPlane]:
             "metadata": {"name": IMAGEMAP, "namespace": OTHER},
             "spec": {"map": [{"from": "least-privilege.example/a:1", "to": "b.example/a:1"}]},
         },
+        {
+            "apiVersion": f"{GROUP}/v1alpha1",
+            "kind": "ClusterImageMap",
+            "metadata": {"name": IMAGEMAP},
+            "spec": {"map": [{"from": "least-privilege.example/c:1", "to": "b.example/c:1"}]},
+        },
         *(
             {
                 "apiVersion": "v1",
@@ -331,6 +342,7 @@ def objects(stack: Stack) -> Iterator[ControlPlane]:
     cp.kubectl("get", "secret", TLS_SECRET, "-n", NAMESPACE)
     yield cp
     cp.kubectl("delete", "secret", DECOY, "-n", NAMESPACE, "--ignore-not-found", check=False)
+    cp.kubectl("delete", "clusterimagemap", IMAGEMAP, "--ignore-not-found", check=False)
     for kind in ("mutatingwebhookconfiguration", "validatingwebhookconfiguration"):
         cp.kubectl("delete", kind, DECOY, "--ignore-not-found", check=False)
     cp.kubectl("delete", "namespace", OTHER, "--wait=false", check=False)
@@ -406,6 +418,9 @@ WEBHOOK_EVERYWHERE: set[Rule] = {
     ("get", GROUP, "imagemaps", "*"),
     ("list", GROUP, "imagemaps", "*"),
     ("watch", GROUP, "imagemaps", "*"),
+    ("get", GROUP, "clusterimagemaps", "*"),
+    ("list", GROUP, "clusterimagemaps", "*"),
+    ("watch", GROUP, "clusterimagemaps", "*"),
     ("get", "", "namespaces", "*"),
     ("list", "", "namespaces", "*"),
     ("watch", "", "namespaces", "*"),

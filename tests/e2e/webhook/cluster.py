@@ -38,11 +38,12 @@ def apply(cp: ControlPlane, *objects: dict[str, Any]) -> None:
 
 
 def install_crd_and_webhook_rbac(cp: ControlPlane) -> None:
-    """The CRD, the project namespace, and the webhook's ServiceAccount and RBAC, exactly as
+    """The CRDs, the project namespace, and the webhook's ServiceAccount and RBAC, exactly as
     the manifests have them (the webhook then runs with no more access than in a cluster)."""
-    cp.kubectl("apply", "-f", str(ROOT / "hooks" / "image_mapper" / "crds" / "imagemaps.yaml"))
+    cp.kubectl("apply", "-k", str(ROOT / "crds"))  # ImageMaps and ClusterImageMaps
     cp.kubectl("wait", "--for=condition=Established", "--timeout=60s",
-               "crd/imagemaps.mapper.imagerelocation.pivotal.io")
+               "crd/imagemaps.mapper.imagerelocation.pivotal.io",
+               "crd/clusterimagemaps.mapper.imagerelocation.pivotal.io")
     wanted = [o for o in built_manifests() if o["kind"] in RBAC_KINDS
               and (o["kind"] == "Namespace" or "webhook" in o["metadata"]["name"])]
     apply(cp, *wanted)
