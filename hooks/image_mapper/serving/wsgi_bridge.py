@@ -66,7 +66,8 @@ block."""
 
 class WouldBlock(Exception):
     """Raised by an app called on the loop (`environ[ON_LOOP]`) that has to wait: the bridge
-    calls it again on the pool. Raise it before doing anything that must not be done twice."""
+    calls it again on the pool. Raise it before doing anything that must not be done twice,
+    and out of the WSGI callable itself: a framework would answer it as an error (Flask: 500)."""
 
 
 class Refused(Exception):
