@@ -11,10 +11,10 @@ loop for every request: while it answers False the app is called right there, on
 with `environ[ON_LOOP]` True. A call on the pool hands the request from the loop's thread to
 another and back, and under load each hand-off may wait for the GIL up to the interpreter's
 switch interval (5 ms): at 1,000 admissions/s, p99 3.4 ms on the pool against 1.6 ms on the
-loop, each the median of 9 runs alternating in one session (docs/benchmarks.md). An app called on the loop that finds it has
-to wait after all (the state changed since `may_block` was asked) raises `WouldBlock` before
-doing anything it would do twice, and the bridge calls it again on the pool: a request that
-waits never holds up the loop.
+loop, each the median of 9 runs alternating in one session (docs/benchmarks.md). An app
+called on the loop that finds it has to wait after all (the state changed since `may_block`
+was asked) raises `WouldBlock` before doing anything it would do twice, and the bridge calls
+it again on the pool: a request that waits never holds up the loop.
 
 Why not a2wsgi, the maintained adapter: it hands the body to the thread and each piece of the
 answer back to the loop one blocking round trip at a time (four or more per request), which
