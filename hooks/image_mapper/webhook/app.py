@@ -8,7 +8,8 @@ failurePolicy decides), 500 for a bug.
 
 The server (`image_mapper.webhook.server`) reaches the app one way, as WSGI: through
 `image_mapper.serving.wsgi_bridge`, which reads the body (answering 413 past `MAX_BODY_BYTES`,
-read away so that the client sees it) and calls the app on a thread of its pool.
+read away so that the client sees it) and calls the app on a thread of its pool, or, while no
+request can block (`may_block`: no namespace has a pending ImageMap), on its event loop.
 
 Every admission passes through `/mutate`, so the app answers it in front of Flask's routing:
 `AdmissionRoute` is the app's `wsgi_app` (Flask's place for WSGI middleware), and Flask answers
@@ -23,7 +24,8 @@ most `decision_wait` seconds, and is answered under it. Past that it is refused 
 that names the undecided ImageMaps and what to check (the ReplicaSet, Job and StatefulSet
 controllers retry), or, with `undecided="admit"`, admitted under the decision before with a
 warning. The wait blocks the request's thread only; a namespace without pending maps never
-waits.
+waits. An admission called on the server's loop (`environ[ON_LOOP]`) that finds a pending map
+raises `WouldBlock` before it has counted anything, and the bridge calls it again on its pool.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -49,6 +51,7 @@ from image_mapper.engine.layers import Layered
 from image_mapper.engine.mapping import Mapping as ImageMapping
 from image_mapper.serving.errors import error_body, http_error, json_error
 from image_mapper.serving.probes import LATENCY_BUCKETS, probes_blueprint
+from image_mapper.serving.wsgi_bridge import ON_LOOP, WouldBlock
 from image_mapper.webhook.admission import Admission, admit
 from image_mapper.webhook.reporting import log_admission
 from image_mapper.webhook.reviews import (
@@ -202,7 +205,9 @@ class AdmissionEndpoint:
         """Whether an admission may wait now (some namespace has a pending ImageMap)."""
         return self.view.pending_anywhere()
 
-    def __call__(self, body: bytes) -> tuple[int, bytes]:
+    def __call__(self, body: bytes, *, on_loop: bool = False) -> tuple[int, bytes]:
+        """The answer; `on_loop` (called on the server's event loop): WouldBlock instead of
+        waiting, raised before anything is counted."""
         started = time.perf_counter()
         try:
             review_request = parse_review(body)
@@ -216,6 +221,8 @@ class AdmissionEndpoint:
         mapping = self.view.mapping_for(namespace)
         undecided: tuple[Pending, ...] = ()
         if self.view.pending_anywhere():
+            if on_loop:
+                raise WouldBlock(namespace)
             mapping, undecided = self._settled(namespace, review_request)
             if undecided and self.undecided == "refuse":
                 self.metrics.undecided.labels(namespace, "refused").inc()
@@ -253,10 +260,12 @@ class AdmissionEndpoint:
             self.metrics.held.labels("undecided" if undecided else "decided").observe(waited)
         return mapping, undecided
 
-    def answer(self, body: bytes) -> tuple[int, bytes]:
+    def answer(self, body: bytes, *, on_loop: bool = False) -> tuple[int, bytes]:
         """As a call, but a bug is logged, counted and answered 500 instead of raised."""
         try:
-            return self(body)
+            return self(body, on_loop=on_loop)
+        except WouldBlock:
+            raise
         except Exception:
             log.exception("error answering POST /mutate")
             self.metrics.requests.labels("error").inc()
@@ -318,7 +327,7 @@ class AdmissionRoute:
             body = get_input_stream(environ, max_content_length=self.limit).read()
         except HTTPException as error:
             return self._close_if_draining(http_error(error))(environ, start_response)
-        status, answer = self.endpoint.answer(body)
+        status, answer = self.endpoint.answer(body, on_loop=environ.get(ON_LOOP, False))
         headers = [("Content-Type", "application/json"), ("Content-Length", str(len(answer)))]
         if self.shutting_down is not None and self.shutting_down.is_set():
             headers.append(("Connection", "close"))
@@ -329,6 +338,18 @@ class AdmissionRoute:
         if self.shutting_down is not None and self.shutting_down.is_set():
             response.headers["Connection"] = "close"
         return response
+
+
+MAY_BLOCK = "image_mapper.may_block"
+"""Where a webhook app keeps, in `Flask.extensions`, whether any of its requests can block now:
+an admission can, while some namespace has a pending ImageMap; nothing else does."""
+
+
+def may_block(app: Flask) -> Callable[[], bool] | None:
+    """Whether a request to `app` can block now (asked for every request, cheap); None for an
+    app that does not tell (any request may)."""
+    found = app.extensions.get(MAY_BLOCK)
+    return found if callable(found) else None
 
 
 def create_app(
@@ -358,6 +379,7 @@ def create_app(
     app.wsgi_app = AdmissionRoute(  # type: ignore[method-assign]
         app.wsgi_app, endpoint, limit=app.config["MAX_CONTENT_LENGTH"],
         shutting_down=shutting_down)
+    app.extensions[MAY_BLOCK] = endpoint.may_wait
 
     if shutting_down is not None:
         @app.after_request

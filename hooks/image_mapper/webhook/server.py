@@ -4,7 +4,8 @@
 with a `WebhookConfig`. One process: uvicorn (httptools' C parser, uvloop's event loop, TLS by
 the `ssl` module) serves the Flask app (`image_mapper.webhook.app`), every route one way, through
 `image_mapper.serving.wsgi_bridge` (the body read on the loop, the app called on a thread of a
-pool of up to `APP_THREADS`); beside it run the view of the ImageMaps (a watcher thread) and
+pool of up to `APP_THREADS`, or on the loop itself while no request can block: no namespace
+has a pending ImageMap); beside it run the view of the ImageMaps (a watcher thread) and
 the TLS rotation thread. Only uvicorn's public settings are used. Why this stack:
 docs/benchmarks.md.
 
@@ -46,6 +47,7 @@ from image_mapper.webhook.app import (
     MAX_BODY_BYTES,
     Undecided,
     create_app,
+    may_block,
 )
 from image_mapper.webhook.kube import (
     ApiClient,
@@ -174,8 +176,9 @@ the rest are still answered. Past this many at once, requests queue for a thread
 
 
 def bridge(app: Flask) -> WSGIBridge:
-    """The ASGI app the server runs: every request to `app`, on the pool."""
-    return WSGIBridge(app, threads=APP_THREADS, limit=MAX_BODY_BYTES)
+    """The ASGI app the server runs: every request to `app`, on the pool, or on the loop while
+    the app says none of its requests can block (`may_block`)."""
+    return WSGIBridge(app, threads=APP_THREADS, limit=MAX_BODY_BYTES, may_block=may_block(app))
 
 
 def uvicorn_config(config: WebhookConfig, app: WSGIBridge,
