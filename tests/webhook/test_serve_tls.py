@@ -239,3 +239,38 @@ def test_sigterm_goes_unready_finishes_requests_and_exits(pki: Pki, tmp_path: Pa
     log = server.log.read_text()
     assert "SIGTERM: not ready" in log
     assert "Traceback" not in log
+
+
+def test_stop_accepting_closes_uvicorns_listeners_and_keeps_serving() -> None:
+    """The one uvicorn internal the webhook uses: `uvicorn.Server.servers`, the asyncio servers
+    its startup listens with. Closing them refuses new connections; the server runs on."""
+    import asyncio
+    import socket as socket_module
+
+    import uvicorn
+
+    from image_mapper.webhook.server import stop_accepting
+
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        return None
+
+    async def scenario() -> None:
+        sock = socket_module.create_server(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        config = uvicorn.Config(app, lifespan="off", log_level="critical")
+        config.load()
+        server = uvicorn.Server(config)
+        server.lifespan = config.lifespan_class(config)
+        await server.startup(sockets=[sock])
+        assert server.servers, "uvicorn.Server.servers is empty after startup"
+        assert all(isinstance(s, asyncio.base_events.Server) for s in server.servers)
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.close()
+        stop_accepting(server)
+        await asyncio.sleep(0.1)
+        assert not any(s.is_serving() for s in server.servers)
+        with pytest.raises(ConnectionRefusedError):
+            await asyncio.open_connection("127.0.0.1", port)
+        await server.shutdown()
+
+    asyncio.run(scenario())

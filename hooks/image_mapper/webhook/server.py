@@ -211,6 +211,22 @@ def listen(host: str, port: int) -> socket.socket:
         raise ServeError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
 
 
+FIRST_REQUEST_GRACE_SECONDS = 1.0
+"""Between closing the listener and stopping: a client that connected just before the close
+sends its request within this time."""
+
+
+def stop_accepting(server: uvicorn.Server) -> None:
+    """Close uvicorn's listeners, from any thread, while its connections keep being served.
+
+    uvicorn has no public call for this step of its shutdown; `Server.servers` (the asyncio
+    servers it listens with, set by its startup) is the one internal used, named by
+    tests/webhook/test_serve_tls.py and held by the exact uvicorn pin. Closing an asyncio
+    server twice is harmless, so uvicorn's own shutdown can close them again."""
+    for listener in list(getattr(server, "servers", [])):
+        listener.get_loop().call_soon_threadsafe(listener.close)
+
+
 def run_until_signalled(server: uvicorn.Server, sock: socket.socket, *,
                         shutdown_delay: float, shutting_down: threading.Event) -> bool:
     """Run `server` on `sock` in a thread until SIGTERM or SIGINT; then `shutting_down` is set
@@ -222,6 +238,7 @@ def run_until_signalled(server: uvicorn.Server, sock: socket.socket, *,
     thread.start()
     try:
         stop_at: float | None = None
+        closed, exit_at = False, 0.0
         while thread.is_alive():
             try:
                 number = signals.get(timeout=0.1)
@@ -234,7 +251,14 @@ def run_until_signalled(server: uvicorn.Server, sock: socket.socket, *,
                          signal.Signals(number).name, shutdown_delay)
             elif number == signal.SIGINT:  # a second Ctrl-C: stop now
                 server.should_exit = server.force_exit = True
-            if stop_at is not None and time.monotonic() >= stop_at:
+            if stop_at is not None and time.monotonic() >= stop_at and not closed:
+                # Stop accepting first, and give connections already accepted the time to
+                # send their first request: uvicorn's shutdown closes a connection with no
+                # request in progress, which drops a request still on its way.
+                stop_accepting(server)
+                closed = True
+                exit_at = time.monotonic() + FIRST_REQUEST_GRACE_SECONDS
+            if closed and time.monotonic() >= exit_at:
                 server.should_exit = True
     finally:
         if thread.is_alive():  # an error here: stop the server before leaving
