@@ -34,8 +34,11 @@ def _post(url: str, headers: dict[str, str]) -> int:
 
 
 def test_every_controller_hook_carries_the_secret(stack: Stack) -> None:
-    for kind in ("compositecontroller", "decoratorcontroller"):
-        (controller,) = stack.get(kind)["items"]
+    controllers = [controller for kind in ("compositecontroller", "decoratorcontroller")
+                   for controller in stack.get(kind)["items"]]
+    # ImageMaps', ClusterImageMaps' and Namespaces' controllers
+    assert len(controllers) == 3, [c["metadata"]["name"] for c in controllers]
+    for controller in controllers:
         for hook in controller["spec"]["hooks"].values():
             assert hook["webhook"]["authorization"] == {
                 "type": "Bearer",
@@ -76,9 +79,11 @@ def test_a_token_is_rotated_without_a_refused_call(stack: Stack, token: str) -> 
     wait_for("the new token to be accepted",
              lambda: _post(url, {"Authorization": f"Bearer {new}"}) == 400, timeout=30)
     assert _post(url, {"Authorization": f"Bearer {token}"}) == 400
-    # 2. Both controllers pointed at the new key: a `.spec` change, so Metacontroller rebuilds.
-    for kind in ("compositecontroller", "decoratorcontroller"):
-        (controller,) = stack.get(kind)["items"]
+    # 2. Every controller pointed at the new key: a `.spec` change, so Metacontroller rebuilds.
+    controllers = [(resource, controller)
+                   for resource in ("compositecontroller", "decoratorcontroller")
+                   for controller in stack.get(resource)["items"]]
+    for kind, controller in controllers:
         stack.cp.kubectl("patch", kind, controller["metadata"]["name"], "--type=json", "-p",
                          json.dumps([{"op": "replace", "path": f"/spec/hooks/{hook}/webhook/"
                                       "authorization/secretRef/key", "value": "token-2"}

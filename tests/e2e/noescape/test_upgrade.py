@@ -54,6 +54,14 @@ def _install(stack: Stack, manifests: Path) -> None:
     _unpoint_webhook(stack)
     stack.manifests = manifests
     stack.install()
+    if manifests != MANIFESTS:
+        # The webhook run here is today's, over the old manifests: it watches ClusterImageMaps
+        # too, so it needs their CRD and today's read access to start (a cluster upgrades the
+        # manifests and the image together).
+        stack.cp.kubectl("apply", "-f", str(ROOT / "crds" / "clusterimagemaps.yaml"))
+        stack.cp.kubectl("wait", "--for=condition=Established", "--timeout=60s",
+                         "crd/clusterimagemaps.mapper.imagerelocation.pivotal.io")
+        stack.cp.kubectl("apply", "-f", str(MANIFESTS / "webhook-clusterrole.yaml"))
     assert stack.webhook is not None
     stack.webhook.stop()
     stack.start_webhook()
