@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
 
 from image_mapper.controller.memo import Memo, reader
 from image_mapper.controller.protocol import (
@@ -34,7 +33,7 @@ from image_mapper.controller.protocol import (
     read_parent,
     related_namespace,
 )
-from image_mapper.controller.status import imagemap_status, rfc3339
+from image_mapper.controller.status import rfc3339, sync_response
 from image_mapper.engine.acceptance import behind, decide, follow, record_of
 from image_mapper.engine.imagemap import API_VERSION, GROUP, ImageMap, unique
 from image_mapper.engine.layers import CLUSTER_KIND, CLUSTER_PLURAL
@@ -50,8 +49,6 @@ CLUSTER_SUMMARY_ANNOTATION = f"{GROUP}/cluster-summary"
 """One line: ClusterImageMaps accepted and rejected, maplets in force."""
 DEFAULT_CLUSTER_NAMESPACE = "image-mapper"
 """The project's own namespace, where the hooks run, unless configured otherwise."""
-RESYNC_REJECTED_SECONDS = 60.0
-
 CLUSTERIMAGEMAPS_RULE: ResourceRule = {"apiVersion": API_VERSION, "resource": CLUSTER_PLURAL}
 """Every ClusterImageMap, as `related` (cluster-scoped: no namespace)."""
 
@@ -137,17 +134,5 @@ def sync_clusterimagemap(
     verdict: Verdict | None = follow(record, parent, clusterimagemaps, kind=CLUSTER_KIND)
     judged = record.judged(parent.name, parent.uid or "") if record is not None else None
     since = judged[1].since if judged is not None else None
-    status: dict[str, Any]
-    if verdict is None:
-        kept = request["parent"].get("status")
-        status = dict(kept) if isinstance(kept, dict) else {}
-    else:
-        status = imagemap_status(parent, verdict, now=now, since=since or None,
-                                 kind=CLUSTER_KIND)
-    response: CompositeSyncResponse = {"status": status, "children": []}
-    if verdict is not None and not verdict.ready:
-        response["resyncAfterSeconds"] = RESYNC_REJECTED_SECONDS
-    if request["finalizing"]:
-        response["finalized"] = True
-    return response
+    return sync_response(request, parent, verdict, now=now, since=since, kind=CLUSTER_KIND)
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
 
 from image_mapper.controller.memo import Memo, reader
 from image_mapper.controller.namespace_hook import namespace_record
@@ -32,16 +31,12 @@ from image_mapper.controller.protocol import (
     read_parent,
     related_namespace,
 )
-from image_mapper.controller.status import imagemap_status
+from image_mapper.controller.status import sync_response
 from image_mapper.engine.acceptance import follow
 from image_mapper.engine.imagemap import API_VERSION, PLURAL
 from image_mapper.engine.verdicts import Verdict
 
 log = logging.getLogger(__name__)
-
-RESYNC_REJECTED_SECONDS = 60.0
-"""A rejected ImageMap asks to be synced again after this long: a safety net, should the change
-that resolves its conflict go unseen (design.md#acceptance)."""
 
 
 def customize_imagemap(request: CustomizeRequest) -> CustomizeResponse:
@@ -92,19 +87,5 @@ def sync_imagemap(
         judged = record.judged(parent.name, parent.uid or "") if record is not None else None
         since = judged[1].since if judged is not None else None
 
-    status: dict[str, Any]
-    if verdict is None:
-        kept = request["parent"].get("status")
-        status = dict(kept) if isinstance(kept, dict) else {}
-    else:
-        # A flip takes the time the record gives it, so that syncs from caches of different
-        # ages (one still without the last status written) write the same status.
-        status = imagemap_status(parent, verdict, now=now, since=since or None)
-    response: CompositeSyncResponse = {"status": status, "children": []}
-    if verdict is not None and not verdict.ready:
-        response["resyncAfterSeconds"] = RESYNC_REJECTED_SECONDS
-    if request["finalizing"]:
-        # No finalize hook is configured; if one is, nothing is left to clean up.
-        response["finalized"] = True
-    return response
+    return sync_response(request, parent, verdict, now=now, since=since)
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from image_mapper.controller.protocol import CompositeSyncRequest, CompositeSyncResponse
 from image_mapper.engine.imagemap import KIND, READY, ImageMap
 from image_mapper.engine.settings import Settings
 from image_mapper.engine.verdicts import Conflict, Verdict
@@ -95,3 +96,29 @@ def rfc3339(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError("a naive datetime has no defined UTC time")
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+RESYNC_REJECTED_SECONDS = 60.0
+"""A map that is not in force asks to be synced again after this long: a safety net, should
+the change that resolves its conflict go unseen (design.md#acceptance)."""
+
+
+def sync_response(request: CompositeSyncRequest, parent: ImageMap, verdict: Verdict | None, *,
+                  now: datetime, since: str | None, kind: str = KIND) -> CompositeSyncResponse:
+    """The composite sync's answer for `parent` under `verdict`: its status, or the status it
+    has while the record has not judged its current generation (None); a map not in force is
+    synced again after `RESYNC_REJECTED_SECONDS`. A flip takes the time the record gives it
+    (`since`), so that syncs from caches of different ages write the same status."""
+    status: dict[str, Any]
+    if verdict is None:
+        kept = request["parent"].get("status")
+        status = dict(kept) if isinstance(kept, dict) else {}
+    else:
+        status = imagemap_status(parent, verdict, now=now, since=since or None, kind=kind)
+    response: CompositeSyncResponse = {"status": status, "children": []}
+    if verdict is not None and not verdict.ready:
+        response["resyncAfterSeconds"] = RESYNC_REJECTED_SECONDS
+    if request["finalizing"]:
+        # No finalize hook is configured; if one is, nothing is left to clean up.
+        response["finalized"] = True
+    return response
